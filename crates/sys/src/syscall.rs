@@ -1,0 +1,41 @@
+//! Raw x86_64 Linux system calls for the two calls rustix does not expose in
+//! the form we need (`rt_sigaction` with our own restorer, `sigaltstack`).
+//!
+//! # Safety
+//!
+//! A system call can do anything to the process; each caller states why its
+//! arguments are valid for the call it makes. This module only encodes the
+//! x86_64 calling convention: number in `rax`, arguments in `rdi`, `rsi`,
+//! `rdx`, `r10`, result in `rax`, `rcx` and `r11` clobbered by the `syscall`
+//! instruction. A result in `-4095..=-1` is a negated errno.
+#![allow(unsafe_code)]
+
+use rustix::io::Errno;
+
+/// Issues system call `nr` with four arguments.
+///
+/// # Safety
+///
+/// The arguments must be valid for system call `nr` (see its man page): in
+/// particular every pointer must point to memory of the size and layout the
+/// kernel reads or writes for that call.
+pub(crate) unsafe fn syscall4(nr: u32, a1: usize, a2: usize, a3: usize, a4: usize) -> Result<usize, Errno> {
+    let ret: isize;
+    // SAFETY: the caller guarantees the arguments are valid for `nr`; the
+    // asm follows the kernel's x86_64 system call convention and declares
+    // every register the `syscall` instruction changes.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") nr as isize => ret,
+            in("rdi") a1,
+            in("rsi") a2,
+            in("rdx") a3,
+            in("r10") a4,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack, preserves_flags)
+        );
+    }
+    if (-4095..0).contains(&ret) { Err(Errno::from_raw_os_error(-ret as i32)) } else { Ok(ret as usize) }
+}
