@@ -40,7 +40,8 @@ pub fn run(what: &[u8]) -> i32 {
 }
 
 fn thread_panic() -> Result<(), String> {
-    let t = snowfall_rt::thread::spawn(|| panic!("deliberate panic on a spawned thread")).map_err(|e| alloc::format!("spawn: {e}"))?;
+    let t = snowfall_rt::thread::spawn(|| panic!("deliberate panic on a spawned thread"))
+        .map_err(|e| alloc::format!("spawn: {e}"))?;
     t.join();
     Ok(())
 }

@@ -55,10 +55,9 @@ impl Mapping {
         ftruncate(&fd, PAGE_SIZE as u64)?;
         let len = pages * PAGE_SIZE;
         // SAFETY: a fresh shared mapping of our own memory file.
-        let ptr = unsafe {
-            mmap(core::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED, &fd, 0)?
-        }
-        .cast::<u8>();
+        let ptr =
+            unsafe { mmap(core::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED, &fd, 0)? }
+                .cast::<u8>();
         // SAFETY: page 0 is backed by the file and writable.
         unsafe { core::ptr::write_bytes(ptr, 0xB5, PAGE_SIZE) };
         Ok(Mapping { ptr, len })

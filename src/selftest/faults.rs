@@ -171,10 +171,8 @@ pub fn alternate_stacks() -> Outcome {
         Ok(cur.size)
     };
     let main_size = check()?;
-    let handles = (0..2)
-        .map(|_| spawn(check))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| alloc::format!("spawn: {e}"))?;
+    let handles =
+        (0..2).map(|_| spawn(check)).collect::<Result<Vec<_>, _>>().map_err(|e| alloc::format!("spawn: {e}"))?;
     let sizes = handles.into_iter().map(|h| h.join()).collect::<Result<Vec<usize>, String>>()?;
     Ok(alloc::format!("main thread {main_size} bytes, spawned threads {sizes:?} bytes (AT_MINSIGSTKSZ {min})"))
 }

@@ -122,7 +122,9 @@ pub fn records_do_not_interleave() -> Outcome {
         w.join();
     }
     drop(cap);
-    ensure(lines.len() == THREADS * RECORDS, || alloc::format!("{} lines, expected {}", lines.len(), THREADS * RECORDS))?;
+    ensure(lines.len() == THREADS * RECORDS, || {
+        alloc::format!("{} lines, expected {}", lines.len(), THREADS * RECORDS)
+    })?;
     let mut per_thread = [0usize; THREADS];
     for line in &lines {
         let payload = line.split_once("] ").map(|(_, p)| p.trim_end_matches('\n')).unwrap_or_default();
@@ -145,7 +147,11 @@ pub fn long_records_are_truncated() -> Outcome {
     drop(cap);
     let line = lines.first().map(String::as_str).unwrap_or_default();
     ensure(line.len() <= LINE_MAX && line.ends_with(" [truncated]\n"), || {
-        alloc::format!("a 10000-byte record became a {}-byte line ending {:?}", line.len(), line.get(line.len().saturating_sub(20)..))
+        alloc::format!(
+            "a 10000-byte record became a {}-byte line ending {:?}",
+            line.len(),
+            line.get(line.len().saturating_sub(20)..)
+        )
     })?;
     Ok(alloc::format!("a 10000-byte record became one {}-byte line marked [truncated]", line.len()))
 }

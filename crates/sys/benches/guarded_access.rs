@@ -4,6 +4,7 @@
 //!
 //! Run: `cargo bench -p snowfall-sys --bench guarded_access`.
 #![allow(missing_docs, unsafe_code)]
+#![allow(clippy::expect_used, reason = "a benchmark that cannot set up should stop")]
 
 use std::hint::black_box;
 

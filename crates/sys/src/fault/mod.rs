@@ -81,9 +81,7 @@ use core::sync::atomic::Ordering;
 use rustix::io::Errno;
 
 pub use ranges::MAX_RANGES;
-use trampoline::{GuardFrame, snowfall_sys_guard_call};
-
-use crate::signal::{SIGBUS, Signal};
+use trampoline::{GuardFrame, snowfall_sys_guard_call, snowfall_sys_guarded_copy};
 
 /// Which signal a recovered fault raised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +91,20 @@ pub enum FaultKind {
     /// SIGBUS: the mapping exists but has no backing (for example past the
     /// end of a file).
     Bus,
+}
+
+/// The fault the handler recorded in `frame`.
+///
+/// # Safety
+///
+/// `frame` is a guard frame whose guard returned "faulted": the handler
+/// wrote its fault fields.
+unsafe fn recorded_fault(frame: &MaybeUninit<GuardFrame>) -> Fault {
+    let frame = frame.as_ptr();
+    // SAFETY: per the contract both fields were written by the handler.
+    let (addr, signal) = unsafe { ((*frame).fault_addr, (*frame).fault_signal) };
+    let kind = if signal == crate::signal::SIGBUS { FaultKind::Bus } else { FaultKind::Segv };
+    Fault { addr, kind }
 }
 
 /// A fault recovered inside a guard.
@@ -161,17 +173,18 @@ pub unsafe fn catch<R: Copy, F: FnOnce() -> R>(f: F) -> Result<R, Fault> {
         }
     }
     let mut call = Call { f: MaybeUninit::new(f), out: MaybeUninit::uninit() };
-    let mut frame = GuardFrame::new();
+    // Left uninitialised: the trampoline fills in the registers, the handler the fault.
+    let mut frame = MaybeUninit::<GuardFrame>::uninit();
     // SAFETY: `body::<R, F>` matches the trampoline's signature and reads the
     // `Call` we pass; `frame` outlives the call. The caller upholds the
     // contract for what `f` does.
-    let faulted = unsafe { snowfall_sys_guard_call(body::<R, F>, (&raw mut call).cast(), &raw mut frame) };
+    let faulted = unsafe { snowfall_sys_guard_call(body::<R, F>, (&raw mut call).cast(), frame.as_mut_ptr()) };
     if faulted == 0 {
         // SAFETY: the body returned normally, so it wrote `out`.
         Ok(unsafe { call.out.assume_init() })
     } else {
-        let kind = if frame.fault_signal == SIGBUS as Signal { FaultKind::Bus } else { FaultKind::Segv };
-        Err(Fault { addr: frame.fault_addr, kind })
+        // SAFETY: the guard faulted, so the handler recorded the fault.
+        Err(unsafe { recorded_fault(&frame) })
     }
 }
 
@@ -208,14 +221,13 @@ pub unsafe fn racy_read_into(src: *const u8, dst: &mut [u8]) {
 /// concurrent writers: validate before use.
 #[inline]
 pub unsafe fn read_into(src: *const u8, dst: &mut [u8]) -> Result<(), Fault> {
-    let (dst_ptr, len) = (dst.as_mut_ptr(), dst.len());
-    // SAFETY: the closure is a leaf (one asm copy) capturing only pointers
-    // and a length; `dst` stays borrowed for the duration.
-    unsafe {
-        catch(move || {
-            racy_read_into(src, core::slice::from_raw_parts_mut(dst_ptr, len));
-        })
-    }
+    let mut frame = MaybeUninit::<GuardFrame>::uninit();
+    // SAFETY: `dst` is writable for its length, the caller vouches for
+    // `src`, and `frame` outlives the call. The guard's body is one
+    // `rep movsb`: a leaf, as `catch` requires.
+    let faulted = unsafe { snowfall_sys_guarded_copy(dst.as_mut_ptr(), src, frame.as_mut_ptr(), dst.len()) };
+    // SAFETY: if the guard faulted, the handler recorded the fault.
+    if faulted == 0 { Ok(()) } else { Err(unsafe { recorded_fault(&frame) }) }
 }
 
 /// Why a range could not be registered.
@@ -287,6 +299,7 @@ impl Registration {
     /// Guarded, bounds-checked copy of `dst.len()` bytes at `offset` into the
     /// range. A fault becomes `Err(ReadError::Fault)`; a read past the end
     /// of the range is refused before it is attempted.
+    #[inline]
     pub fn read(&self, offset: usize, dst: &mut [u8]) -> Result<(), ReadError> {
         let in_bounds = offset.checked_add(dst.len()).is_some_and(|end| end <= self.len);
         if !in_bounds {

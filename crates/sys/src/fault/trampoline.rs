@@ -10,6 +10,12 @@
 //! frame` and `rsp = frame.rsp`; the landing pad pops the frame, restores the
 //! callee-saved registers and returns 1 from `snowfall_sys_guard_call`.
 //!
+//! `snowfall_sys_guarded_copy(dst, src, frame, len)` is the same guard with a
+//! `rep movsb` as its body: the copy out of pool memory that optimistic
+//! readers make all the time, without the indirect call and the closure
+//! (about 1 ns over an unguarded copy instead of 3; docs/BENCHMARKS.md). Both
+//! share the entry and exit sequences (assembler macros) and the landing pad.
+//!
 //! Because the save and the call happen inside one assembly routine, Rust
 //! sees an ordinary function that returns once: there is no
 //! `returns_twice` problem as with `setjmp`. The frames of `body` that the
@@ -61,33 +67,15 @@ const_assert_eq!(offset_of!(GuardFrame, r15), 40);
 const_assert_eq!(offset_of!(GuardFrame, rsp), 48);
 const_assert_eq!(offset_of!(GuardFrame, prev), 56);
 
-impl GuardFrame {
-    pub(super) const fn new() -> GuardFrame {
-        GuardFrame {
-            rbx: 0,
-            rbp: 0,
-            r12: 0,
-            r13: 0,
-            r14: 0,
-            r15: 0,
-            rsp: 0,
-            prev: core::ptr::null_mut(),
-            fault_addr: 0,
-            fault_signal: 0,
-        }
-    }
-}
-
 core::arch::global_asm!(
     r#"
     .pushsection .text.snowfall_sys_guard,"ax",@progbits
 
-    .p2align 4
-    .globl snowfall_sys_guard_call
-    .hidden snowfall_sys_guard_call
-    .type snowfall_sys_guard_call,@function
-snowfall_sys_guard_call:
-    .cfi_startproc
+    // Enter a guard whose frame is in rdx: save the callee-saved registers
+    // and the stack pointer, then push the frame on this thread's guard
+    // stack. Leaves rbx = frame; clobbers rax and r8 only (rdi, rsi, rcx
+    // still hold the caller's arguments).
+    .macro SNOWFALL_GUARD_ENTER
     mov qword ptr [rdx], rbx
     mov qword ptr [rdx + 8], rbp
     mov qword ptr [rdx + 16], r12
@@ -99,31 +87,62 @@ snowfall_sys_guard_call:
     mov qword ptr [rdx + 48], rsp
     mov rbx, rdx
     mov rax, qword ptr [rip + snowfall_sys_guard_top@GOTTPOFF]
-    mov rcx, qword ptr fs:[rax]
-    mov qword ptr [rbx + 56], rcx
+    mov r8, qword ptr fs:[rax]
+    mov qword ptr [rbx + 56], r8
     mov qword ptr fs:[rax], rbx
-    mov rax, rdi
-    mov rdi, rsi
-    call rax
-    mov rcx, qword ptr [rbx + 56]
+    .endm
+
+    // Leave the guard normally: pop the frame, restore rbx, return 0.
+    .macro SNOWFALL_GUARD_LEAVE
+    mov r8, qword ptr [rbx + 56]
     mov rax, qword ptr [rip + snowfall_sys_guard_top@GOTTPOFF]
-    mov qword ptr fs:[rax], rcx
+    mov qword ptr fs:[rax], r8
     mov rbx, qword ptr [rbx]
     xor eax, eax
     add rsp, 8
     .cfi_adjust_cfa_offset -8
     ret
+    .endm
+
+    // u32 snowfall_sys_guard_call(body, arg, frame): body(arg) in a guard.
+    .p2align 4
+    .globl snowfall_sys_guard_call
+    .hidden snowfall_sys_guard_call
+    .type snowfall_sys_guard_call,@function
+snowfall_sys_guard_call:
+    .cfi_startproc
+    SNOWFALL_GUARD_ENTER
+    mov rax, rdi
+    mov rdi, rsi
+    call rax
+    SNOWFALL_GUARD_LEAVE
     .cfi_endproc
     .size snowfall_sys_guard_call, . - snowfall_sys_guard_call
 
+    // u32 snowfall_sys_guarded_copy(dst, src, frame, len): the most common
+    // guard, a copy out of pool memory, without the indirect call.
+    .p2align 4
+    .globl snowfall_sys_guarded_copy
+    .hidden snowfall_sys_guarded_copy
+    .type snowfall_sys_guarded_copy,@function
+snowfall_sys_guarded_copy:
+    .cfi_startproc
+    SNOWFALL_GUARD_ENTER
+    rep movsb
+    SNOWFALL_GUARD_LEAVE
+    .cfi_endproc
+    .size snowfall_sys_guarded_copy, . - snowfall_sys_guarded_copy
+
+    // Resumed at by the fault handler with rbx = frame, rsp = frame.rsp:
+    // pop the frame, restore the callee-saved registers, return 1.
     .p2align 4
     .globl snowfall_sys_guard_landing
     .hidden snowfall_sys_guard_landing
     .type snowfall_sys_guard_landing,@function
 snowfall_sys_guard_landing:
-    mov rcx, qword ptr [rbx + 56]
+    mov r8, qword ptr [rbx + 56]
     mov rax, qword ptr [rip + snowfall_sys_guard_top@GOTTPOFF]
-    mov qword ptr fs:[rax], rcx
+    mov qword ptr fs:[rax], r8
     mov rbp, qword ptr [rbx + 8]
     mov r12, qword ptr [rbx + 16]
     mov r13, qword ptr [rbx + 24]
@@ -135,6 +154,7 @@ snowfall_sys_guard_landing:
     ret
     .size snowfall_sys_guard_landing, . - snowfall_sys_guard_landing
 
+    // GuardFrame* snowfall_sys_guard_current(void)
     .p2align 4
     .globl snowfall_sys_guard_current
     .hidden snowfall_sys_guard_current
@@ -163,6 +183,9 @@ unsafe extern "C" {
         arg: *mut c_void,
         frame: *mut GuardFrame,
     ) -> u32;
+    /// Copies `len` bytes from `src` to `dst` (`rep movsb`) as a guard; 0 if
+    /// it completed, 1 if a fault was recovered.
+    pub(super) fn snowfall_sys_guarded_copy(dst: *mut u8, src: *const u8, frame: *mut GuardFrame, len: usize) -> u32;
     /// The innermost guard frame of the calling thread, or null.
     pub(super) fn snowfall_sys_guard_current() -> *mut GuardFrame;
     /// The landing pad; never called, only resumed at by the fault handler.
