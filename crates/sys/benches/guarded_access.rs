@@ -45,6 +45,20 @@ fn guarded_access(c: &mut Criterion) {
     }
     group.finish();
 
+    // The fault path: a guarded read of an inaccessible page in a registered
+    // range (kernel fault, our handler, rt_sigreturn, landing pad).
+    // SAFETY: a fresh inaccessible mapping, never unmapped while the benchmark runs.
+    let hole = unsafe { mmap_anonymous(core::ptr::null_mut(), 4096, ProtFlags::empty(), MapFlags::PRIVATE) }
+        .expect("map the inaccessible page")
+        .cast::<u8>();
+    // SAFETY: as above.
+    let _hole_reg = unsafe { Registration::new(hole, 4096) }.expect("register the page");
+    c.bench_function("recovered_fault", |b| {
+        let mut byte = [0u8; 1];
+        // SAFETY: the source lies in the registered, inaccessible page.
+        b.iter(|| unsafe { fault::read_into(black_box(hole.add(8)), &mut byte) }.expect_err("must fault"))
+    });
+
     c.bench_function("empty_guard", |b| {
         // SAFETY: a leaf that returns a constant.
         b.iter(|| unsafe { fault::catch(|| black_box(1u64)) })

@@ -230,6 +230,12 @@ fn a_fault_after_its_range_was_unregistered_kills() {
 }
 
 #[test]
+fn a_fault_we_do_not_recover_reaches_the_handler_installed_before_ours() {
+    let out = run_child("fault::tests::child_previous_handler_runs");
+    assert_eq!(out.status.code(), Some(PREVIOUS_HANDLER_EXIT), "{out:?}");
+}
+
+#[test]
 fn the_range_table_refuses_registrations_beyond_its_size() {
     let out = run_child("fault::tests::child_fill_range_table");
     assert!(out.status.success(), "{}", std::string::String::from_utf8_lossy(&out.stdout));
@@ -267,6 +273,39 @@ fn child_guarded_fault_after_unregister() {
     // SAFETY: as above, on purpose.
     let _ = unsafe { read_into(map.addr(PAGE_SIZE), &mut b) };
     unreachable!("the read above must kill the process");
+}
+
+/// The exit status of the handler installed before ours in
+/// `child_previous_handler_runs`.
+const PREVIOUS_HANDLER_EXIT: i32 = 42;
+
+/// A SIGSEGV handler that ends the process with a recognisable status.
+unsafe extern "C" fn previous_handler(
+    _sig: core::ffi::c_int,
+    _info: *mut crate::signal::SigInfo,
+    _ctx: *mut core::ffi::c_void,
+) {
+    // SAFETY: exit_group ends the process; its one argument is the status.
+    let _ = unsafe {
+        crate::syscall::syscall4(linux_raw_sys::general::__NR_exit_group, PREVIOUS_HANDLER_EXIT as usize, 0, 0, 0)
+    };
+}
+
+#[test]
+#[ignore = "run in a child process by a_fault_we_do_not_recover_reaches_the_handler_installed_before_ours"]
+fn child_previous_handler_runs() {
+    let action = crate::signal::KernelSigaction::siginfo(previous_handler, 0);
+    // SAFETY: the handler only calls exit_group, which is async-signal-safe.
+    unsafe { crate::signal::set(crate::signal::SIGSEGV, &action) }.unwrap();
+    let (map, reg) = checkerboard(2);
+    let unregistered = Map::anonymous(1, ProtFlags::empty());
+    let mut b = [0u8; 1];
+    // Recovered by ours: the previous handler does not see it.
+    assert!(reg.read(PAGE_SIZE, &mut b).is_err());
+    // SAFETY: on purpose: unregistered memory, so ours passes it on.
+    let _ = unsafe { read_into(unregistered.addr(0), &mut b) };
+    drop(map);
+    unreachable!("the previous handler must have ended the process");
 }
 
 #[test]
