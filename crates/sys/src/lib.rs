@@ -14,6 +14,7 @@
 //! - [`futex`]: wait and wake on 32-bit words.
 //! - [`clock`]: a monotonic clock.
 //! - [`auxv`]: the ELF auxiliary vector as a typed struct.
+//! - [`thread`]: a cheap per-thread value for sharding counters.
 //!
 //! Unsafe code is denied at the crate root and allowed only in the modules
 //! that need it; each of those opens with a `# Safety` paragraph.
@@ -30,6 +31,7 @@ pub mod fault;
 pub mod futex;
 pub mod signal;
 mod syscall;
+pub mod thread;
 
 /// The page size of x86_64 Linux. The kernel has no other base page size on
 /// this architecture; the auxiliary vector's `AT_PAGESZ` is checked against it

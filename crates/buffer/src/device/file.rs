@@ -1,0 +1,115 @@
+//! A file or block device as page storage.
+//!
+//! Opened with `O_DIRECT` by default: pages then go straight between the
+//! buffer pool and the disk, and the kernel's page cache never holds a
+//! second copy (which would count against nobody's memory budget and hide
+//! real I/O costs). File systems that refuse `O_DIRECT` (tmpfs, some FUSE)
+//! get a logged fallback to buffered I/O.
+
+use alloc::string::String;
+
+use rustix::fd::OwnedFd;
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+
+use super::Device;
+use crate::error::{DeviceError, IoOp};
+use crate::page::{PAGE_SIZE, PageId};
+
+/// Pages in a file.
+#[derive(Debug)]
+pub struct FileDevice {
+    fd: OwnedFd,
+    path: String,
+    direct: bool,
+}
+
+/// How to open a [`FileDevice`].
+#[derive(Clone, Copy, Debug)]
+pub struct FileOptions {
+    /// Create the file if it does not exist.
+    pub create: bool,
+    /// Try `O_DIRECT` (falling back with a warning if refused).
+    pub direct: bool,
+}
+
+impl Default for FileOptions {
+    fn default() -> Self {
+        FileOptions { create: true, direct: true }
+    }
+}
+
+impl FileDevice {
+    /// Opens (or creates) the file at `path`.
+    pub fn open(path: &str, options: FileOptions) -> Result<FileDevice, DeviceError> {
+        let mut flags = OFlags::RDWR | OFlags::CLOEXEC;
+        if options.create {
+            flags |= OFlags::CREATE;
+        }
+        let mode = Mode::RUSR | Mode::WUSR;
+        let open_err = |errno| DeviceError::Os { op: IoOp::Open, offset: 0, errno };
+        let (fd, direct) = if options.direct {
+            match rustix::fs::open(path, flags | OFlags::DIRECT, mode) {
+                Ok(fd) => (fd, true),
+                Err(Errno::INVAL) => {
+                    log::warn!("{path}: the file system refuses O_DIRECT; using buffered I/O (the page cache)");
+                    (rustix::fs::open(path, flags, mode).map_err(open_err)?, false)
+                }
+                Err(e) => return Err(open_err(e)),
+            }
+        } else {
+            (rustix::fs::open(path, flags, mode).map_err(open_err)?, false)
+        };
+        Ok(FileDevice { fd, path: String::from(path), direct })
+    }
+
+    /// Whether I/O bypasses the page cache.
+    pub fn is_direct(&self) -> bool {
+        self.direct
+    }
+}
+
+impl Device for FileDevice {
+    fn read_page(&self, page: PageId, buf: &mut [u8; PAGE_SIZE]) -> Result<(), DeviceError> {
+        let offset = page.offset();
+        let mut done = 0;
+        while let Some(rest) = buf.get_mut(done..).filter(|r| !r.is_empty()) {
+            match rustix::io::pread(&self.fd, rest, offset + done as u64) {
+                Ok(0) if done == 0 => return Err(DeviceError::PastEnd { offset }),
+                Ok(0) => return Err(DeviceError::Short { op: IoOp::Read, offset, done, wanted: PAGE_SIZE }),
+                Ok(n) => done += n,
+                Err(Errno::INTR) => {}
+                Err(errno) => return Err(DeviceError::Os { op: IoOp::Read, offset, errno }),
+            }
+        }
+        Ok(())
+    }
+
+    fn write_page(&self, page: PageId, buf: &[u8; PAGE_SIZE]) -> Result<(), DeviceError> {
+        let offset = page.offset();
+        let mut done = 0;
+        while let Some(rest) = buf.get(done..).filter(|r| !r.is_empty()) {
+            match rustix::io::pwrite(&self.fd, rest, offset + done as u64) {
+                Ok(0) => return Err(DeviceError::Short { op: IoOp::Write, offset, done, wanted: PAGE_SIZE }),
+                Ok(n) => done += n,
+                Err(Errno::INTR) => {}
+                Err(Errno::NOSPC) => return Err(DeviceError::NoSpace { offset }),
+                Err(errno) => return Err(DeviceError::Os { op: IoOp::Write, offset, errno }),
+            }
+        }
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), DeviceError> {
+        rustix::fs::fdatasync(&self.fd).map_err(|errno| DeviceError::Os { op: IoOp::Sync, offset: 0, errno })
+    }
+
+    fn page_count(&self) -> Result<u64, DeviceError> {
+        let st = rustix::fs::fstat(&self.fd).map_err(|errno| DeviceError::Os { op: IoOp::Open, offset: 0, errno })?;
+        Ok(st.st_size as u64 / PAGE_SIZE as u64)
+    }
+
+    fn describe(&self) -> &str {
+        &self.path
+    }
+}

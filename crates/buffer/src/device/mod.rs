@@ -1,0 +1,63 @@
+//! Storage devices: where pages live when they are not in memory.
+//!
+//! - [`FileDevice`]: a file (or block device), `pread`/`pwrite`/`fdatasync`,
+//!   `O_DIRECT` by default so the kernel's page cache holds no second copy.
+//! - [`MemoryDevice`]: pages in memory, with a crash simulation that drops
+//!   writes not yet made durable by `sync`.
+//! - [`FaultyDevice`]: wraps another device and injects failures (EIO, short
+//!   reads and writes, a full disk) for tests.
+
+mod faulty;
+mod file;
+mod memory;
+
+use alloc::sync::Arc;
+
+pub use faulty::{FaultyDevice, Injected, Rule};
+pub use file::{FileDevice, FileOptions};
+pub use memory::MemoryDevice;
+
+use crate::error::DeviceError;
+use crate::page::{PAGE_SIZE, PageId};
+
+/// A page-addressed storage device. Reads and writes move whole pages at
+/// page-aligned offsets from page-aligned buffers.
+pub trait Device: Send + Sync {
+    /// Reads page `page` into `buf`.
+    fn read_page(&self, page: PageId, buf: &mut [u8; PAGE_SIZE]) -> Result<(), DeviceError>;
+
+    /// Writes `buf` as page `page`. Visible to later reads at once; durable
+    /// only after [`sync`](Device::sync).
+    fn write_page(&self, page: PageId, buf: &[u8; PAGE_SIZE]) -> Result<(), DeviceError>;
+
+    /// Makes every completed write durable.
+    fn sync(&self) -> Result<(), DeviceError>;
+
+    /// How many pages the device holds (its size divided by the page size).
+    fn page_count(&self) -> Result<u64, DeviceError>;
+
+    /// What the device is, for messages (a path, "memory").
+    fn describe(&self) -> &str;
+}
+
+impl<D: Device + ?Sized> Device for Arc<D> {
+    fn read_page(&self, page: PageId, buf: &mut [u8; PAGE_SIZE]) -> Result<(), DeviceError> {
+        (**self).read_page(page, buf)
+    }
+
+    fn write_page(&self, page: PageId, buf: &[u8; PAGE_SIZE]) -> Result<(), DeviceError> {
+        (**self).write_page(page, buf)
+    }
+
+    fn sync(&self) -> Result<(), DeviceError> {
+        (**self).sync()
+    }
+
+    fn page_count(&self) -> Result<u64, DeviceError> {
+        (**self).page_count()
+    }
+
+    fn describe(&self) -> &str {
+        (**self).describe()
+    }
+}

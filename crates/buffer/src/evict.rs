@@ -1,0 +1,153 @@
+//! Eviction: a clock over the resident set, in batches.
+//!
+//! One pass claims the next slots of the resident set. An `UNLOCKED` page is
+//! marked; a page still `MARKED` when the hand comes back was not used in
+//! between and becomes a victim: clean victims are latched exclusively,
+//! dirty ones shared. Dirty victims are written back as a batch (the
+//! write-ahead-log hook first, "log before data"), from sealed copies, so
+//! readers keep reading meanwhile; those that wrote and can be upgraded to
+//! exclusive join the clean ones. Then the whole batch's memory is released
+//! in one backend call and the pages become `EVICTED` with a new version,
+//! which fails every optimistic reader still looking at them.
+//!
+//! A write that fails leaves its page dirty and resident, and the error goes
+//! to whoever triggered the eviction.
+//!
+//! # Safety
+//!
+//! Write-back copies a page through a `&Page` created while the evictor
+//! holds the page's latch shared (no writer can exist).
+#![allow(unsafe_code)]
+
+use alloc::vec::Vec;
+
+use snowfall_latch::Flag;
+use snowfall_latch::word::{MARKED, UNLOCKED};
+
+use crate::error::Error;
+use crate::manager::BufferManager;
+use crate::page::{Page, PageId};
+use crate::stats::Counter;
+
+/// Write buffers kept for reuse between batches.
+pub(crate) const SPARE_WRITE_BUFFERS: usize = 2;
+
+impl BufferManager {
+    /// Evicts up to one batch of pages; returns how many left memory.
+    pub(crate) fn evict_batch(&self) -> Result<usize, Error> {
+        let batch = self.config().eviction_batch;
+        let mut clean: Vec<PageId> = Vec::with_capacity(batch);
+        let mut dirty: Vec<PageId> = Vec::with_capacity(batch);
+        let turn = self.resident.capacity();
+        let step = batch.min(turn);
+        let mut scanned = 0;
+        // Up to two turns of the clock: the first may only mark pages.
+        while clean.len() + dirty.len() < batch && scanned < 2 * turn {
+            self.resident.clock_batch(step, |page| {
+                if clean.len() + dirty.len() >= batch {
+                    return;
+                }
+                let Some(latch) = self.states.get(page) else { return };
+                let w = latch.load();
+                match w.state() {
+                    MARKED if w.flag() && latch.try_lock_shared_if(w) => dirty.push(page),
+                    MARKED if !w.flag() && latch.try_lock_exclusive_if(w) => clean.push(page),
+                    UNLOCKED => {
+                        latch.try_mark(w);
+                    }
+                    _ => {}
+                }
+            });
+            scanned += step;
+        }
+
+        let (_, write_error) = self.write_back(&dirty);
+        for &page in &dirty {
+            let Some(latch) = self.states.get(page) else { continue };
+            if !latch.load().flag() && latch.try_upgrade_shared() {
+                clean.push(page);
+            } else {
+                latch.unlock_shared();
+            }
+        }
+
+        let evicted = clean.len();
+        if evicted > 0 {
+            // Sorted, consecutive pages are released in one call.
+            clean.sort_unstable();
+            if let Err(e) = self.release_memory(&clean) {
+                for &page in &clean {
+                    if let Some(latch) = self.states.get(page) {
+                        latch.unlock_exclusive(Flag::Keep);
+                    }
+                }
+                return Err(e);
+            }
+            for &page in &clean {
+                self.resident.remove(page);
+                if let Some(latch) = self.states.get(page) {
+                    latch.unlock_evicted();
+                }
+            }
+            self.unreserve_frames(evicted as u64);
+            self.count(Counter::Eviction, evicted as u64);
+        }
+        write_error.map_or(Ok(evicted), Err)
+    }
+
+    /// Writes back `pages`, which the caller latched shared: the hook
+    /// first, then one sealed copy per page. Clears the dirty flag of every
+    /// page written. Returns how many were written and the first error.
+    pub(crate) fn write_back(&self, pages: &[PageId]) -> (usize, Option<Error>) {
+        if pages.is_empty() {
+            return (0, None);
+        }
+        let mut buffers = self.take_write_buffers(pages.len());
+        let mut max_lsn = 0;
+        for (buffer, &page) in buffers.iter_mut().zip(pages) {
+            // SAFETY: latched shared by the caller (module safety paragraph).
+            let source = unsafe { &*self.page_ptr(page) };
+            buffer.clone_from(source);
+            buffer.seal();
+            max_lsn = max_lsn.max(buffer.lsn());
+        }
+        if let Err(source) = self.hook.before_write_back(max_lsn) {
+            self.give_back_write_buffers(buffers);
+            return (0, Some(Error::LogFlush { lsn: max_lsn, source }));
+        }
+        let mut written = 0;
+        let mut first_error = None;
+        for (buffer, &page) in buffers.iter().zip(pages) {
+            match self.device.write_page(page, buffer.bytes()) {
+                Ok(()) => {
+                    if let Some(latch) = self.states.get(page) {
+                        latch.clear_flag_shared();
+                    }
+                    written += 1;
+                }
+                Err(source) => {
+                    log::warn!("write-back of {page} to {} failed: {source}", self.device.describe());
+                    first_error.get_or_insert(Error::WriteBack { page, source });
+                }
+            }
+        }
+        self.count(Counter::WriteBack, written as u64);
+        self.give_back_write_buffers(buffers);
+        (written, first_error)
+    }
+
+    fn take_write_buffers(&self, n: usize) -> Vec<Page> {
+        let spare = self.write_buffers.lock().pop();
+        let mut buffers = spare.unwrap_or_default();
+        buffers.resize(n.max(buffers.len()), Page::zeroed());
+        buffers.truncate(n);
+        buffers
+    }
+
+    fn give_back_write_buffers(&self, buffers: Vec<Page>) {
+        let mut spare = self.write_buffers.lock();
+        if spare.len() < SPARE_WRITE_BUFFERS {
+            spare.push(buffers);
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Loading a page: the explicit page fault. The caller holds the page's
+//! latch exclusively (taken from `EVICTED`); we reserve a pool frame
+//! (evicting if the pool is full), make the memory available, `pread` the
+//! page into place and verify it. On any failure the page goes back to
+//! `EVICTED` and the frame is returned: a failed load leaves nothing behind.
+//!
+//! # Safety
+//!
+//! The page's memory is written through a `&mut` created while the caller
+//! holds the latch exclusively, after the backend prepared it.
+#![allow(unsafe_code)]
+
+use snowfall_latch::LatchWord;
+
+use crate::error::Error;
+use crate::manager::BufferManager;
+use crate::page::PageId;
+use crate::stats::Counter;
+
+impl BufferManager {
+    /// Loads `page`, whose latch the caller took from `EVICTED`. On success
+    /// the page is resident and still latched exclusively; on failure it is
+    /// `EVICTED` again and unlatched.
+    pub(crate) fn load(&self, page: PageId, latch: &LatchWord) -> Result<(), Error> {
+        let loaded = self.reserve_frame().and_then(|()| {
+            let read = self.prepare_memory(&[page]).and_then(|()| {
+                // SAFETY: held exclusively and prepared (module safety paragraph).
+                let target = unsafe { &mut *self.page_ptr(page) };
+                self.device.read_page(page, target.bytes_mut()).map_err(|source| Error::Read { page, source })?;
+                target.verify(page)
+            });
+            if read.is_err() {
+                // Give back whatever the failed read left in memory.
+                let _ = self.release_memory(&[page]);
+                self.unreserve_frames(1);
+            }
+            read
+        });
+        match loaded {
+            Ok(()) => {
+                self.resident.insert(page);
+                self.count(Counter::Fault, 1);
+                Ok(())
+            }
+            Err(e) => {
+                latch.unlock_evicted();
+                Err(e)
+            }
+        }
+    }
+}

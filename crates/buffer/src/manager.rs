@@ -1,0 +1,435 @@
+//! The buffer manager: the virtual reservation, page states, the resident
+//! set, the device, and the operations that tie them together (allocation,
+//! fixing pages under guards, write-back). Loading is in `load.rs`,
+//! eviction in `evict.rs`, guards in `guard.rs`.
+//!
+//! # Safety
+//!
+//! Page memory is reached only through raw pointers computed here
+//! ([`BufferManager::page_ptr`]); references to it are created only by
+//! guards while the page's latch is held (shared: `&Page`; exclusive:
+//! `&mut Page`) and by load/eviction code that holds the latch exclusively
+//! or shared as stated at each site. Optimistic readers never create
+//! references: they copy with assembly (`snowfall_sys::fault`) and validate.
+#![allow(unsafe_code)]
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use snowfall_latch::{Backoff, LatchWord, Mutex};
+use snowfall_sys::fault::Registration;
+
+use crate::config::Config;
+use crate::device::Device;
+use crate::error::{ConfigError, DeviceError, Error};
+use crate::guard::{ExclusiveGuard, SharedGuard};
+use crate::memory::{Madvise, MemoryBackend};
+use crate::page::{PAGE_SIZE, Page, PageId};
+use crate::resident::ResidentSet;
+use crate::stats::{Counter, Counters, Stats};
+
+/// Called before dirty pages are written back: the write-ahead log makes
+/// itself durable up to `max_lsn` ("log before data").
+pub trait WriteBackHook: Send + Sync {
+    /// Makes the log durable up to `max_lsn`.
+    fn before_write_back(&self, max_lsn: u64) -> Result<(), DeviceError>;
+}
+
+/// The hook used until a write-ahead log exists: nothing to flush.
+#[derive(Debug, Default)]
+pub struct NoLog;
+
+impl WriteBackHook for NoLog {
+    fn before_write_back(&self, _max_lsn: u64) -> Result<(), DeviceError> {
+        Ok(())
+    }
+}
+
+struct Allocator {
+    /// One past the highest page id ever handed out.
+    next: u64,
+    /// Freed ids, reused first.
+    free: Vec<PageId>,
+}
+
+/// A page's state as [`BufferManager::page_state`] saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageState {
+    /// In memory.
+    pub resident: bool,
+    /// Changed since it was last written back.
+    pub dirty: bool,
+    /// Its latch version (bumped by every exclusive unlatch and eviction).
+    pub version: u64,
+}
+
+/// A vmcache-style buffer manager.
+pub struct BufferManager {
+    config: Config,
+    // Held for its `Drop` (unregistering), which must run before `memory`
+    // unmaps the range: fields drop in declaration order.
+    _fault_range: Option<Registration>,
+    memory: Box<dyn MemoryBackend>,
+    pub(crate) states: crate::states::PageStates,
+    pub(crate) resident: ResidentSet,
+    /// Resident pages, including frames reserved for loads in progress.
+    /// Never exceeds `config.pool_pages()`.
+    pub(crate) resident_count: AtomicU64,
+    pub(crate) device: Box<dyn Device>,
+    pub(crate) hook: Box<dyn WriteBackHook>,
+    allocator: Mutex<Allocator>,
+    /// Spare page-sized buffers for write-back (sealed copies of pages).
+    pub(crate) write_buffers: Mutex<Vec<Vec<Page>>>,
+    pub(crate) counters: Counters,
+    /// Whether optimistic readers need fault recovery (exmap-like backends).
+    pub(crate) guarded_reads: bool,
+}
+
+impl core::fmt::Debug for BufferManager {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BufferManager")
+            .field("config", &self.config)
+            .field("memory", &self.memory.name())
+            .field("device", &self.device.describe())
+            .finish()
+    }
+}
+
+impl BufferManager {
+    /// A buffer manager over `device` with the `madvise` memory backend.
+    pub fn open(config: Config, device: Box<dyn Device>) -> Result<BufferManager, Error> {
+        config.validate()?;
+        let memory = Madvise::reserve(config.virtual_pages())?;
+        BufferManager::with_parts(config, device, Box::new(memory), Box::new(NoLog))
+    }
+
+    /// A buffer manager from its parts: any memory backend covering
+    /// `config.virtual_pages()` pages, and a write-back hook.
+    pub fn with_parts(
+        config: Config,
+        device: Box<dyn Device>,
+        memory: Box<dyn MemoryBackend>,
+        hook: Box<dyn WriteBackHook>,
+    ) -> Result<BufferManager, Error> {
+        config.validate()?;
+        let virtual_pages = memory.pages().min(config.virtual_pages());
+        let device_pages = device.page_count().map_err(|source| Error::Read { page: PageId(0), source })?;
+        if device_pages > virtual_pages {
+            return Err(ConfigError::DeviceLargerThanReservation { device_pages, virtual_pages }.into());
+        }
+        let guarded_reads = memory.released_pages_fault();
+        let fault_range = if guarded_reads {
+            snowfall_sys::fault::install().map_err(|errno| crate::error::MemoryError::Reserve { bytes: 0, errno })?;
+            // SAFETY: the backend's reservation stays mapped while the
+            // backend lives, and the registration is dropped first (field order).
+            let reg = unsafe { Registration::new(memory.base(), virtual_pages as usize * PAGE_SIZE) };
+            Some(reg.map_err(|_| crate::error::MemoryError::Reserve { bytes: 0, errno: rustix::io::Errno::NOSPC })?)
+        } else {
+            None
+        };
+        log::info!(
+            "buffer manager: pool {} MiB, reservation {} GiB, {} memory, device {} ({device_pages} pages)",
+            config.pool_bytes >> 20,
+            config.virtual_bytes >> 30,
+            memory.name(),
+            device.describe()
+        );
+        Ok(BufferManager {
+            states: crate::states::PageStates::new(virtual_pages)?,
+            resident: ResidentSet::new(config.pool_pages()),
+            resident_count: AtomicU64::new(0),
+            allocator: Mutex::new(Allocator { next: device_pages, free: Vec::new() }),
+            write_buffers: Mutex::new(Vec::new()),
+            counters: Counters::default(),
+            config,
+            _fault_range: fault_range,
+            memory,
+            device,
+            hook,
+            guarded_reads,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The memory backend.
+    pub fn memory(&self) -> &dyn MemoryBackend {
+        &*self.memory
+    }
+
+    /// Statistics so far.
+    pub fn stats(&self) -> Stats {
+        self.counters.snapshot(self.resident_count.load(Ordering::Relaxed))
+    }
+
+    /// Bytes of memory the buffer manager uses besides the pool and the
+    /// page states: the resident-set table (for the memory bound).
+    pub fn fixed_overhead_bytes(&self) -> usize {
+        self.resident.bytes()
+    }
+
+    /// Pages allocated so far (valid ids are below this).
+    pub fn allocated_pages(&self) -> u64 {
+        self.allocator.lock().next
+    }
+
+    pub(crate) fn page_ptr(&self, page: PageId) -> *mut Page {
+        // In bounds: every caller checked `page` against the states array,
+        // which has one word per page of the reservation.
+        self.memory.base().wrapping_add(page.0 as usize * PAGE_SIZE).cast()
+    }
+
+    /// The latch of an allocated page.
+    pub(crate) fn latch(&self, page: PageId) -> Result<&LatchWord, Error> {
+        let allocated = self.allocated_pages();
+        if page.0 >= allocated {
+            return Err(Error::PageNotAllocated { page, allocated });
+        }
+        self.states.get(page).ok_or(Error::PageNotAllocated { page, allocated })
+    }
+
+    /// Releases the memory of `pages` (held exclusively by the caller).
+    pub(crate) fn release_memory(&self, pages: &[PageId]) -> Result<(), Error> {
+        self.memory.release(pages)?;
+        Ok(())
+    }
+
+    pub(crate) fn prepare_memory(&self, pages: &[PageId]) -> Result<(), Error> {
+        self.memory.prepare(pages)?;
+        Ok(())
+    }
+
+    pub(crate) fn count(&self, counter: Counter, n: u64) {
+        self.counters.add(counter, n);
+    }
+
+    // ---------------------------------------------------------------- frames
+
+    /// Reserves one frame of the pool for a page about to become resident,
+    /// evicting if the pool is full. The pool bound is exact: the count is
+    /// raised only below the limit.
+    pub(crate) fn reserve_frame(&self) -> Result<(), Error> {
+        const ATTEMPTS: u32 = 1000;
+        let pool = self.config.pool_pages();
+        let mut backoff = Backoff::new();
+        let mut fruitless = 0;
+        loop {
+            let used = self.resident_count.load(Ordering::Relaxed);
+            if used < pool {
+                if self
+                    .resident_count
+                    .compare_exchange_weak(used, used + 1, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Ok(());
+                }
+                continue;
+            }
+            if self.evict_batch()? == 0 {
+                fruitless += 1;
+                if fruitless >= ATTEMPTS {
+                    return Err(Error::PoolExhausted { pool_pages: pool });
+                }
+                backoff.pause();
+            }
+        }
+    }
+
+    /// Gives back a frame reserved by [`reserve_frame`](Self::reserve_frame).
+    pub(crate) fn unreserve_frames(&self, n: u64) {
+        self.resident_count.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    // ---------------------------------------------------------------- allocation
+
+    /// Allocates a page: a freed id if there is one, else a new one. The
+    /// page comes back zeroed (header filled in), dirty and latched
+    /// exclusively.
+    pub fn allocate(&self) -> Result<ExclusiveGuard<'_>, Error> {
+        let page = {
+            let mut a = self.allocator.lock();
+            match a.free.pop() {
+                Some(p) => p,
+                None if a.next < self.states_pages() => {
+                    a.next += 1;
+                    PageId(a.next - 1)
+                }
+                None => return Err(Error::OutOfSpace { virtual_pages: self.states_pages() }),
+            }
+        };
+        let latch = self.states.get(page).ok_or(Error::OutOfSpace { virtual_pages: self.states_pages() })?;
+        // A new or freed page is evicted and nobody else may touch it.
+        let mut backoff = Backoff::new();
+        while !latch.try_lock_evicted() {
+            backoff.pause();
+        }
+        let ready =
+            self.reserve_frame().and_then(|()| self.prepare_memory(&[page]).inspect_err(|_| self.unreserve_frames(1)));
+        if let Err(e) = ready {
+            latch.unlock_evicted();
+            self.allocator.lock().free.push(page);
+            return Err(e);
+        }
+        // SAFETY: we hold the page exclusively and its memory is prepared.
+        unsafe { (*self.page_ptr(page)).init(page) };
+        self.resident.insert(page);
+        Ok(ExclusiveGuard::new(self, page, true))
+    }
+
+    /// Frees a page: its memory is released and its id reused by a later
+    /// [`allocate`](Self::allocate). Its stored copy is not touched.
+    pub fn free(&self, guard: ExclusiveGuard<'_>) -> Result<(), Error> {
+        let page = guard.into_held();
+        let latch = self.states.get(page).ok_or(Error::OutOfSpace { virtual_pages: self.states_pages() })?;
+        if let Err(e) = self.release_memory(&[page]) {
+            latch.unlock_exclusive(snowfall_latch::Flag::Keep);
+            return Err(e);
+        }
+        self.resident.remove(page);
+        self.unreserve_frames(1);
+        latch.unlock_evicted();
+        self.allocator.lock().free.push(page);
+        Ok(())
+    }
+
+    fn states_pages(&self) -> u64 {
+        self.memory.pages().min(self.config.virtual_pages())
+    }
+
+    // ---------------------------------------------------------------- fixing
+
+    /// Latches `page` exclusively, loading it if it is not resident.
+    pub fn fix_exclusive(&self, page: PageId) -> Result<ExclusiveGuard<'_>, Error> {
+        let latch = self.latch(page)?;
+        loop {
+            match latch.lock_exclusive() {
+                Ok(()) => {
+                    self.count(Counter::Hit, 1);
+                    return Ok(ExclusiveGuard::new(self, page, false));
+                }
+                Err(_evicted) => {
+                    if latch.try_lock_evicted() {
+                        self.load(page, latch)?;
+                        return Ok(ExclusiveGuard::new(self, page, false));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Latches `page` shared, loading it if it is not resident.
+    pub fn fix_shared(&self, page: PageId) -> Result<SharedGuard<'_>, Error> {
+        let latch = self.latch(page)?;
+        loop {
+            match latch.lock_shared() {
+                Ok(()) => {
+                    self.count(Counter::Hit, 1);
+                    return Ok(SharedGuard::new(self, page));
+                }
+                Err(_evicted) => self.load_unlatched(page, latch)?,
+            }
+        }
+    }
+
+    /// Loads `page` if it is evicted and leaves it unlatched (readers then
+    /// latch it their own way). Returns at once if another thread loads it.
+    pub(crate) fn load_unlatched(&self, page: PageId, latch: &LatchWord) -> Result<(), Error> {
+        if latch.try_lock_evicted() {
+            self.load(page, latch)?;
+            latch.unlock_exclusive(snowfall_latch::Flag::Keep);
+        }
+        Ok(())
+    }
+
+    /// Evicts until at most `resident_pages` pages are resident, or until
+    /// nothing more can be evicted (pages latched by their users stay).
+    /// Dirty pages are written back first; the first write-back error stops
+    /// it (the page stays dirty and resident).
+    pub fn evict_until(&self, resident_pages: u64) -> Result<(), Error> {
+        // Two turns of the clock (mark, then evict) per batch, at most.
+        let mut idle_rounds = 0;
+        while self.resident_count.load(Ordering::Acquire) > resident_pages && idle_rounds < 2 {
+            if self.evict_batch()? == 0 {
+                idle_rounds += 1;
+            } else {
+                idle_rounds = 0;
+            }
+        }
+        Ok(())
+    }
+
+    /// What the buffer manager knows about `page` right now (for tests,
+    /// diagnostics and statistics; stale as soon as it returns).
+    pub fn page_state(&self, page: PageId) -> Result<PageState, Error> {
+        let w = self.latch(page)?.load();
+        Ok(PageState { resident: w.state() != snowfall_latch::word::EVICTED, dirty: w.flag(), version: w.version() })
+    }
+
+    // ---------------------------------------------------------------- write-back
+
+    /// Writes every dirty resident page back and makes the device durable.
+    /// Call it without holding guards (it latches pages shared).
+    pub fn flush(&self) -> Result<(), Error> {
+        let mut first_error = None;
+        let mut dirty = Vec::new();
+        self.resident.clock_all(|page| dirty.push(page));
+        for chunk in dirty.chunks(self.config.eviction_batch) {
+            let mut held = Vec::with_capacity(chunk.len());
+            for &page in chunk {
+                let Some(latch) = self.states.get(page) else { continue };
+                if latch.load().flag() && latch.lock_shared().is_ok() {
+                    if latch.load().flag() {
+                        held.push(page);
+                    } else {
+                        latch.unlock_shared();
+                    }
+                }
+            }
+            let (written, error) = self.write_back(&held);
+            for &page in &held {
+                if let Some(latch) = self.states.get(page) {
+                    latch.unlock_shared();
+                }
+            }
+            debug_assert!(written <= held.len());
+            if first_error.is_none() {
+                first_error = error;
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        self.device.sync().map_err(|source| Error::Sync { source })
+    }
+
+    /// Checks internal invariants (for tests after a run, with no thread
+    /// using the buffer manager): the resident count matches the resident
+    /// set, stays within the pool, and every resident page's state is not
+    /// evicted. Returns a description of the first violation.
+    pub fn check_invariants(&self) -> Result<(), alloc::string::String> {
+        let count = self.resident_count.load(Ordering::Acquire);
+        let in_set = self.resident.count();
+        if count != in_set {
+            return Err(alloc::format!("resident count {count} but {in_set} pages in the resident set"));
+        }
+        if count > self.config.pool_pages() {
+            return Err(alloc::format!("{count} resident pages exceed the pool of {}", self.config.pool_pages()));
+        }
+        let mut bad = None;
+        self.resident.clock_all(|page| {
+            let state = self.states.get(page).map(|l| l.load());
+            if bad.is_none()
+                && state.is_none_or(|w| {
+                    w.state() != snowfall_latch::word::UNLOCKED && w.state() != snowfall_latch::word::MARKED
+                })
+            {
+                bad = Some(alloc::format!("resident {page} has state {state:?}"));
+            }
+        });
+        bad.map_or(Ok(()), Err)
+    }
+}
