@@ -47,8 +47,6 @@ impl WriteBackHook for NoLog {
 }
 
 struct Allocator {
-    /// One past the highest page id ever handed out.
-    next: u64,
     /// Freed ids, reused first.
     free: Vec<PageId>,
 }
@@ -79,6 +77,10 @@ pub struct BufferManager {
     pub(crate) device: Box<dyn Device>,
     pub(crate) hook: Box<dyn WriteBackHook>,
     allocator: Mutex<Allocator>,
+    /// One past the highest page id ever handed out; read on every fix (to
+    /// reject unallocated ids), so it is an atomic beside the mutex, raised
+    /// only under it.
+    allocated: AtomicU64,
     /// Spare page-sized buffers for write-back (sealed copies of pages).
     pub(crate) write_buffers: Mutex<Vec<Vec<Page>>>,
     pub(crate) counters: Counters,
@@ -139,7 +141,8 @@ impl BufferManager {
             states: crate::states::PageStates::new(virtual_pages)?,
             resident: ResidentSet::new(config.pool_pages()),
             resident_count: AtomicU64::new(0),
-            allocator: Mutex::new(Allocator { next: device_pages, free: Vec::new() }),
+            allocator: Mutex::new(Allocator { free: Vec::new() }),
+            allocated: AtomicU64::new(device_pages),
             write_buffers: Mutex::new(Vec::new()),
             counters: Counters::default(),
             config,
@@ -166,15 +169,24 @@ impl BufferManager {
         self.counters.snapshot(self.resident_count.load(Ordering::Relaxed))
     }
 
-    /// Bytes of memory the buffer manager uses besides the pool and the
-    /// page states: the resident-set table (for the memory bound).
-    pub fn fixed_overhead_bytes(&self) -> usize {
-        self.resident.bytes()
+    /// The most memory this buffer manager can hold resident, with
+    /// `evicting_threads` threads evicting at once (docs/ARCHITECTURE.md,
+    /// "The memory bound"):
+    ///
+    /// pool + 8 bytes per allocated page (the page states, in 4 KiB steps)
+    /// + the resident-set table + the write-back buffers
+    /// (`eviction_batch` pages per evicting thread, plus the spares kept).
+    pub fn memory_bound_bytes(&self, evicting_threads: u64) -> u64 {
+        let page = PAGE_SIZE as u64;
+        let states = (self.allocated_pages() * 8).div_ceil(page) * page;
+        let batch_bytes = self.config.eviction_batch as u64 * page;
+        let write_buffers = (crate::evict::SPARE_WRITE_BUFFERS as u64 + evicting_threads) * batch_bytes;
+        self.config.pool_bytes + states + self.resident.bytes() as u64 + write_buffers
     }
 
     /// Pages allocated so far (valid ids are below this).
     pub fn allocated_pages(&self) -> u64 {
-        self.allocator.lock().next
+        self.allocated.load(Ordering::Acquire)
     }
 
     pub(crate) fn page_ptr(&self, page: PageId) -> *mut Page {
@@ -254,11 +266,15 @@ impl BufferManager {
             let mut a = self.allocator.lock();
             match a.free.pop() {
                 Some(p) => p,
-                None if a.next < self.states_pages() => {
-                    a.next += 1;
-                    PageId(a.next - 1)
+                None => {
+                    // Raised only under the allocator mutex: no lost updates.
+                    let next = self.allocated.load(Ordering::Acquire);
+                    if next >= self.states_pages() {
+                        return Err(Error::OutOfSpace { virtual_pages: self.states_pages() });
+                    }
+                    self.allocated.store(next + 1, Ordering::Release);
+                    PageId(next)
                 }
-                None => return Err(Error::OutOfSpace { virtual_pages: self.states_pages() }),
             }
         };
         let latch = self.states.get(page).ok_or(Error::OutOfSpace { virtual_pages: self.states_pages() })?;

@@ -13,6 +13,7 @@
 //!   buffer pool).
 //! - [`futex`]: wait and wake on 32-bit words.
 //! - [`clock`]: a monotonic clock.
+//! - [`discard`]: batched `MADV_DONTNEED` of scattered ranges.
 //! - [`auxv`]: the ELF auxiliary vector as a typed struct.
 //! - [`thread`]: a cheap per-thread value for sharding counters.
 //!
@@ -27,6 +28,7 @@ compile_error!("snowfall-sys supports x86_64 Linux only (raw syscalls, ucontext 
 pub mod altstack;
 pub mod auxv;
 pub mod clock;
+pub mod discard;
 pub mod fault;
 pub mod futex;
 pub mod signal;

@@ -1,7 +1,8 @@
 //! The `madvise` backend: one anonymous private mapping for the whole
 //! reservation (`MAP_NORESERVE`, so only touched pages cost memory), huge
 //! pages off (a 2 MiB page would break the per-page memory bound), and
-//! eviction by `MADV_DONTNEED`, after which a page reads as zeros.
+//! eviction by `MADV_DONTNEED` (a whole batch per system call where the
+//! kernel allows: `snowfall_sys::discard`), after which a page reads as zeros.
 //!
 //! # Safety
 //!
@@ -11,7 +12,10 @@
 //! exists; optimistic readers reach them only through assembly copies.
 #![allow(unsafe_code)]
 
+use alloc::vec::Vec;
+
 use rustix::mm::{Advice, MapFlags, ProtFlags, madvise, mmap_anonymous, munmap};
+use snowfall_sys::discard::Discarder;
 
 use super::MemoryBackend;
 use crate::error::MemoryError;
@@ -22,6 +26,7 @@ use crate::page::{PAGE_SIZE, PageId};
 pub struct Madvise {
     base: *mut u8,
     pages: u64,
+    discarder: Discarder,
 }
 
 // SAFETY: the mapping is plain memory shared by all threads; the buffer
@@ -51,7 +56,7 @@ impl Madvise {
         if let Err(e) = unsafe { madvise(base, len, Advice::LinuxNoHugepage) } {
             log::warn!("madvise(MADV_NOHUGEPAGE) on the buffer pool failed: {e}; the memory bound may not hold");
         }
-        Ok(Madvise { base: base.cast(), pages })
+        Ok(Madvise { base: base.cast(), pages, discarder: Discarder::new() })
     }
 }
 
@@ -74,7 +79,9 @@ impl MemoryBackend for Madvise {
     }
 
     fn release(&self, pages: &[PageId]) -> Result<(), MemoryError> {
-        // One madvise per run of consecutive pages.
+        // One range per run of consecutive pages, all in one call when the
+        // kernel allows (one TLB flush for the batch).
+        let mut ranges = Vec::with_capacity(pages.len());
         let mut i = 0;
         while let Some(&first) = pages.get(i) {
             let mut run = 1;
@@ -82,13 +89,13 @@ impl MemoryBackend for Madvise {
                 run += 1;
             }
             debug_assert!(first.0 + run as u64 <= self.pages);
-            // SAFETY: the run lies inside our mapping and its pages are held
-            // exclusively by the caller (see the module's safety paragraph).
-            unsafe { madvise(self.base.add(first.offset() as usize).cast(), run * PAGE_SIZE, Advice::LinuxDontNeed) }
-                .map_err(|errno| MemoryError::Release { page: first, errno })?;
+            ranges.push((self.base as usize + first.offset() as usize, run * PAGE_SIZE));
             i += run;
         }
-        Ok(())
+        let first = pages.first().copied().unwrap_or(PageId(0));
+        // SAFETY: the ranges lie inside our mapping and their pages are held
+        // exclusively by the caller (see the module's safety paragraph).
+        unsafe { self.discarder.discard(&ranges) }.map_err(|errno| MemoryError::Release { page: first, errno })
     }
 
     fn released_pages_fault(&self) -> bool {
