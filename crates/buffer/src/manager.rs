@@ -173,9 +173,9 @@ impl BufferManager {
     /// `evicting_threads` threads evicting at once (docs/ARCHITECTURE.md,
     /// "The memory bound"):
     ///
-    /// pool + 8 bytes per allocated page (the page states, in 4 KiB steps)
-    /// + the resident-set table + the write-back buffers
-    /// (`eviction_batch` pages per evicting thread, plus the spares kept).
+    /// pool, plus 8 bytes per allocated page (the page states, in 4 KiB
+    /// steps), plus the resident-set table, plus the write-back buffers
+    /// (`eviction_batch` pages per evicting thread, and the spares kept).
     pub fn memory_bound_bytes(&self, evicting_threads: u64) -> u64 {
         let page = PAGE_SIZE as u64;
         let states = (self.allocated_pages() * 8).div_ceil(page) * page;
