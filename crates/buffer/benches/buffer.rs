@@ -4,7 +4,8 @@
 //! (the disk's cost). Each figure is the median of 5 runs.
 //!
 //! Run: `cargo bench -p snowfall-buffer --bench buffer`
-//! (`-- quick` for one short run of each). Results: docs/BENCHMARKS.md.
+//! (`-- quick` for one short run of each, `-- only=optimistic|faults|evictions|disk` for one
+//! group). Results: docs/BENCHMARKS.md.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::hint::black_box;
@@ -63,6 +64,26 @@ struct Row {
 
 fn optimistic_reads(runs: usize, ops: u64, rows: &mut Vec<Row>) {
     let (bm, ids) = loaded(Box::new(MemoryDevice::new(1 << 16)), 64, 8192);
+    // One hot page per thread: the buffer manager's own cost, no cache misses.
+    for threads in [1, 2] {
+        let rates = (0..runs)
+            .map(|_| {
+                let elapsed = timed(threads, |t| {
+                    let id = ids[t];
+                    for _ in 0..ops {
+                        black_box(bm.read_optimistic(black_box(id), |v| v.u64_at(8)).unwrap());
+                    }
+                });
+                (threads as u64 * ops) as f64 / elapsed.as_secs_f64()
+            })
+            .collect();
+        rows.push(Row {
+            what: "optimistic read of 8 bytes, one hot page per thread".into(),
+            threads,
+            per_sec: median(rates),
+            unit: "reads/s",
+        });
+    }
     for threads in [1, 2] {
         let rates = (0..runs)
             .map(|_| {
@@ -152,11 +173,22 @@ fn dirty_evictions(runs: usize, pages: u64, rows: &mut Vec<Row>) {
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     let runs = if quick { 1 } else { 5 };
+    // `-- only=<name>`: run one group (optimistic, faults, evictions, disk).
+    let only = std::env::args().find_map(|a| a.strip_prefix("only=").map(String::from));
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
     let mut rows = Vec::new();
-    optimistic_reads(runs, if quick { 200_000 } else { 2_000_000 }, &mut rows);
-    faults(runs, if quick { 20_000 } else { 200_000 }, "memory", &mut rows);
-    dirty_evictions(runs, if quick { 10_000 } else { 60_000 }, &mut rows);
-    faults(runs.min(3), if quick { 2_000 } else { 20_000 }, "O_DIRECT file", &mut rows);
+    if wanted("optimistic") {
+        optimistic_reads(runs, if quick { 200_000 } else { 2_000_000 }, &mut rows);
+    }
+    if wanted("faults") {
+        faults(runs, if quick { 20_000 } else { 200_000 }, "memory", &mut rows);
+    }
+    if wanted("evictions") {
+        dirty_evictions(runs, if quick { 10_000 } else { 60_000 }, &mut rows);
+    }
+    if wanted("disk") {
+        faults(runs.min(3), if quick { 2_000 } else { 20_000 }, "O_DIRECT file", &mut rows);
+    }
     println!("\n{:<58} {:>7} {:>14}", "benchmark (median of runs)", "threads", "rate");
     for r in &rows {
         println!("{:<58} {:>7} {:>12.0} {}", r.what, r.threads, r.per_sec, r.unit);

@@ -42,6 +42,7 @@ impl<'a> ExclusiveGuard<'a> {
     }
 
     /// The page's id.
+    #[inline]
     pub fn id(&self) -> PageId {
         self.page
     }
@@ -88,6 +89,7 @@ impl<'a> SharedGuard<'a> {
     }
 
     /// The page's id.
+    #[inline]
     pub fn id(&self) -> PageId {
         self.page
     }
@@ -121,10 +123,12 @@ pub struct PageView<'a> {
 }
 
 impl<'a> PageView<'a> {
+    #[inline]
     fn new(bm: &'a BufferManager, page: PageId) -> Self {
         PageView { page: bm.page_ptr(page).cast(), guarded: bm.guarded_reads, _bm: PhantomData }
     }
 
+    #[inline]
     fn copy(&self, at: usize, dst: &mut [u8]) -> Result<(), Invalid> {
         let src = self.page.wrapping_add(at);
         if self.guarded {
@@ -174,6 +178,11 @@ impl<'a> PageView<'a> {
     /// The little-endian `u64` at `offset` of the body.
     #[inline]
     pub fn u64_at(&self, offset: usize) -> Result<u64, Invalid> {
+        if !self.guarded && offset.checked_add(8).is_some_and(|end| end <= BODY_SIZE) {
+            // One load instead of a copy: the common case of the madvise backend.
+            // SAFETY: in bounds of the page, in the always-readable reservation.
+            return Ok(u64::from_le(unsafe { fault::racy_load_u64(self.page.wrapping_add(HEADER_SIZE + offset)) }));
+        }
         let mut b = [0; 8];
         self.read(offset, &mut b)?;
         Ok(u64::from_le_bytes(b))
@@ -196,17 +205,20 @@ pub struct OptimisticGuard<'a> {
 
 impl<'a> OptimisticGuard<'a> {
     /// The page's id.
+    #[inline]
     pub fn id(&self) -> PageId {
         self.page
     }
 
     /// Reads of the page, to be validated.
+    #[inline]
     pub fn view(&self) -> PageView<'a> {
         PageView::new(self.bm, self.page)
     }
 
     /// Whether no writer or eviction came since the guard was taken: reads
     /// made through [`view`](Self::view) so far are consistent.
+    #[inline]
     pub fn validate(&self) -> bool {
         self.bm.states.get(self.page).is_some_and(|l| l.validate(self.snapshot))
     }
@@ -226,6 +238,7 @@ pub const OPTIMISTIC_ATTEMPTS: u32 = 16;
 
 impl BufferManager {
     /// Starts an optimistic read of `page`, loading it if it is evicted.
+    #[inline]
     pub fn optimistic(&self, page: PageId) -> Result<OptimisticGuard<'_>, Error> {
         let latch = self.latch(page)?;
         loop {

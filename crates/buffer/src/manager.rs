@@ -185,10 +185,12 @@ impl BufferManager {
     }
 
     /// Pages allocated so far (valid ids are below this).
+    #[inline]
     pub fn allocated_pages(&self) -> u64 {
         self.allocated.load(Ordering::Acquire)
     }
 
+    #[inline]
     pub(crate) fn page_ptr(&self, page: PageId) -> *mut Page {
         // In bounds: every caller checked `page` against the states array,
         // which has one word per page of the reservation.
@@ -196,6 +198,7 @@ impl BufferManager {
     }
 
     /// The latch of an allocated page.
+    #[inline]
     pub(crate) fn latch(&self, page: PageId) -> Result<&LatchWord, Error> {
         let allocated = self.allocated_pages();
         if page.0 >= allocated {
@@ -215,6 +218,7 @@ impl BufferManager {
         Ok(())
     }
 
+    #[inline]
     pub(crate) fn count(&self, counter: Counter, n: u64) {
         self.counters.add(counter, n);
     }

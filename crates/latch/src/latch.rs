@@ -117,6 +117,7 @@ impl LatchWord {
         Word(self.0.load(Ordering::Acquire))
     }
 
+    #[inline]
     fn cas(&self, current: Word, new: Word, success: Ordering) -> Result<(), Word> {
         self.0.compare_exchange(current.0, new.0, success, Ordering::Relaxed).map(|_| ()).map_err(Word)
     }
@@ -125,6 +126,7 @@ impl LatchWord {
 
     /// Starts an optimistic read: returns the word to validate against,
     /// waiting while the latch is held exclusively.
+    #[inline]
     pub fn optimistic(&self) -> Result<Word, Evicted> {
         let mut backoff = Backoff::new();
         loop {

@@ -210,6 +210,24 @@ pub unsafe fn racy_read_into(src: *const u8, dst: &mut [u8]) {
     }
 }
 
+/// Loads the 8 bytes at `src` (any alignment) with one `mov`, outside
+/// Rust's memory model like [`racy_read_into`]: a small read racing a writer
+/// returns some value, which the caller validates before use.
+///
+/// # Safety
+///
+/// `src..src + 8` must be readable.
+#[inline]
+pub unsafe fn racy_load_u64(src: *const u8) -> u64 {
+    let value: u64;
+    // SAFETY: the caller vouches that the 8 bytes are readable; x86-64
+    // loads need no alignment.
+    unsafe {
+        core::arch::asm!("mov {v}, qword ptr [{p}]", v = out(reg) value, p = in(reg) src, options(nostack, readonly, preserves_flags));
+    }
+    value
+}
+
 /// A guarded copy from memory that may fault: `dst.len()` bytes from `src`.
 /// Returns the fault, with its exact address, if one occurred.
 ///
