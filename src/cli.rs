@@ -29,6 +29,11 @@ Commands:
                    segv-unregistered  fault in a guard outside every
                                       registered range (killed by SIGSEGV)
                    sigbus-unguarded   SIGBUS outside a guard (killed by SIGBUS)
+  qemu-guest     Run as /init of the QEMU test machine (tests/qemu/run.sh):
+                 load the modules in /modules, run the buffer manager's
+                 scenarios on every memory backend present (exmap too, if
+                 loaded), print SNOWFALL-QEMU: PASS or FAIL, power off.
+                 Refuses to run unless it is PID 1.
   help           Print this help.
 
 Options:
@@ -37,6 +42,7 @@ Options:
 
 Environment:
   SNOWFALL_LOG   Log level: off, error, warn, info (default), debug, trace.
+  SNOWFALL_EXMAP With qemu-guest: `required` makes a missing /dev/exmap a failure.
 
 Exit status: 0 success, 1 failure, 2 usage error, 101 panic.";
 
@@ -62,6 +68,10 @@ pub fn run(args: &[&[u8]], startup: Startup) -> i32 {
         b"selftest" => match rest {
             [] => crate::selftest::run(startup),
             [extra, ..] => usage(alloc::format!("selftest takes no arguments, got '{}'", lossy(extra))),
+        },
+        b"qemu-guest" => match rest {
+            [] => crate::guest::run(),
+            _ => usage(alloc::string::String::from("qemu-guest takes no arguments")),
         },
         b"debug" => match rest {
             [what] => crate::debug::run(what),

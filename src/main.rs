@@ -9,6 +9,7 @@ extern crate alloc;
 
 mod cli;
 mod debug;
+mod guest;
 mod mapping;
 mod selftest;
 

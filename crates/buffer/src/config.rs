@@ -1,6 +1,7 @@
 //! Buffer-manager settings, validated once at open ("sizes fixed at open").
 
 use crate::error::ConfigError;
+use crate::memory::MemoryKind;
 use crate::page::PAGE_SIZE;
 
 /// How a buffer manager is sized.
@@ -14,11 +15,27 @@ pub struct Config {
     pub virtual_bytes: u64,
     /// Pages evicted together (one write batch, one release call).
     pub eviction_batch: usize,
+    /// Which memory backend.
+    pub memory: MemoryKind,
+    /// exmap interfaces (threads acting on the pool at once); 0: one per
+    /// available CPU.
+    pub exmap_interfaces: u16,
+    /// Load pages with exmap's own READ when the database is a block device
+    /// opened `O_DIRECT` (one system call instead of ALLOC + `pread`).
+    /// Regular files always use ALLOC + `pread`.
+    pub exmap_read: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { pool_bytes: 1 << 30, virtual_bytes: 64 << 30, eviction_batch: DEFAULT_EVICTION_BATCH }
+        Config {
+            pool_bytes: 1 << 30,
+            virtual_bytes: 64 << 30,
+            eviction_batch: DEFAULT_EVICTION_BATCH,
+            memory: MemoryKind::Auto,
+            exmap_interfaces: 0,
+            exmap_read: true,
+        }
     }
 }
 
@@ -38,6 +55,14 @@ impl Config {
         self.virtual_bytes / PAGE_SIZE as u64
     }
 
+    /// exmap interfaces to set up (resolving 0 to the available CPUs).
+    pub fn exmap_interfaces(&self) -> u16 {
+        match self.exmap_interfaces {
+            0 => snowfall_sys::thread::available_cpus().min(u32::from(snowfall_sys::exmap::MAX_INTERFACES)) as u16,
+            n => n,
+        }
+    }
+
     /// The smallest pool that still leaves room to evict in batches while
     /// other threads hold pages.
     pub const fn min_pool_pages(&self) -> u64 {
@@ -53,6 +78,9 @@ impl Config {
         }
         if !(1..=MAX_EVICTION_BATCH).contains(&self.eviction_batch) {
             return Err(ConfigError::BadEvictionBatch { batch: self.eviction_batch });
+        }
+        if self.exmap_interfaces > snowfall_sys::exmap::MAX_INTERFACES {
+            return Err(ConfigError::TooManyExmapInterfaces { interfaces: self.exmap_interfaces });
         }
         if self.pool_pages() < self.min_pool_pages() {
             return Err(ConfigError::PoolTooSmall { pages: self.pool_pages(), min_pages: self.min_pool_pages() });
@@ -73,7 +101,7 @@ mod tests {
 
     #[test]
     fn bad_sizes_get_typed_errors() {
-        let ok = Config { pool_bytes: 1 << 20, virtual_bytes: 1 << 24, eviction_batch: 64 };
+        let ok = Config { pool_bytes: 1 << 20, virtual_bytes: 1 << 24, ..Config::default() };
         assert_eq!(ok.validate(), Ok(()));
         let c = Config { pool_bytes: (1 << 20) + 1, ..ok };
         assert_eq!(c.validate(), Err(ConfigError::NotPageMultiple { setting: "pool_bytes", bytes: (1 << 20) + 1 }));

@@ -121,6 +121,11 @@ pub enum ConfigError {
         /// The value given.
         batch: usize,
     },
+    /// More exmap interfaces than the module supports.
+    TooManyExmapInterfaces {
+        /// The value given.
+        interfaces: u16,
+    },
     /// The device already holds more pages than the virtual reservation.
     DeviceLargerThanReservation {
         /// Pages on the device.
@@ -146,6 +151,11 @@ impl fmt::Display for ConfigError {
                 )
             }
             ConfigError::BadEvictionBatch { batch } => write!(f, "eviction batch {batch} is not in 1..=512"),
+            ConfigError::TooManyExmapInterfaces { interfaces } => write!(
+                f,
+                "{interfaces} exmap interfaces asked for; the module supports at most {}",
+                snowfall_sys::exmap::MAX_INTERFACES
+            ),
             ConfigError::DeviceLargerThanReservation { device_pages, virtual_pages } => write!(
                 f,
                 "the device holds {device_pages} pages but the virtual reservation has room for {virtual_pages}; \
@@ -173,6 +183,8 @@ pub enum MemoryError {
         /// The error.
         errno: Errno,
     },
+    /// exmap could not be set up.
+    Exmap(snowfall_sys::exmap::SetupError),
     /// Giving pages back failed.
     Release {
         /// The first page of the failed batch.
@@ -190,6 +202,7 @@ impl fmt::Display for MemoryError {
             }
             MemoryError::Prepare { page, errno } => write!(f, "cannot map memory for {page}: {errno}"),
             MemoryError::Release { page, errno } => write!(f, "cannot release the memory of {page}: {errno}"),
+            MemoryError::Exmap(e) => e.fmt(f),
         }
     }
 }

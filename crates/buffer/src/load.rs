@@ -23,11 +23,9 @@ impl BufferManager {
     /// `EVICTED` again and unlatched.
     pub(crate) fn load(&self, page: PageId, latch: &LatchWord) -> Result<(), Error> {
         let loaded = self.reserve_frame().and_then(|()| {
-            let read = self.prepare_memory(&[page]).and_then(|()| {
-                // SAFETY: held exclusively and prepared (module safety paragraph).
-                let target = unsafe { &mut *self.page_ptr(page) };
-                self.device.read_page(page, target.bytes_mut()).map_err(|source| Error::Read { page, source })?;
-                target.verify(page)
+            let read = self.fill(page).and_then(|()| {
+                // SAFETY: held exclusively and filled (module safety paragraph).
+                unsafe { &*self.page_ptr(page) }.verify(page)
             });
             if read.is_err() {
                 // Give back whatever the failed read left in memory.
@@ -47,5 +45,17 @@ impl BufferManager {
                 Err(e)
             }
         }
+    }
+
+    /// Puts `page`'s stored image into its memory: the backend's own read
+    /// if it has one (exmap on a block device), else prepare and `pread`.
+    fn fill(&self, page: PageId) -> Result<(), Error> {
+        if let Some(read) = self.memory().load_from_backing(page) {
+            return read.map_err(Error::Memory);
+        }
+        self.prepare_memory(&[page])?;
+        // SAFETY: held exclusively and prepared (module safety paragraph).
+        let target = unsafe { &mut *self.page_ptr(page) };
+        self.device.read_page(page, target.bytes_mut()).map_err(|source| Error::Read { page, source })
     }
 }

@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::device::Device;
 use crate::error::{ConfigError, DeviceError, Error};
 use crate::guard::{ExclusiveGuard, SharedGuard};
-use crate::memory::{Madvise, MemoryBackend};
+use crate::memory::MemoryBackend;
 use crate::page::{PAGE_SIZE, Page, PageId};
 use crate::resident::ResidentSet;
 use crate::stats::{Counter, Counters, Stats};
@@ -99,11 +99,12 @@ impl core::fmt::Debug for BufferManager {
 }
 
 impl BufferManager {
-    /// A buffer manager over `device` with the `madvise` memory backend.
+    /// A buffer manager over `device`, with the memory backend
+    /// `config.memory` chooses and no write-ahead log.
     pub fn open(config: Config, device: Box<dyn Device>) -> Result<BufferManager, Error> {
         config.validate()?;
-        let memory = Madvise::reserve(config.virtual_pages())?;
-        BufferManager::with_parts(config, device, Box::new(memory), Box::new(NoLog))
+        let memory = crate::memory::open_backend(&config, config.virtual_pages(), device.block_device())?;
+        BufferManager::with_parts(config, device, memory, Box::new(NoLog))
     }
 
     /// A buffer manager from its parts: any memory backend covering
@@ -131,9 +132,9 @@ impl BufferManager {
             None
         };
         log::info!(
-            "buffer manager: pool {} MiB, reservation {} GiB, {} memory, device {} ({device_pages} pages)",
+            "buffer manager: pool {} MiB, reservation {} MiB, {} memory, device {} ({device_pages} pages)",
             config.pool_bytes >> 20,
-            config.virtual_bytes >> 30,
+            config.virtual_bytes >> 20,
             memory.name(),
             device.describe()
         );
@@ -213,9 +214,23 @@ impl BufferManager {
         Ok(())
     }
 
+    /// Makes `pages` available. A backend whose own pool ran dry (exmap:
+    /// `ENOMEM`, pages stranded in other interfaces' free lists) gets a
+    /// batch evicted and another try, a bounded number of times.
     pub(crate) fn prepare_memory(&self, pages: &[PageId]) -> Result<(), Error> {
-        self.memory.prepare(pages)?;
-        Ok(())
+        const ATTEMPTS: u32 = 8;
+        let mut attempt = 0;
+        loop {
+            match self.memory.prepare(pages) {
+                Err(crate::error::MemoryError::Prepare { errno: rustix::io::Errno::NOMEM, .. })
+                    if attempt < ATTEMPTS =>
+                {
+                    attempt += 1;
+                    self.evict_batch()?;
+                }
+                other => return other.map_err(Error::Memory),
+            }
+        }
     }
 
     #[inline]

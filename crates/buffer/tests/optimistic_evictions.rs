@@ -1,22 +1,49 @@
-//! Optimistic readers racing evictions (and a writer) never return wrong
-//! data and never crash: with the madvise backend an evicted page reads as
-//! zeros, which validation rejects, and the reader restarts.
+//! Optimistic readers racing evictions never return wrong data and never
+//! crash: with the madvise backend an evicted page reads as zeros, with
+//! exmap (here its user-space emulation) it faults and the fault guard turns
+//! the fault into a failed read; either way validation rejects it and the
+//! reader restarts.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, reason = "tests: a panic is a failure")]
 
 mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use common::memory_bm;
+use common::{BACKENDS, memory_bm_with};
+use snowfall_buffer::memory::MemoryKind;
 use snowfall_buffer::scenario::{check_body, fill_body};
 use snowfall_buffer::{BODY_SIZE, PageId};
 
-const MAX_READS: usize = 500_000;
+const MAX_READS: usize = 200_000;
 const WANTED_RACES: u64 = 100;
+/// With a backend whose released pages fault, also wait for this many faults.
+const WANTED_FAULTS: u64 = 20;
 
 #[test]
 fn optimistic_reads_racing_evictions_restart_and_never_see_wrong_data() {
-    let (bm, _device) = memory_bm(1, 64);
+    for memory in BACKENDS {
+        let faults_before = snowfall_sys::fault::recovered_count();
+        race(memory);
+        let faults = snowfall_sys::fault::recovered_count() - faults_before;
+        eprintln!("{memory:?}: {faults} faults recovered");
+        if memory == MemoryKind::EmulatedExmap {
+            assert!(
+                faults >= WANTED_FAULTS,
+                "readers touched unmapped pages only {faults} times: the fault path went untested"
+            );
+        }
+    }
+}
+
+fn race(memory: MemoryKind) {
+    let faults_before = snowfall_sys::fault::recovered_count();
+    let enough = move |valid: u64, invalid: u64| {
+        valid >= WANTED_RACES
+            && invalid >= WANTED_RACES
+            && (memory != MemoryKind::EmulatedExmap
+                || snowfall_sys::fault::recovered_count() - faults_before >= WANTED_FAULTS)
+    };
+    let (bm, _device) = memory_bm_with(memory, 1, 64);
     let pages: Vec<PageId> = (0..64)
         .map(|i| {
             let mut g = bm.allocate().unwrap();
@@ -41,14 +68,20 @@ fn optimistic_reads_racing_evictions_restart_and_never_see_wrong_data() {
                 let mut body = vec![0u8; BODY_SIZE];
                 // Bounded: stop after enough races were seen, or after MAX_READS.
                 for i in 0..MAX_READS {
-                    if invalid.load(Ordering::Relaxed) >= WANTED_RACES {
+                    if enough(validated.load(Ordering::Relaxed), invalid.load(Ordering::Relaxed)) {
                         break;
                     }
                     let page = pages[(i * 7 + r) % pages.len()];
                     let guard = bm.optimistic(page).unwrap();
                     // Small pieces, as a B-tree search reads: a wider window for evictions.
                     let view = guard.view();
-                    let read = body.chunks_mut(32).enumerate().try_for_each(|(c, chunk)| view.read(c * 32, chunk));
+                    // A pause between pieces lets an eviction land mid-read.
+                    let read = body.chunks_mut(32).enumerate().try_for_each(|(c, chunk)| {
+                        for _ in 0..20 {
+                            std::hint::spin_loop();
+                        }
+                        view.read(c * 32, chunk)
+                    });
                     if guard.validate() {
                         read.unwrap();
                         let version = check_body(&body, page).unwrap();
@@ -62,7 +95,7 @@ fn optimistic_reads_racing_evictions_restart_and_never_see_wrong_data() {
         }
         // Let the readers finish, then stop the evictor.
         while validated.load(Ordering::Relaxed) + invalid.load(Ordering::Relaxed) < 2 * MAX_READS as u64
-            && invalid.load(Ordering::Relaxed) < WANTED_RACES
+            && !enough(validated.load(Ordering::Relaxed), invalid.load(Ordering::Relaxed))
         {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }

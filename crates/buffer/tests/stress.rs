@@ -5,20 +5,26 @@
 
 mod common;
 
-use common::{Threads, memory_bm, seed};
+use common::{BACKENDS, Threads, memory_bm_with, seed};
 use snowfall_buffer::scenario::{Stress, stress};
 
 fn run(s: Stress, pool_mib: u64, virtual_mib: u64) {
-    let (bm, _device) = memory_bm(pool_mib, virtual_mib);
+    for memory in BACKENDS {
+        run_with(memory, s, pool_mib, virtual_mib);
+    }
+}
+
+fn run_with(memory: snowfall_buffer::memory::MemoryKind, s: Stress, pool_mib: u64, virtual_mib: u64) {
+    let (bm, _device) = memory_bm_with(memory, pool_mib, virtual_mib);
     let t0 = std::time::Instant::now();
     match stress(&bm, &s, &Threads) {
         Ok(report) => {
-            eprintln!("{s:?}\n  -> {report:?} in {:?}", t0.elapsed());
+            eprintln!("{memory:?} {s:?}\n  -> {report:?} in {:?}", t0.elapsed());
             assert!(report.stats.evictions > 0, "the pool never filled: the test did not exercise eviction");
             assert!(report.stats.write_backs > 0);
             assert!(report.optimistic_reads > 0 && report.writes > 0 && report.shared_reads > 0);
         }
-        Err(f) => panic!("stress failed: {f}\nreproduce with SNOWFALL_SEED={:#x}", f.seed),
+        Err(f) => panic!("stress failed on {memory:?}: {f}\nreproduce with SNOWFALL_SEED={:#x}", f.seed),
     }
 }
 

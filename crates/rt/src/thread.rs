@@ -113,6 +113,32 @@ impl<T> Drop for JoinHandle<T> {
     }
 }
 
+/// Calls `work(t)` for `t` in `0..threads`, each on a new thread, and
+/// returns when all have returned (a scoped spawn: `work` may borrow from
+/// the caller). If a thread cannot be started, the ones already running are
+/// joined and the error returned.
+pub fn run_parallel(threads: usize, work: &(dyn Fn(usize) + Sync)) -> Result<(), Errno> {
+    // SAFETY: every thread started here is joined before this function
+    // returns (on success and on error), so `work` outlives all of them;
+    // only the lifetime is changed, not the type.
+    let work: &'static (dyn Fn(usize) + Sync) = unsafe { core::mem::transmute(work) };
+    let mut handles = alloc::vec::Vec::with_capacity(threads);
+    let mut failed = None;
+    for t in 0..threads {
+        match spawn(move || work(t)) {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    for h in handles {
+        h.join();
+    }
+    failed.map_or(Ok(()), Err)
+}
+
 /// The kernel's id of the calling thread (its TID).
 pub fn current_os_id() -> i32 {
     origin::thread::current_id().as_raw_nonzero().get()

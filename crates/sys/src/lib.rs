@@ -12,8 +12,10 @@
 //!   `Err(Fault)` for small audited accessors (optimistic readers of the
 //!   buffer pool).
 //! - [`futex`]: wait and wake on 32-bit words.
+//! - [`kmod`]: loading kernel modules (for the binary as a VM's `/init`).
 //! - [`clock`]: a monotonic clock.
 //! - [`discard`]: batched `MADV_DONTNEED` of scattered ranges.
+//! - [`exmap`]: the exmap kernel module's ABI.
 //! - [`auxv`]: the ELF auxiliary vector as a typed struct.
 //! - [`thread`]: a cheap per-thread value for sharding counters.
 //!
@@ -29,8 +31,10 @@ pub mod altstack;
 pub mod auxv;
 pub mod clock;
 pub mod discard;
+pub mod exmap;
 pub mod fault;
 pub mod futex;
+pub mod kmod;
 pub mod signal;
 mod syscall;
 pub mod thread;

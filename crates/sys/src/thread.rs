@@ -18,6 +18,11 @@ pub fn thread_pointer() -> usize {
     tp
 }
 
+/// How many CPUs the calling thread may run on (at least 1).
+pub fn available_cpus() -> u32 {
+    rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count()).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -29,5 +34,11 @@ mod tests {
         let there = std::thread::spawn(super::thread_pointer).join().unwrap();
         assert_ne!(here, there);
         assert_eq!(here, super::thread_pointer());
+    }
+
+    #[test]
+    fn at_least_one_cpu_is_available() {
+        let n = super::available_cpus();
+        assert!((1..=4096).contains(&n), "{n}");
     }
 }

@@ -22,6 +22,7 @@ pub struct FileDevice {
     fd: OwnedFd,
     path: String,
     direct: bool,
+    block: bool,
 }
 
 /// How to open a [`FileDevice`].
@@ -60,7 +61,9 @@ impl FileDevice {
         } else {
             (rustix::fs::open(path, flags, mode).map_err(open_err)?, false)
         };
-        Ok(FileDevice { fd, path: String::from(path), direct })
+        let stat = rustix::fs::fstat(&fd).map_err(open_err)?;
+        let block = rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::BlockDevice;
+        Ok(FileDevice { fd, path: String::from(path), direct, block })
     }
 
     /// Whether I/O bypasses the page cache.
@@ -105,11 +108,21 @@ impl Device for FileDevice {
     }
 
     fn page_count(&self) -> Result<u64, DeviceError> {
+        if self.block {
+            // A block device's size says nothing about which pages hold
+            // data (until the durability layer records it): none do yet.
+            return Ok(0);
+        }
         let st = rustix::fs::fstat(&self.fd).map_err(|errno| DeviceError::Os { op: IoOp::Open, offset: 0, errno })?;
         Ok(st.st_size as u64 / PAGE_SIZE as u64)
     }
 
     fn describe(&self) -> &str {
         &self.path
+    }
+
+    fn block_device(&self) -> Option<rustix::fd::BorrowedFd<'_>> {
+        use rustix::fd::AsFd;
+        (self.block && self.direct).then(|| self.fd.as_fd())
     }
 }

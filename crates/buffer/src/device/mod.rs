@@ -13,6 +13,8 @@ mod memory;
 
 use alloc::sync::Arc;
 
+use rustix::fd::BorrowedFd;
+
 pub use faulty::{FaultyDevice, Injected, Rule};
 pub use file::{FileDevice, FileOptions};
 pub use memory::MemoryDevice;
@@ -38,6 +40,12 @@ pub trait Device: Send + Sync {
 
     /// What the device is, for messages (a path, "memory").
     fn describe(&self) -> &str;
+
+    /// The descriptor, if the device is a block device opened `O_DIRECT`
+    /// (a memory backend such as exmap can then read from it directly).
+    fn block_device(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
 }
 
 impl<D: Device + ?Sized> Device for Arc<D> {
@@ -59,5 +67,9 @@ impl<D: Device + ?Sized> Device for Arc<D> {
 
     fn describe(&self) -> &str {
         (**self).describe()
+    }
+
+    fn block_device(&self) -> Option<BorrowedFd<'_>> {
+        (**self).block_device()
     }
 }

@@ -6,8 +6,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use snowfall_buffer::device::{FileDevice, FileOptions, MemoryDevice};
+use snowfall_buffer::memory::MemoryKind;
 use snowfall_buffer::scenario::Parallel;
 use snowfall_buffer::{BufferManager, Config, PAGE_SIZE};
+
+/// The backends every CI machine can run: madvise, and exmap's semantics
+/// emulated in user space (released pages fault).
+pub const BACKENDS: [MemoryKind; 2] = [MemoryKind::Madvise, MemoryKind::EmulatedExmap];
 
 /// Runs work on std threads.
 pub struct Threads;
@@ -24,15 +29,25 @@ impl Parallel for Threads {
 
 pub const MIB: u64 = 1 << 20;
 
-/// A configuration with a pool of `pool_mib` MiB and room for `virtual_mib` MiB.
+/// A madvise configuration with a pool of `pool_mib` MiB and room for `virtual_mib` MiB.
 pub fn config(pool_mib: u64, virtual_mib: u64) -> Config {
-    Config { pool_bytes: pool_mib * MIB, virtual_bytes: virtual_mib * MIB, ..Config::default() }
+    config_with(MemoryKind::Madvise, pool_mib, virtual_mib)
+}
+
+/// The same with another memory backend.
+pub fn config_with(memory: MemoryKind, pool_mib: u64, virtual_mib: u64) -> Config {
+    Config { pool_bytes: pool_mib * MIB, virtual_bytes: virtual_mib * MIB, memory, ..Config::default() }
 }
 
 /// A buffer manager over a shared memory device the test keeps a handle to.
 pub fn memory_bm(pool_mib: u64, virtual_mib: u64) -> (BufferManager, Arc<MemoryDevice>) {
+    memory_bm_with(MemoryKind::Madvise, pool_mib, virtual_mib)
+}
+
+/// The same with another memory backend.
+pub fn memory_bm_with(memory: MemoryKind, pool_mib: u64, virtual_mib: u64) -> (BufferManager, Arc<MemoryDevice>) {
     let device = Arc::new(MemoryDevice::new(virtual_mib * MIB / PAGE_SIZE as u64));
-    let bm = BufferManager::open(config(pool_mib, virtual_mib), Box::new(device.clone())).expect("open");
+    let bm = BufferManager::open(config_with(memory, pool_mib, virtual_mib), Box::new(device.clone())).expect("open");
     (bm, device)
 }
 
