@@ -24,7 +24,7 @@ use alloc::vec::Vec;
 use rustix::fs::{Mode, OFlags};
 use snowfall_buffer::device::{FileDevice, FileOptions};
 use snowfall_buffer::memory::MemoryKind;
-use snowfall_buffer::scenario::{Parallel, Stress, round_trip, stress};
+use snowfall_buffer::scenario::{Parallel, RaceBounds, Stress, eviction_race, round_trip, stress};
 use snowfall_buffer::{BufferManager, Config, Device};
 use snowfall_rt::outln;
 
@@ -131,17 +131,26 @@ fn scenario(name: &str, memory: MemoryKind, path: &str, exmap_read: bool) -> Res
     bm.flush().map_err(|e| format!("{name}: flush: {e}"))?;
     // The same buffer manager (one exmap context per database, as in use):
     // the round trip allocates pages after the stress run's.
-    let stats = round_trip(&bm).map_err(|f| format!("{name}: write-back round trip: {f}"))?;
+    round_trip(&bm).map_err(|f| format!("{name}: write-back round trip: {f}"))?;
+    // Readers racing an evictor: with exmap, reads of evicted pages fault.
+    let faulting = bm.memory().released_pages_fault();
+    let bounds = RaceBounds { races: 50, faults: if faulting { 5 } else { 0 }, max_reads: 50_000 };
+    let race = eviction_race(&bm, bounds, &OriginThreads).map_err(|f| format!("{name}: eviction race: {f}"))?;
+    if faulting && race.faults == 0 {
+        return Err(format!("{name}: no optimistic read ever faulted: the fault path went untested ({race:?})"));
+    }
     let _ = outln!(
-        "ok    {name}: stress {} writes, {} shared, {} optimistic reads ({} faults, {} evictions, {} restarts); \
-         round trip {} pages",
+        "ok    {name}: stress {} writes, {} shared, {} optimistic reads ({} loads, {} evictions); \
+         round trip of {} pages; eviction race {} validated, {} rejected, {} faults recovered",
         report.writes,
         report.shared_reads,
         report.optimistic_reads,
         report.stats.faults,
         report.stats.evictions,
-        report.stats.restarts,
-        stats.faults
+        3 * bm.config().pool_pages(),
+        race.validated,
+        race.rejected,
+        race.faults
     );
     Ok(())
 }

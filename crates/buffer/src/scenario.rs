@@ -2,6 +2,11 @@
 //! static binary (which runs them where the std harness cannot, such as
 //! under QEMU with the real exmap module).
 //!
+//! [`eviction_race`]: optimistic readers race a thread that evicts
+//! everything over and over; validated reads must return the right data.
+//!
+//! [`round_trip`]: pages written through a small pool come back byte for byte.
+//!
 //! [`stress`]: threads pick random pages and write them (exclusive), read
 //! them shared, or read them optimistically. Every page carries its id, a
 //! version and a checksum of its filler; a shared oracle holds each page's
@@ -303,4 +308,111 @@ pub fn round_trip(bm: &BufferManager) -> Result<Stats, Failure> {
     }
     bm.check_invariants().map_err(fail)?;
     Ok(bm.stats())
+}
+
+/// Bounds of an [`eviction_race`]: it runs until it has seen `races`
+/// rejected and `races` validated reads, and `faults` recovered faults
+/// (for backends whose released pages fault), or until each reader made
+/// `max_reads` reads.
+#[derive(Clone, Copy, Debug)]
+pub struct RaceBounds {
+    /// Rejected (and validated) reads wanted.
+    pub races: u64,
+    /// Recovered faults wanted (0 for backends whose pages do not fault).
+    pub faults: u64,
+    /// Reads per reader at most.
+    pub max_reads: u64,
+}
+
+/// What an [`eviction_race`] saw.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RaceReport {
+    /// Reads that validated (and were checked against what was written).
+    pub validated: u64,
+    /// Reads that failed validation and were discarded.
+    pub rejected: u64,
+    /// Faults the fault guard recovered meanwhile (process-wide).
+    pub faults: u64,
+}
+
+/// Two readers read 64 pages optimistically, in small pieces with pauses
+/// (as a B-tree search reads), while a third thread evicts every page over
+/// and over. A validated read must hold exactly what the page was written
+/// with; a rejected one is discarded. With exmap (or its emulation) a read
+/// of an evicted page faults and the fault guard turns it into a rejection.
+pub fn eviction_race(bm: &BufferManager, bounds: RaceBounds, parallel: &dyn Parallel) -> Result<RaceReport, Failure> {
+    const PAGES: u64 = 64;
+    const READERS: usize = 2;
+    let fail = |thread: usize, op: u64, what: String| Failure { seed: 0, thread, op, what };
+    let mut pages = Vec::new();
+    for _ in 0..PAGES {
+        let mut g = bm.allocate().map_err(|e| fail(usize::MAX, 0, alloc::format!("allocate: {e}")))?;
+        let id = g.id();
+        fill_body(g.page_mut().body_mut(), id, id.0);
+        pages.push(id);
+    }
+    let faults_before = snowfall_sys::fault::recovered_count();
+    let (validated, rejected, readers_done) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    let failure = snowfall_latch::Mutex::new(None);
+    let enough = || {
+        validated.load(Ordering::Relaxed) >= bounds.races
+            && rejected.load(Ordering::Relaxed) >= bounds.races
+            && snowfall_sys::fault::recovered_count() - faults_before >= bounds.faults
+    };
+    parallel.run(READERS + 1, &|t| {
+        if t == READERS {
+            // The evictor: until both readers are done.
+            while readers_done.load(Ordering::Acquire) < READERS as u64 {
+                if let Err(e) = bm.evict_until(0) {
+                    *failure.lock() = Some(fail(t, 0, alloc::format!("evict: {e}")));
+                    break;
+                }
+            }
+            return;
+        }
+        let mut body = alloc::vec![0u8; BODY_SIZE];
+        for i in 0..bounds.max_reads {
+            if enough() || failure.lock().is_some() {
+                break;
+            }
+            let Some(&page) = pages.get(((i * 7 + t as u64) % PAGES) as usize) else { break };
+            let guard = match bm.optimistic(page) {
+                Ok(g) => g,
+                Err(e) => {
+                    *failure.lock() = Some(fail(t, i, alloc::format!("optimistic({page}): {e}")));
+                    break;
+                }
+            };
+            let view = guard.view();
+            let read = body.chunks_mut(32).enumerate().try_for_each(|(c, chunk)| {
+                for _ in 0..20 {
+                    core::hint::spin_loop();
+                }
+                view.read(c * 32, chunk)
+            });
+            if guard.validate() {
+                let checked = read
+                    .map_err(|_| String::from("a validated read reported Invalid"))
+                    .and_then(|()| check_body(&body, page))
+                    .and_then(|v| if v == page.0 { Ok(()) } else { Err(alloc::format!("{page}: version {v}")) });
+                if let Err(what) = checked {
+                    *failure.lock() = Some(fail(t, i, alloc::format!("validated optimistic read: {what}")));
+                    break;
+                }
+                validated.fetch_add(1, Ordering::Relaxed);
+            } else {
+                rejected.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        readers_done.fetch_add(1, Ordering::Release);
+    });
+    if let Some(f) = failure.lock().take() {
+        return Err(f);
+    }
+    bm.check_invariants().map_err(|what| fail(usize::MAX, 0, what))?;
+    Ok(RaceReport {
+        validated: validated.load(Ordering::Relaxed),
+        rejected: rejected.load(Ordering::Relaxed),
+        faults: snowfall_sys::fault::recovered_count() - faults_before,
+    })
 }
