@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use snowfall_buffer::device::{FileDevice, FileOptions, MemoryDevice};
-use snowfall_buffer::scenario::{SplitMix64, fill_body};
+use snowfall_buffer::scenario::{SplitMix64, populate};
 use snowfall_buffer::{BufferManager, Config, Device, PageId};
 
 const MIB: u64 = 1 << 20;
@@ -43,14 +43,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 /// resident if the pool holds them.
 fn loaded(device: Box<dyn Device>, pool_mib: u64, pages: u64) -> (BufferManager, Vec<PageId>) {
     let bm = BufferManager::open(config(pool_mib, 4096), device).unwrap();
-    let ids = (0..pages)
-        .map(|i| {
-            let mut g = bm.allocate().unwrap();
-            let id = g.id();
-            fill_body(g.page_mut().body_mut(), id, i);
-            id
-        })
-        .collect();
+    let ids = populate(&bm, pages).unwrap();
     bm.flush().unwrap();
     (bm, ids)
 }

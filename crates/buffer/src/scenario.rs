@@ -92,6 +92,19 @@ pub fn check_body(body: &[u8], page: PageId) -> Result<u64, String> {
     Ok(version)
 }
 
+/// Allocates `pages` pages, page `i` holding [`fill_body`] at version `i`;
+/// returns their ids in order.
+pub fn populate(bm: &BufferManager, pages: u64) -> Result<Vec<PageId>, crate::Error> {
+    (0..pages)
+        .map(|i| {
+            let mut g = bm.allocate()?;
+            let id = g.id();
+            fill_body(g.page_mut().body_mut(), id, i);
+            Ok(id)
+        })
+        .collect()
+}
+
 /// A stress run's parameters.
 #[derive(Clone, Copy, Debug)]
 pub struct Stress {

@@ -5,7 +5,6 @@
 mod common;
 
 use common::{BACKENDS, TempFile, config, config_with, memory_bm_with};
-use snowfall_buffer::scenario::fill_body;
 use snowfall_buffer::{BufferManager, PAGE_SIZE, PageId};
 
 fn round_trip(bm: &BufferManager) {
@@ -42,14 +41,7 @@ fn a_reopened_file_serves_the_pages_written_before() {
     let file = TempFile::new("reopen");
     let ids: Vec<PageId> = {
         let bm = BufferManager::open(config(1, 64), Box::new(file.open())).unwrap();
-        let ids = (0..300)
-            .map(|i| {
-                let mut g = bm.allocate().unwrap();
-                let id = g.id();
-                fill_body(g.page_mut().body_mut(), id, i);
-                id
-            })
-            .collect();
+        let ids = snowfall_buffer::scenario::populate(&bm, 300).unwrap();
         bm.flush().unwrap();
         ids
     };

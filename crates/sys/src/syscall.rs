@@ -20,24 +20,9 @@ use rustix::io::Errno;
 /// particular every pointer must point to memory of the size and layout the
 /// kernel reads or writes for that call.
 pub(crate) unsafe fn syscall4(nr: u32, a1: usize, a2: usize, a3: usize, a4: usize) -> Result<usize, Errno> {
-    let ret: isize;
-    // SAFETY: the caller guarantees the arguments are valid for `nr`; the
-    // asm follows the kernel's x86_64 system call convention and declares
-    // every register the `syscall` instruction changes.
-    unsafe {
-        core::arch::asm!(
-            "syscall",
-            inlateout("rax") nr as isize => ret,
-            in("rdi") a1,
-            in("rsi") a2,
-            in("rdx") a3,
-            in("r10") a4,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack, preserves_flags)
-        );
-    }
-    if (-4095..0).contains(&ret) { Err(Errno::from_raw_os_error(-ret as i32)) } else { Ok(ret as usize) }
+    // SAFETY: the caller's contract; the kernel ignores the unused fifth
+    // argument of a four-argument call.
+    unsafe { syscall5(nr, a1, a2, a3, a4, 0) }
 }
 
 /// Issues system call `nr` with five arguments.

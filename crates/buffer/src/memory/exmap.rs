@@ -32,7 +32,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fd::BorrowedFd;
 use rustix::io::Errno;
-use snowfall_sys::exmap::{self, BUNDLE_PAGES, INTERFACE_ENTRIES, MAX_INTERFACES, Op, SetupError};
+use snowfall_sys::exmap::{self, BUNDLE_PAGES, INTERFACE_ENTRIES, Op};
 
 use super::MemoryBackend;
 use crate::error::MemoryError;
@@ -77,9 +77,6 @@ impl Exmap {
         interfaces: u16,
         backing: Option<BorrowedFd<'_>>,
     ) -> Result<Exmap, MemoryError> {
-        if interfaces == 0 || interfaces > MAX_INTERFACES {
-            return Err(MemoryError::Exmap(SetupError::Interfaces(interfaces)));
-        }
         let exmap_pool_pages = Exmap::exmap_pool_pages(pool_pages, interfaces);
         let raw = exmap::Exmap::setup(area_pages, exmap_pool_pages, interfaces, backing).map_err(MemoryError::Exmap)?;
         Ok(Exmap {
