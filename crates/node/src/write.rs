@@ -1,0 +1,386 @@
+//! Changing a node: only under an exclusive latch, on a plain `&mut [u8]`.
+//!
+//! Insertion keeps slots sorted and packs cells from the end of the node
+//! down; removal leaves the cell's bytes dead until compaction. Split,
+//! merge and compaction rebuild nodes from their entries, re-encoding every
+//! key against the new fences' prefix.
+
+use alloc::vec::Vec;
+
+use crate::bytes::Torn;
+use crate::layout::{
+    COUNT_AT, FLAGS_AT, HEADER, HEAP_LIVE_AT, HEAP_START_AT, INNER, KIND_AT, LEAF, LOWER_INFINITE, LOWER_LEN_AT,
+    LOWER_OFF_AT, MAX_KEY, PREFIX_LEN_AT, RIGHT_CHILD_AT, SLOT, UPPER_INFINITE, UPPER_LEN_AT, UPPER_OFF_AT, cell_size,
+    head_of,
+};
+use crate::read::Node;
+
+/// The node has no room (or reached its entry cap) for the change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Full;
+
+/// What an insert did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inserted {
+    /// A new key.
+    Added,
+    /// The key existed; its value was replaced.
+    Replaced,
+}
+
+/// A node being changed.
+#[derive(Debug)]
+pub struct NodeMut<'a> {
+    b: &'a mut [u8],
+}
+
+fn put_u16(b: &mut [u8], at: usize, v: usize) {
+    if let Some(dst) = b.get_mut(at..at + 2) {
+        dst.copy_from_slice(&(v as u16).to_le_bytes());
+    }
+}
+
+fn put_len(b: &mut [u8], at: usize, n: usize) -> usize {
+    if n < 0x80 {
+        if let Some(dst) = b.get_mut(at) {
+            *dst = n as u8;
+        }
+        1
+    } else {
+        if let Some(dst) = b.get_mut(at..at + 2) {
+            dst.copy_from_slice(&[0x80 | (n >> 8) as u8, n as u8]);
+        }
+        2
+    }
+}
+
+/// The longest common prefix of two fences (0 if either is infinite).
+fn common_prefix(lower: Option<&[u8]>, upper: Option<&[u8]>) -> usize {
+    match (lower, upper) {
+        (Some(l), Some(u)) => l.iter().zip(u).take_while(|(a, b)| a == b).count(),
+        _ => 0,
+    }
+}
+
+/// An entry to (re)build a node from: the full key and the value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// A node's contents, decoded: what [`NodeMut::build`] needs to rebuild it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Contents {
+    /// Leaf or inner.
+    pub kind: u8,
+    /// Lower fence (`None`: minus infinity).
+    pub lower: Option<Vec<u8>>,
+    /// Upper fence (`None`: plus infinity).
+    pub upper: Option<Vec<u8>>,
+    /// The right child (inner nodes).
+    pub right_child: u64,
+    /// Entries in key order (full keys).
+    pub entries: Vec<Entry>,
+}
+
+impl<'a> NodeMut<'a> {
+    /// The node in `b` (initialised, or about to be by [`init`](Self::init)).
+    pub fn new(b: &'a mut [u8]) -> NodeMut<'a> {
+        NodeMut { b }
+    }
+
+    /// A reader of the node (plain bytes: `Torn` means corrupt).
+    pub fn node(&self) -> Result<Node<'_, [u8]>, Torn> {
+        Node::open(&*self.b)
+    }
+
+    fn get16(&self, at: usize) -> usize {
+        let mut v = [0u8; 2];
+        v.copy_from_slice(self.b.get(at..at + 2).unwrap_or(&[0; 2]));
+        usize::from(u16::from_le_bytes(v))
+    }
+
+    fn count(&self) -> usize {
+        self.get16(COUNT_AT)
+    }
+
+    fn heap_start(&self) -> usize {
+        self.get16(HEAP_START_AT)
+    }
+
+    fn prefix_len(&self) -> usize {
+        self.get16(PREFIX_LEN_AT)
+    }
+
+    /// Sets up an empty node of `kind` for the keys in `(lower, upper]`
+    /// (`None`: infinite).
+    pub fn init(&mut self, kind: u8, lower: Option<&[u8]>, upper: Option<&[u8]>, right_child: u64) {
+        let len = self.b.len();
+        if let Some(h) = self.b.get_mut(..HEADER) {
+            h.fill(0);
+        }
+        let mut heap = len;
+        let mut flags = 0;
+        for (fence, infinite, off_at, len_at) in
+            [(lower, LOWER_INFINITE, LOWER_OFF_AT, LOWER_LEN_AT), (upper, UPPER_INFINITE, UPPER_OFF_AT, UPPER_LEN_AT)]
+        {
+            match fence {
+                None => flags |= infinite,
+                Some(key) => {
+                    heap -= key.len();
+                    if let Some(dst) = self.b.get_mut(heap..heap + key.len()) {
+                        dst.copy_from_slice(key);
+                    }
+                    put_u16(self.b, off_at, heap);
+                    put_u16(self.b, len_at, key.len());
+                }
+            }
+        }
+        if let Some(k) = self.b.get_mut(KIND_AT) {
+            *k = kind;
+        }
+        if let Some(f) = self.b.get_mut(FLAGS_AT) {
+            *f = flags;
+        }
+        put_u16(self.b, HEAP_START_AT, heap);
+        put_u16(self.b, HEAP_LIVE_AT, len - heap);
+        put_u16(self.b, PREFIX_LEN_AT, common_prefix(lower, upper));
+        self.set_right_child(right_child);
+    }
+
+    /// Sets the right child (inner nodes).
+    pub fn set_right_child(&mut self, child: u64) {
+        if let Some(dst) = self.b.get_mut(RIGHT_CHILD_AT..RIGHT_CHILD_AT + 8) {
+            dst.copy_from_slice(&child.to_le_bytes());
+        }
+    }
+
+    /// Contiguous free bytes between the slots and the heap.
+    pub fn free_space(&self) -> usize {
+        self.heap_start().saturating_sub(HEADER + self.count() * SLOT)
+    }
+
+    /// Free bytes after a compaction.
+    pub fn reclaimable(&self) -> usize {
+        self.b.len().saturating_sub(HEADER + self.count() * SLOT + self.get16(HEAP_LIVE_AT))
+    }
+
+    /// Inserts `key -> value`, or replaces the value if `key` exists.
+    /// `Full` (and no change) if it does not fit or the node already holds
+    /// `max_entries`.
+    pub fn insert(&mut self, key: &[u8], value: &[u8], max_entries: usize) -> Result<Inserted, Full> {
+        let plen = self.prefix_len();
+        let node = self.node().map_err(|_| Full)?;
+        let (pos, found) = node.search(key).map_err(|_| Full)?;
+        let suffix = key.get(plen..).ok_or(Full)?;
+        let need = SLOT + cell_size(suffix.len(), value.len());
+        if found {
+            let old = node.cell(pos).map_err(|_| Full)?;
+            if old.value_len == value.len() {
+                // Same size: overwrite in place.
+                if let Some(dst) = self.b.get_mut(old.value_at..old.value_at + value.len()) {
+                    dst.copy_from_slice(value);
+                }
+                return Ok(Inserted::Replaced);
+            }
+            if self.reclaimable() + SLOT + old.size < need {
+                return Err(Full);
+            }
+            self.remove_at(pos);
+            self.insert_at(pos, suffix, value, need);
+            return Ok(Inserted::Replaced);
+        }
+        if self.count() >= max_entries || self.reclaimable() < need {
+            return Err(Full);
+        }
+        self.insert_at(pos, suffix, value, need);
+        Ok(Inserted::Added)
+    }
+
+    /// Writes a new entry at slot `pos` (space checked by the caller).
+    fn insert_at(&mut self, pos: usize, suffix: &[u8], value: &[u8], need: usize) {
+        if self.free_space() < need {
+            self.compact();
+        }
+        let count = self.count();
+        let size = need - SLOT;
+        let at = self.heap_start() - size;
+        let mut w = at;
+        w += put_len(self.b, w, suffix.len());
+        w += put_len(self.b, w, value.len());
+        let rest = suffix.get(4..).unwrap_or_default();
+        if let Some(dst) = self.b.get_mut(w..w + rest.len()) {
+            dst.copy_from_slice(rest);
+        }
+        w += rest.len();
+        if let Some(dst) = self.b.get_mut(w..w + value.len()) {
+            dst.copy_from_slice(value);
+        }
+        // Open slot `pos`.
+        let from = HEADER + pos * SLOT;
+        self.b.copy_within(from..HEADER + count * SLOT, from + SLOT);
+        put_u16(self.b, from, at);
+        if let Some(dst) = self.b.get_mut(from + 2..from + 6) {
+            dst.copy_from_slice(&head_of(suffix).to_le_bytes());
+        }
+        put_u16(self.b, COUNT_AT, count + 1);
+        put_u16(self.b, HEAP_START_AT, at);
+        let live = self.get16(HEAP_LIVE_AT);
+        put_u16(self.b, HEAP_LIVE_AT, live + size);
+    }
+
+    /// Removes the entry at slot `i` (its cell becomes dead space).
+    pub fn remove_at(&mut self, i: usize) {
+        let count = self.count();
+        if i >= count {
+            return;
+        }
+        let size = self.node().and_then(|n| n.cell(i)).map_or(0, |c| c.size);
+        let from = HEADER + i * SLOT;
+        self.b.copy_within(from + SLOT..HEADER + count * SLOT, from);
+        put_u16(self.b, COUNT_AT, count - 1);
+        let live = self.get16(HEAP_LIVE_AT);
+        put_u16(self.b, HEAP_LIVE_AT, live.saturating_sub(size));
+    }
+
+    /// Removes `key`; returns whether it was there.
+    pub fn remove(&mut self, key: &[u8]) -> bool {
+        match self.node().and_then(|n| n.search(key)) {
+            Ok((i, true)) => {
+                self.remove_at(i);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Points separator `i`'s child (or the right child, `i == count`) at `child`.
+    pub fn set_child(&mut self, i: usize, child: u64) {
+        if i == self.count() {
+            return self.set_right_child(child);
+        }
+        if let Ok(c) = self.node().and_then(|n| n.cell(i))
+            && let Some(dst) = self.b.get_mut(c.value_at..c.value_at + 8)
+        {
+            dst.copy_from_slice(&child.to_le_bytes());
+        }
+    }
+
+    /// Everything needed to rebuild the node: kind, fences, right child, entries.
+    pub fn contents(&self) -> Result<Contents, Torn> {
+        let n = self.node()?;
+        let mut buf = [0u8; MAX_KEY];
+        let mut fence = |f| -> Result<Option<Vec<u8>>, Torn> {
+            Ok(n.fence(f, &mut buf)?.map(|len| buf.get(..len).unwrap_or_default().to_vec()))
+        };
+        let (lower, upper) = (fence(n.lower())?, fence(n.upper())?);
+        let mut entries = Vec::with_capacity(n.count());
+        let mut key = [0u8; MAX_KEY];
+        let mut value = [0u8; crate::layout::MAX_ENTRY];
+        for i in 0..n.count() {
+            let k = n.key_at(i, &mut key)?;
+            let v = n.value_at(i, &mut value)?;
+            entries.push((key.get(..k).unwrap_or_default().to_vec(), value.get(..v).unwrap_or_default().to_vec()));
+        }
+        Ok(Contents { kind: n.kind(), lower, upper, right_child: n.right_child()?, entries })
+    }
+
+    /// Rebuilds the node from scratch. `Full` (node left half-built) if the
+    /// entries do not fit: callers build into a scratch buffer first.
+    pub fn build(
+        &mut self,
+        kind: u8,
+        lower: Option<&[u8]>,
+        upper: Option<&[u8]>,
+        right_child: u64,
+        entries: &[Entry],
+    ) -> Result<(), Full> {
+        self.init(kind, lower, upper, right_child);
+        let plen = self.prefix_len();
+        for (i, (key, value)) in entries.iter().enumerate() {
+            let suffix = key.get(plen..).ok_or(Full)?;
+            let need = SLOT + cell_size(suffix.len(), value.len());
+            if self.free_space() < need {
+                return Err(Full);
+            }
+            self.insert_at(i, suffix, value, need);
+        }
+        Ok(())
+    }
+
+    /// Rewrites the node without dead space.
+    pub fn compact(&mut self) {
+        let Ok(c) = self.contents() else { return };
+        let mut scratch = alloc::vec![0u8; self.b.len()];
+        let mut fresh = NodeMut::new(&mut scratch);
+        if fresh.build(c.kind, c.lower.as_deref(), c.upper.as_deref(), c.right_child, &c.entries).is_ok() {
+            self.b.copy_from_slice(&scratch);
+        }
+    }
+
+    /// Moves the upper part of this node into `right` (an empty page of the
+    /// same size) and returns the separator: this node keeps the keys
+    /// `<= separator`, `right` the greater ones. For an inner node the
+    /// separator moves up and leaves both halves.
+    pub fn split(&mut self, right: &mut NodeMut<'_>) -> Result<Vec<u8>, Torn> {
+        let Contents { kind, lower, upper, right_child, mut entries } = self.contents()?;
+        if entries.is_empty() {
+            return Err(Torn);
+        }
+        // Split where the left half holds about half the bytes.
+        let total: usize = entries.iter().map(|(k, v)| SLOT + cell_size(k.len(), v.len())).sum();
+        let mut acc = 0;
+        let mut m = 0;
+        for (i, (k, v)) in entries.iter().enumerate() {
+            acc += SLOT + cell_size(k.len(), v.len());
+            m = i;
+            if acc * 2 >= total {
+                break;
+            }
+        }
+        if kind == INNER && m + 1 == entries.len() && m > 0 {
+            // An inner node needs a separator to move up: keep one right.
+            m -= 1;
+        }
+        let upper_part = entries.split_off(m + 1);
+        let (sep, sep_value) = entries.pop().ok_or(Torn)?;
+        let mut left_scratch = alloc::vec![0u8; self.b.len()];
+        let mut left = NodeMut::new(&mut left_scratch);
+        let built = if kind == LEAF {
+            entries.push((sep.clone(), sep_value));
+            left.build(LEAF, lower.as_deref(), Some(&sep), 0, &entries)
+                .and_then(|()| right.build(LEAF, Some(&sep), upper.as_deref(), 0, &upper_part))
+        } else {
+            let middle_child = u64::from_le_bytes(sep_value.try_into().map_err(|_| Torn)?);
+            left.build(INNER, lower.as_deref(), Some(&sep), middle_child, &entries)
+                .and_then(|()| right.build(INNER, Some(&sep), upper.as_deref(), right_child, &upper_part))
+        };
+        built.map_err(|_| Torn)?;
+        self.b.copy_from_slice(&left_scratch);
+        Ok(sep)
+    }
+
+    /// Absorbs `right`, this node's right neighbour: the merged node holds
+    /// both nodes' keys, for `(self.lower, right.upper]`. `separator` is the
+    /// parent's key between them (it comes down into an inner node). `Full`
+    /// and no change if the result does not fit.
+    pub fn merge(&mut self, right: &NodeMut<'_>, separator: &[u8]) -> Result<(), Full> {
+        let Contents { kind, lower, right_child: left_right_child, mut entries, .. } =
+            self.contents().map_err(|_| Full)?;
+        let Contents { kind: right_kind, upper, right_child: right_right_child, entries: right_entries, .. } =
+            right.contents().map_err(|_| Full)?;
+        if kind != right_kind {
+            return Err(Full);
+        }
+        if kind == INNER {
+            entries.push((separator.to_vec(), left_right_child.to_le_bytes().to_vec()));
+        }
+        entries.extend(right_entries);
+        let mut scratch = alloc::vec![0u8; self.b.len()];
+        NodeMut::new(&mut scratch).build(kind, lower.as_deref(), upper.as_deref(), right_right_child, &entries)?;
+        self.b.copy_from_slice(&scratch);
+        Ok(())
+    }
+
+    /// Whether the node uses less than a quarter of its bytes (a merge candidate).
+    pub fn is_underfull(&self) -> bool {
+        (HEADER + self.count() * SLOT + self.get16(HEAP_LIVE_AT)) * 4 < self.b.len()
+    }
+}
