@@ -165,6 +165,13 @@ impl BufferManager {
         &*self.memory
     }
 
+    /// Counts an optimistic restart of a layer above (a B-tree operation
+    /// whose validation failed), in the same statistic as the buffer
+    /// manager's own optimistic restarts.
+    pub fn note_restart(&self) {
+        self.count(Counter::Restart, 1);
+    }
+
     /// Statistics so far.
     pub fn stats(&self) -> Stats {
         self.counters.snapshot(self.resident_count.load(Ordering::Relaxed))

@@ -304,6 +304,17 @@ impl<'a, B: Bytes + ?Sized> Node<'a, B> {
         Ok((i, self.child_at(i)?))
     }
 
+    /// The child holding the keys just greater than `key`, with its index
+    /// (the next leaf in a forward scan).
+    pub fn child_after(&self, key: &[u8]) -> Result<(usize, u64), Torn> {
+        if self.kind != INNER {
+            return Err(Torn);
+        }
+        let (i, found) = self.search(key)?;
+        let i = if found { i + 1 } else { i };
+        Ok((i, self.child_at(i)?))
+    }
+
     /// Whether `key` lies inside the fences (`lower < key <= upper`).
     pub fn covers(&self, key: &[u8]) -> Result<bool, Torn> {
         let mut fence = [0u8; MAX_KEY];

@@ -147,7 +147,7 @@ fn a_leaf_split_divides_its_keys_at_the_separator() {
     leaf(&mut buf, Some(&10u64.to_be_bytes()), Some(&100_000u64.to_be_bytes()));
     let keys = fill(&mut buf, (11u64..).step_by(3), 16);
     let mut right_buf = vec![0u8; small_node()];
-    let sep = NodeMut::new(&mut buf).split(&mut NodeMut::new(&mut right_buf)).unwrap();
+    let sep = NodeMut::new(&mut buf).split(&mut NodeMut::new(&mut right_buf), &[]).unwrap();
     let (l, r) = (contents(&buf), contents(&right_buf));
     assert!(l.len().abs_diff(r.len()) <= 1, "{} vs {}", l.len(), r.len());
     assert!(
@@ -175,7 +175,7 @@ fn an_inner_split_moves_the_middle_separator_up() {
         node.insert(&(k * 10).to_be_bytes(), &(1000 + k).to_le_bytes(), ALL).unwrap();
     }
     let mut right_buf = vec![0u8; small_node()];
-    let sep = NodeMut::new(&mut buf).split(&mut NodeMut::new(&mut right_buf)).unwrap();
+    let sep = NodeMut::new(&mut buf).split(&mut NodeMut::new(&mut right_buf), &[]).unwrap();
     let (l, r) = (Node::open(&buf[..]).unwrap(), Node::open(&right_buf[..]).unwrap());
     assert_eq!(l.count() + r.count() + 1, 40, "the separator left both halves");
     let sep_key = u64::from_be_bytes(sep[..8].try_into().unwrap());

@@ -318,13 +318,27 @@ impl<'a> NodeMut<'a> {
     /// Moves the upper part of this node into `right` (an empty page of the
     /// same size) and returns the separator: this node keeps the keys
     /// `<= separator`, `right` the greater ones. For an inner node the
-    /// separator moves up and leaves both halves.
-    pub fn split(&mut self, right: &mut NodeMut<'_>) -> Result<Vec<u8>, Torn> {
+    /// separator moves up and leaves both halves. The separator is always
+    /// below the node's upper fence, so it never equals a separator already
+    /// in the parent. `incoming` is the key about to be inserted: a leaf
+    /// holding a single entry (long keys) splits so that it gets room.
+    pub fn split(&mut self, right: &mut NodeMut<'_>, incoming: &[u8]) -> Result<Vec<u8>, Torn> {
         let Contents { kind, lower, upper, right_child, mut entries } = self.contents()?;
-        if entries.is_empty() {
+        let n = entries.len();
+        if n == 0 {
             return Err(Torn);
         }
-        // Split where the left half holds about half the bytes.
+        let mut left_scratch = alloc::vec![0u8; self.b.len()];
+        let mut left = NodeMut::new(&mut left_scratch);
+        if kind == LEAF && n == 1 && entries.first().is_some_and(|(k, _)| incoming < k.as_slice()) {
+            // One entry, and the newcomer sorts before it: split between them.
+            left.build(LEAF, lower.as_deref(), Some(incoming), 0, &[]).map_err(|_| Torn)?;
+            right.build(LEAF, Some(incoming), upper.as_deref(), 0, &entries).map_err(|_| Torn)?;
+            self.b.copy_from_slice(&left_scratch);
+            return Ok(incoming.to_vec());
+        }
+        // Split where the left half holds about half the bytes; a leaf of
+        // two or more entries keeps at least one on each side.
         let total: usize = entries.iter().map(|(k, v)| SLOT + cell_size(k.len(), v.len())).sum();
         let mut acc = 0;
         let mut m = 0;
@@ -335,14 +349,11 @@ impl<'a> NodeMut<'a> {
                 break;
             }
         }
-        if kind == INNER && m + 1 == entries.len() && m > 0 {
-            // An inner node needs a separator to move up: keep one right.
-            m -= 1;
+        if kind == LEAF && n >= 2 {
+            m = m.min(n - 2);
         }
         let upper_part = entries.split_off(m + 1);
         let (sep, sep_value) = entries.pop().ok_or(Torn)?;
-        let mut left_scratch = alloc::vec![0u8; self.b.len()];
-        let mut left = NodeMut::new(&mut left_scratch);
         let built = if kind == LEAF {
             entries.push((sep.clone(), sep_value));
             left.build(LEAF, lower.as_deref(), Some(&sep), 0, &entries)

@@ -1,0 +1,47 @@
+//! Point lookups: an optimistic descent and a validated read of the leaf;
+//! after too many restarts, shared latch coupling.
+
+use alloc::vec::Vec;
+
+use snowfall_node::{MAX_ENTRY, Node};
+
+use crate::error::{Error, Step};
+use crate::limits::check_key;
+use crate::tree::{BTree, Toward};
+use crate::view::View;
+
+impl BTree<'_> {
+    /// Copies the value of `key` into `out`; returns its length, or `None`
+    /// if the key is absent.
+    pub fn get_into(&self, key: &[u8], out: &mut [u8; MAX_ENTRY]) -> Result<Option<usize>, Error> {
+        check_key(key)?;
+        self.with_restarts(
+            out,
+            |out| {
+                let guard = self.leaf_optimistic(key, Toward::Key)?;
+                let view = View(guard.view());
+                let node = Node::open(&view)?;
+                let (i, found) = node.search(key)?;
+                let len = if found { Some(node.value_at(i, out)?) } else { None };
+                if !guard.validate() {
+                    return Err(Step::Restart);
+                }
+                Ok(len)
+            },
+            |out| {
+                let guard = self.leaf_shared(key, Toward::Key)?;
+                let page = guard.id();
+                let corrupt = |_| Error::Corrupt { page };
+                let node = Node::open(guard.page().body()).map_err(corrupt)?;
+                let (i, found) = node.search(key).map_err(corrupt)?;
+                if found { node.value_at(i, out).map(Some).map_err(corrupt) } else { Ok(None) }
+            },
+        )
+    }
+
+    /// The value of `key`, if present.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        let mut out = [0u8; MAX_ENTRY];
+        Ok(self.get_into(key, &mut out)?.map(|len| out.get(..len).unwrap_or_default().to_vec()))
+    }
+}
