@@ -90,12 +90,14 @@ impl<'a> BTree<'a> {
             if !guard.validate() {
                 return Err(Step::Restart);
             }
-            let next = self.bm.optimistic(PageId(child))?;
+            // If the parent changed meanwhile, the child may have been freed
+            // (and a load of it fail): that is a restart, not an error.
+            let next = self.bm.optimistic(PageId(child));
             // The parent still points there: the child is the right one.
             if !guard.validate() {
                 return Err(Step::Restart);
             }
-            guard = next;
+            guard = next?;
         }
     }
 

@@ -304,21 +304,34 @@ impl BufferManager {
             }
         };
         let latch = self.states.get(page).ok_or(Error::OutOfSpace { virtual_pages: self.states_pages() })?;
-        // A new or freed page is evicted and nobody else may touch it.
+        // A new or freed page is normally evicted. An optimistic reader that
+        // followed a stale pointer may have loaded a freed page again: then
+        // it is resident, and its frame is reused as it is.
         let mut backoff = Backoff::new();
-        while !latch.try_lock_evicted() {
+        let resident = loop {
+            if latch.try_lock_evicted() {
+                break false;
+            }
+            if latch.try_lock_exclusive() == Ok(true) {
+                break true;
+            }
             backoff.pause();
-        }
-        let ready =
-            self.reserve_frame().and_then(|()| self.prepare_memory(&[page]).inspect_err(|_| self.unreserve_frames(1)));
-        if let Err(e) = ready {
-            latch.unlock_evicted();
-            self.allocator.lock().free.push(page);
-            return Err(e);
+        };
+        if !resident {
+            let ready = self
+                .reserve_frame()
+                .and_then(|()| self.prepare_memory(&[page]).inspect_err(|_| self.unreserve_frames(1)));
+            if let Err(e) = ready {
+                latch.unlock_evicted();
+                self.allocator.lock().free.push(page);
+                return Err(e);
+            }
         }
         // SAFETY: we hold the page exclusively and its memory is prepared.
         unsafe { (*self.page_ptr(page)).init(page) };
-        self.resident.insert(page);
+        if !resident {
+            self.resident.insert(page);
+        }
         Ok(ExclusiveGuard::new(self, page, true))
     }
 

@@ -25,15 +25,15 @@ pub struct Backoff {
 
 impl Backoff {
     /// Rounds of exponential spinning (1, 2, 4, ... 2^SPIN_ROUNDS spins).
-    #[cfg(not(loom))]
+    #[cfg(not(any(loom, shuttle)))]
     const SPIN_ROUNDS: u32 = 6;
     /// Rounds of yielding after the spinning.
-    #[cfg(not(loom))]
+    #[cfg(not(any(loom, shuttle)))]
     const YIELD_ROUNDS: u32 = 4;
     // Under loom every spin is a scheduling point: park at once.
-    #[cfg(loom)]
+    #[cfg(any(loom, shuttle))]
     const SPIN_ROUNDS: u32 = 0;
-    #[cfg(loom)]
+    #[cfg(any(loom, shuttle))]
     const YIELD_ROUNDS: u32 = 0;
 
     /// A fresh backoff.
@@ -93,21 +93,27 @@ impl Default for LatchWord {
 
 impl LatchWord {
     /// An unlocked latch at version 0.
-    #[cfg(not(loom))]
+    #[cfg(not(any(loom, shuttle)))]
     pub const fn new() -> LatchWord {
         LatchWord(AtomicU64::new(Word::new(UNLOCKED, 0).0))
     }
 
     /// An unlocked latch at version 0.
-    #[cfg(loom)]
+    #[cfg(any(loom, shuttle))]
     pub fn new() -> LatchWord {
         LatchWord(AtomicU64::new(Word::new(UNLOCKED, 0).0))
     }
 
     /// A latch in the `EVICTED` state at version 0 (buffer manager pages;
     /// the same bits as zeroed memory).
-    #[cfg(not(loom))]
+    #[cfg(not(any(loom, shuttle)))]
     pub const fn evicted() -> LatchWord {
+        LatchWord(AtomicU64::new(Word::new(EVICTED, 0).0))
+    }
+
+    /// A latch in the `EVICTED` state at version 0.
+    #[cfg(any(loom, shuttle))]
+    pub fn evicted() -> LatchWord {
         LatchWord(AtomicU64::new(Word::new(EVICTED, 0).0))
     }
 

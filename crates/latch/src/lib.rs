@@ -16,7 +16,7 @@
 #![no_std]
 #![deny(unsafe_code)]
 
-#[cfg(any(test, loom))]
+#[cfg(any(test, loom, shuttle))]
 extern crate std;
 
 mod latch;
@@ -29,5 +29,5 @@ pub use latch::{Backoff, Evicted, Flag, LatchWord};
 pub use mutex::{Mutex, MutexGuard};
 pub use word::Word;
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(any(loom, shuttle))))]
 mod tests;

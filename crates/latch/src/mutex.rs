@@ -29,13 +29,13 @@ unsafe impl<T: Send> Send for Mutex<T> {}
 
 impl<T> Mutex<T> {
     /// A new unlocked mutex.
-    #[cfg(not(loom))]
+    #[cfg(not(any(loom, shuttle)))]
     pub const fn new(data: T) -> Mutex<T> {
         Mutex { latch: LatchWord::new(), data: UnsafeCell::new(data) }
     }
 
     /// A new unlocked mutex.
-    #[cfg(loom)]
+    #[cfg(any(loom, shuttle))]
     pub fn new(data: T) -> Mutex<T> {
         Mutex { latch: LatchWord::new(), data: UnsafeCell::new(data) }
     }

@@ -17,9 +17,9 @@
 use crate::sync::{AtomicU32, Ordering};
 
 /// Number of slots (a power of two).
-#[cfg(not(loom))]
+#[cfg(not(any(loom, shuttle)))]
 const SLOTS: usize = 256;
-#[cfg(loom)]
+#[cfg(any(loom, shuttle))]
 const SLOTS: usize = 1;
 
 /// One parking slot, alone on its cache line so unrelated wake-ups do not
@@ -27,22 +27,23 @@ const SLOTS: usize = 1;
 #[repr(align(64))]
 pub(crate) struct Slot {
     seq: AtomicU32,
-    /// Under loom, a futex is emulated with a mutex and a condition variable.
-    #[cfg(loom)]
-    lock: loom::sync::Mutex<()>,
-    #[cfg(loom)]
-    cond: loom::sync::Condvar,
+    /// Under a model checker, a futex is emulated with a mutex and a
+    /// condition variable.
+    #[cfg(any(loom, shuttle))]
+    lock: crate::sync::model::sync::Mutex<()>,
+    #[cfg(any(loom, shuttle))]
+    cond: crate::sync::model::sync::Condvar,
 }
 
-#[cfg(not(loom))]
+#[cfg(not(any(loom, shuttle)))]
 static TABLE: [Slot; SLOTS] = [const { Slot { seq: AtomicU32::new(0) } }; SLOTS];
 
-#[cfg(loom)]
-loom::lazy_static! {
+#[cfg(any(loom, shuttle))]
+crate::sync::model::lazy_static! {
     static ref TABLE: [Slot; SLOTS] = [const { () }; SLOTS].map(|()| Slot {
         seq: AtomicU32::new(0),
-        lock: loom::sync::Mutex::new(()),
-        cond: loom::sync::Condvar::new(),
+        lock: crate::sync::model::sync::Mutex::new(()),
+        cond: crate::sync::model::sync::Condvar::new(),
     });
 }
 
@@ -63,12 +64,12 @@ impl Slot {
 
     /// Sleeps unless the sequence is no longer `seen`. May return spuriously.
     pub(crate) fn sleep(&self, seen: u32) {
-        #[cfg(not(loom))]
+        #[cfg(not(any(loom, shuttle)))]
         {
             // Any outcome (woken, value changed, interrupted) means: re-check.
             let _ = snowfall_sys::futex::wait(&self.seq, seen, None);
         }
-        #[cfg(loom)]
+        #[cfg(any(loom, shuttle))]
         {
             let guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
             if self.seq.load(Ordering::SeqCst) == seen {
@@ -80,9 +81,9 @@ impl Slot {
     /// Advances the sequence and wakes every sleeper.
     pub(crate) fn wake_all(&self) {
         self.seq.fetch_add(1, Ordering::SeqCst);
-        #[cfg(not(loom))]
+        #[cfg(not(any(loom, shuttle)))]
         snowfall_sys::futex::wake_all(&self.seq);
-        #[cfg(loom)]
+        #[cfg(any(loom, shuttle))]
         {
             let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
             self.cond.notify_all();
