@@ -3,13 +3,14 @@
 //! the path top-down with exclusive latch coupling (so every parent has
 //! room for the separator its child sends up) and try again.
 
-use snowfall_buffer::{ExclusiveGuard, PageId};
+use snowfall_buffer::{ExclusiveGuard, OptimisticGuard, PageId};
 use snowfall_node::layout::entry_size;
-use snowfall_node::{Full, INNER, Inserted, MAX_KEY, Node, NodeMut};
+use snowfall_node::{Full, INNER, Inserted, Node, NodeMut};
 
 use crate::error::{Error, Step};
 use crate::limits::check_entry;
 use crate::tree::{BTree, Toward};
+use crate::view::View;
 
 /// What one insert attempt did.
 enum Attempt {
@@ -18,8 +19,16 @@ enum Attempt {
     Split,
 }
 
-/// Room an inner node needs to take one more separator of any size.
-const SEPARATOR_ROOM: usize = entry_size(MAX_KEY, 8);
+/// Rounds of "split, try again" an operation may take: far more than any
+/// tree's height, a guard against a bug looping forever.
+const ROUNDS: usize = 1024;
+
+/// What a split attempt did.
+enum Split {
+    Done,
+    /// The parent (at this depth) has no room for the separator: split it first.
+    ParentFirst(usize),
+}
 
 impl<'a> BTree<'a> {
     /// Inserts `key -> value`, replacing the value if the key exists;
@@ -29,7 +38,7 @@ impl<'a> BTree<'a> {
         // Each round either inserts or splits a node on the path; the tree's
         // height bounds the splits one insert can need, with margin for
         // other threads filling the new nodes meanwhile.
-        for _ in 0..64 {
+        for _ in 0..ROUNDS {
             let attempt = self.with_restarts(
                 &mut (),
                 |_| {
@@ -79,37 +88,120 @@ impl<'a> BTree<'a> {
         Ok(free < room || node.count() >= self.config.max_entries)
     }
 
-    /// Splits, top-down, every node on `key`'s path that could not take
-    /// what is coming: the leaf if it lacks `need` bytes, inner nodes if
-    /// they lack room for one more separator.
+    /// Makes room for an entry of `need` bytes in the leaf for `key`:
+    /// splits the leaf, after splitting its parent first if the parent has
+    /// no room for the separator the leaf would send up (and so on upwards;
+    /// the root always splits). Nodes are found optimistically; only the
+    /// node being split and its parent are latched, upgraded from the
+    /// versions seen (so they are still parent and child).
     fn split_path(&self, key: &[u8], need: usize) -> Result<(), Error> {
+        // Depth to split at: the leaf first, then upwards while parents are full.
+        let mut depth = usize::MAX;
+        for _ in 0..ROUNDS {
+            match self.with_restarts(
+                &mut (),
+                |_| self.try_split(key, depth, need),
+                |_| self.split_latched(key, depth, need),
+            )? {
+                Split::Done => return Ok(()),
+                Split::ParentFirst(parent_depth) => depth = parent_depth,
+            }
+        }
+        Err(Error::Corrupt { page: self.root })
+    }
+
+    /// Splits the node at `depth` on `key`'s path (`usize::MAX`: the leaf,
+    /// unless it has `need` bytes free by now).
+    fn try_split(&self, key: &[u8], depth: usize, need: usize) -> Result<Split, Step> {
+        let mut parent: Option<(OptimisticGuard<'a>, usize)> = None;
+        let mut node = self.bm.optimistic(self.root)?;
+        let mut at = 0;
+        loop {
+            let next = {
+                let view = View(node.view());
+                let n = Node::open(&view)?;
+                if n.is_leaf() || at == depth { None } else { Some(n.child_for(key)?) }
+            };
+            if !node.validate() {
+                return Err(Step::Restart);
+            }
+            let Some((index, child)) = next else { break };
+            let next = self.bm.optimistic(PageId(child));
+            if !node.validate() {
+                return Err(Step::Restart);
+            }
+            parent = Some((node, index));
+            node = next?;
+            at += 1;
+        }
+        let mut target = node.try_upgrade().map_err(|_| Step::Restart)?;
+        if depth == usize::MAX && !self.lacks(&target, need)? {
+            // Another thread made room meanwhile.
+            return Ok(Split::Done);
+        }
+        match parent {
+            None => {
+                self.split_root(&mut target, key)?;
+                Ok(Split::Done)
+            }
+            Some((parent, index)) => {
+                let mut parent = parent.try_upgrade().map_err(|_| Step::Restart)?;
+                Ok(self.split_under(&mut parent, index, &mut target, key, at)?)
+            }
+        }
+    }
+
+    /// [`try_split`](Self::try_split) with exclusive latch coupling from the
+    /// root (the fallback after too many restarts).
+    fn split_latched(&self, key: &[u8], depth: usize, need: usize) -> Result<Split, Error> {
         let mut parent = self.exclusive(self.root)?;
-        let root_is_leaf = Node::open(parent.page().body()).map_err(|_| Error::Corrupt { page: self.root })?.is_leaf();
-        if self.lacks(&parent, if root_is_leaf { need } else { SEPARATOR_ROOM })? {
-            self.split_root(&mut parent, key)?;
+        let corrupt = |page| move |_| Error::Corrupt { page };
+        let root_is_leaf = Node::open(parent.page().body()).map_err(corrupt(self.root))?.is_leaf();
+        if root_is_leaf || depth == 0 {
+            if !(root_is_leaf && depth == usize::MAX && !self.lacks(&parent, need)?) {
+                self.split_root(&mut parent, key)?;
+            }
+            return Ok(Split::Done);
         }
-        if root_is_leaf {
-            return Ok(());
-        }
+        let mut at = 1;
         loop {
             let page = parent.id();
             let (index, child) =
-                Node::open(parent.page().body()).and_then(|n| n.child_for(key)).map_err(|_| Error::Corrupt { page })?;
+                Node::open(parent.page().body()).and_then(|n| n.child_for(key)).map_err(corrupt(page))?;
             let mut child = self.exclusive(PageId(child))?;
-            let is_leaf = Node::open(child.page().body()).map_err(|_| Error::Corrupt { page: child.id() })?.is_leaf();
-            if self.lacks(&child, if is_leaf { need } else { SEPARATOR_ROOM })? {
-                self.split_child(&mut parent, index, &mut child, key)?;
-                if is_leaf {
-                    return Ok(());
+            let is_leaf = Node::open(child.page().body()).map_err(corrupt(child.id()))?.is_leaf();
+            if is_leaf || at == depth {
+                if is_leaf && depth == usize::MAX && !self.lacks(&child, need)? {
+                    return Ok(Split::Done);
                 }
-                // Choose again between the two halves, under the same parent.
-                continue;
-            }
-            if is_leaf {
-                return Ok(());
+                return self.split_under(&mut parent, index, &mut child, key, at);
             }
             parent = child;
+            at += 1;
         }
+    }
+
+    /// Splits `child` (at `depth`, separator `index` of `parent`) if the
+    /// parent has room for its separator; otherwise asks for the parent to
+    /// be split first.
+    fn split_under(
+        &self,
+        parent: &mut ExclusiveGuard<'_>,
+        index: usize,
+        child: &mut ExclusiveGuard<'_>,
+        key: &[u8],
+        depth: usize,
+    ) -> Result<Split, Error> {
+        let separator = NodeMut::new(child.page_mut().body_mut())
+            .split_separator(key)
+            .map_err(|_| Error::Corrupt { page: child.id() })?;
+        // Keys in the parent are stored without its prefix.
+        let prefix = Node::open(parent.page().body()).map_or(0, |n| n.prefix_len());
+        if self.lacks(parent, entry_size(separator.len().saturating_sub(prefix), 8))? {
+            return Ok(Split::ParentFirst(depth - 1));
+        }
+        self.split_child(parent, index, child, key)?;
+        Ok(Split::Done)
     }
 
     /// Splits `child`, separator `index` of `parent` (both latched

@@ -20,6 +20,11 @@ impl Bytes for View<'_> {
     }
 
     #[inline]
+    fn u32_at(&self, at: usize) -> Result<u32, Torn> {
+        self.0.u32_at(at).map_err(|_| Torn)
+    }
+
+    #[inline]
     fn u64_at(&self, at: usize) -> Result<u64, Torn> {
         self.0.u64_at(at).map_err(|_| Torn)
     }

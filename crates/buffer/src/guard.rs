@@ -170,6 +170,12 @@ impl<'a> PageView<'a> {
     /// The little-endian `u32` at `offset` of the body.
     #[inline]
     pub fn u32_at(&self, offset: usize) -> Result<u32, Invalid> {
+        if !self.guarded && offset.checked_add(8).is_some_and(|end| end <= BODY_SIZE) {
+            // One load (8 bytes, in bounds) instead of a copy.
+            // SAFETY: in bounds of the page, in the always-readable reservation.
+            let word = unsafe { fault::racy_load_u64(self.page.wrapping_add(HEADER_SIZE + offset)) };
+            return Ok(u64::from_le(word) as u32);
+        }
         let mut b = [0; 4];
         self.read(offset, &mut b)?;
         Ok(u32::from_le_bytes(b))

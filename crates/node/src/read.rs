@@ -31,13 +31,26 @@ pub(crate) struct Cell {
 pub enum Fence {
     /// No bound.
     Infinite,
-    /// The key of `len` bytes at `at` in the node.
+    /// A key: the node's first `prefix` prefix bytes (stored once, at the
+    /// start of the lower fence), then `len` bytes at `at`.
     Key {
-        /// Offset in the node.
+        /// The prefix bytes it starts with (0 for the lower fence).
+        prefix: usize,
+        /// Offset of the rest in the node.
         at: usize,
-        /// Length.
+        /// Length of the rest.
         len: usize,
     },
+}
+
+impl Fence {
+    /// The fence's full length (`None`: infinite).
+    pub fn key_len(&self) -> Option<usize> {
+        match self {
+            Fence::Infinite => None,
+            Fence::Key { prefix, len, .. } => Some(prefix + len),
+        }
+    }
 }
 
 /// A node opened for reading: the header checked for plausibility.
@@ -64,36 +77,42 @@ fn read_len<B: Bytes + ?Sized>(b: &B, at: usize) -> Result<(usize, usize), Torn>
 }
 
 impl<'a, B: Bytes + ?Sized> Node<'a, B> {
-    /// Opens the node in `b`, checking its header.
+    /// Opens the node in `b`, checking its header (read in one copy).
     pub fn open(b: &'a B) -> Result<Self, Torn> {
         let len = b.len();
-        let kind = b.u8_at(KIND_AT)?;
-        let flags = b.u8_at(FLAGS_AT)?;
-        let count = usize::from(b.u16_at(COUNT_AT)?);
-        let heap_start = usize::from(b.u16_at(HEAP_START_AT)?);
-        let heap_live = usize::from(b.u16_at(HEAP_LIVE_AT)?);
-        let prefix_len = usize::from(b.u16_at(PREFIX_LEN_AT)?);
+        let mut h = [0u8; HEADER];
+        b.read(0, &mut h)?;
+        let u16_at = |at: usize| {
+            usize::from(u16::from_le_bytes([h.get(at).copied().unwrap_or(0), h.get(at + 1).copied().unwrap_or(0)]))
+        };
+        let kind = h.get(KIND_AT).copied().unwrap_or(0);
+        let flags = h.get(FLAGS_AT).copied().unwrap_or(0);
+        let count = u16_at(COUNT_AT);
+        let heap_start = u16_at(HEAP_START_AT);
+        let heap_live = u16_at(HEAP_LIVE_AT);
+        let prefix_len = u16_at(PREFIX_LEN_AT);
         if !(kind == LEAF || kind == INNER) || HEADER + count * SLOT > heap_start || heap_start > len {
             return Err(Torn);
         }
         if heap_live > len - heap_start {
             return Err(Torn);
         }
-        let fence = |infinite: u8, off_at: usize, len_at: usize| -> Result<Fence, Torn> {
+        // The upper fence is stored without the prefix it shares with the
+        // lower one.
+        let fence = |infinite: u8, off_at: usize, len_at: usize, prefix: usize| -> Result<Fence, Torn> {
             if flags & infinite != 0 {
                 return Ok(Fence::Infinite);
             }
-            let at = usize::from(b.u16_at(off_at)?);
-            let flen = usize::from(b.u16_at(len_at)?);
-            if at < heap_start || at + flen > len || flen > MAX_KEY {
+            let (at, flen) = (u16_at(off_at), u16_at(len_at));
+            if at < heap_start || at + flen > len || prefix + flen > MAX_KEY {
                 return Err(Torn);
             }
-            Ok(Fence::Key { at, len: flen })
+            Ok(Fence::Key { prefix, at, len: flen })
         };
-        let lower = fence(LOWER_INFINITE, LOWER_OFF_AT, LOWER_LEN_AT)?;
-        let upper = fence(UPPER_INFINITE, UPPER_OFF_AT, UPPER_LEN_AT)?;
+        let lower = fence(LOWER_INFINITE, LOWER_OFF_AT, LOWER_LEN_AT, 0)?;
+        let upper = fence(UPPER_INFINITE, UPPER_OFF_AT, UPPER_LEN_AT, prefix_len)?;
         match (lower, upper) {
-            (Fence::Key { len: l, .. }, Fence::Key { len: u, .. }) if prefix_len <= l.min(u) => {}
+            (Fence::Key { len: l, .. }, Fence::Key { .. }) if prefix_len <= l => {}
             _ if prefix_len == 0 => {}
             _ => return Err(Torn),
         }
@@ -149,9 +168,13 @@ impl<'a, B: Bytes + ?Sized> Node<'a, B> {
     pub fn fence(&self, fence: Fence, out: &mut [u8]) -> Result<Option<usize>, Torn> {
         match fence {
             Fence::Infinite => Ok(None),
-            Fence::Key { at, len } => {
-                self.b.read(at, out.get_mut(..len).ok_or(Torn)?)?;
-                Ok(Some(len))
+            Fence::Key { prefix, at, len } => {
+                if prefix > 0 {
+                    let Fence::Key { at: lower_at, .. } = self.lower else { return Err(Torn) };
+                    self.b.read(lower_at, out.get_mut(..prefix).ok_or(Torn)?)?;
+                }
+                self.b.read(at, out.get_mut(prefix..prefix + len).ok_or(Torn)?)?;
+                Ok(Some(prefix + len))
             }
         }
     }
@@ -161,11 +184,18 @@ impl<'a, B: Bytes + ?Sized> Node<'a, B> {
         self.b.u64_at(RIGHT_CHILD_AT)
     }
 
+    #[inline]
     fn slot(&self, i: usize) -> Result<(usize, u32), Torn> {
         if i >= self.count {
             return Err(Torn);
         }
         let at = HEADER + i * SLOT;
+        // One 8-byte load covers the 6-byte slot (the heap follows the
+        // slots, so the two extra bytes are inside the node).
+        if at + 8 <= self.heap_start {
+            let raw = self.b.u64_at(at)?;
+            return Ok(((raw & 0xffff) as usize, (raw >> 16) as u32));
+        }
         Ok((usize::from(self.b.u16_at(at)?), self.b.u32_at(at + 2)?))
     }
 
@@ -174,8 +204,23 @@ impl<'a, B: Bytes + ?Sized> Node<'a, B> {
         if at < self.heap_start {
             return Err(Torn);
         }
-        let (suffix_len, a) = read_len(self.b, at)?;
-        let (value_len, v) = read_len(self.b, at + a)?;
+        let ((suffix_len, a), (value_len, v)) = if at + 4 <= self.b.len() {
+            // Both lengths are in the cell's first 4 bytes: one load.
+            let w = self.b.u32_at(at)?.to_le_bytes();
+            let decode = |i: usize| -> (usize, usize) {
+                let first = w.get(i).copied().unwrap_or(0);
+                if first < 0x80 {
+                    (usize::from(first), 1)
+                } else {
+                    ((usize::from(first & 0x7f) << 8) | usize::from(w.get(i + 1).copied().unwrap_or(0)), 2)
+                }
+            };
+            let s = decode(0);
+            (s, decode(s.1))
+        } else {
+            let s = read_len(self.b, at)?;
+            (s, read_len(self.b, at + s.1)?)
+        };
         if self.prefix_len + suffix_len > MAX_KEY || suffix_len + value_len > MAX_ENTRY + MAX_KEY {
             return Err(Torn);
         }
@@ -328,4 +373,31 @@ impl<'a, B: Bytes + ?Sized> Node<'a, B> {
         };
         Ok(above_lower && below_upper)
     }
+}
+
+/// Calls every read path of a node over `b`, ignoring the results: for the
+/// fuzz target and the garbage tests, where only the absence of panics (and,
+/// under Miri, of undefined behaviour) matters.
+#[doc(hidden)]
+pub fn read_everything<B: Bytes + ?Sized>(b: &B) {
+    let Ok(n) = Node::open(b) else { return };
+    let mut out = [0u8; MAX_KEY];
+    let mut value = [0u8; MAX_ENTRY];
+    for key in [&b""[..], b"abc", &[0xff; 9]] {
+        let _ = n.search(key);
+        let _ = n.child_for(key);
+        let _ = n.child_after(key);
+        let _ = n.covers(key);
+    }
+    // Bounded by the node's size: at most one slot per SLOT bytes.
+    for i in 0..=n.count().min(b.len() / SLOT) {
+        if let Ok(len) = n.key_at(i, &mut out) {
+            let _ = n.search(out.get(..len).unwrap_or_default());
+        }
+        let _ = n.value_at(i, &mut value);
+        let _ = n.child_at(i);
+    }
+    let _ = n.fence(n.lower(), &mut out);
+    let _ = n.fence(n.upper(), &mut out);
+    let _ = n.right_child();
 }

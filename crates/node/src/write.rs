@@ -118,9 +118,13 @@ impl<'a> NodeMut<'a> {
         }
         let mut heap = len;
         let mut flags = 0;
-        for (fence, infinite, off_at, len_at) in
-            [(lower, LOWER_INFINITE, LOWER_OFF_AT, LOWER_LEN_AT), (upper, UPPER_INFINITE, UPPER_OFF_AT, UPPER_LEN_AT)]
-        {
+        let prefix = common_prefix(lower, upper);
+        // The upper fence is stored without the prefix it shares with the lower one.
+        let upper_rest = upper.map(|u| u.get(prefix..).unwrap_or_default());
+        for (fence, infinite, off_at, len_at) in [
+            (lower, LOWER_INFINITE, LOWER_OFF_AT, LOWER_LEN_AT),
+            (upper_rest, UPPER_INFINITE, UPPER_OFF_AT, UPPER_LEN_AT),
+        ] {
             match fence {
                 None => flags |= infinite,
                 Some(key) => {
@@ -141,7 +145,7 @@ impl<'a> NodeMut<'a> {
         }
         put_u16(self.b, HEAP_START_AT, heap);
         put_u16(self.b, HEAP_LIVE_AT, len - heap);
-        put_u16(self.b, PREFIX_LEN_AT, common_prefix(lower, upper));
+        put_u16(self.b, PREFIX_LEN_AT, prefix);
         self.set_right_child(right_child);
     }
 
@@ -315,6 +319,16 @@ impl<'a> NodeMut<'a> {
         }
     }
 
+    /// The separator a [`split`](Self::split) with `incoming` would send to
+    /// the parent (to check the parent has room before splitting).
+    pub fn split_separator(&self, incoming: &[u8]) -> Result<Vec<u8>, Torn> {
+        let c = self.contents()?;
+        match plan_split(&c, incoming)? {
+            Plan::BeforeSingle => Ok(incoming.to_vec()),
+            Plan::At(m) => separator_at(&c, m),
+        }
+    }
+
     /// Moves the upper part of this node into `right` (an empty page of the
     /// same size) and returns the separator: this node keeps the keys
     /// `<= separator`, `right` the greater ones. For an inner node the
@@ -323,45 +337,32 @@ impl<'a> NodeMut<'a> {
     /// in the parent. `incoming` is the key about to be inserted: a leaf
     /// holding a single entry (long keys) splits so that it gets room.
     pub fn split(&mut self, right: &mut NodeMut<'_>, incoming: &[u8]) -> Result<Vec<u8>, Torn> {
-        let Contents { kind, lower, upper, right_child, mut entries } = self.contents()?;
-        let n = entries.len();
-        if n == 0 {
-            return Err(Torn);
-        }
+        let c = self.contents()?;
+        let plan = plan_split(&c, incoming)?;
+        let sep = match plan {
+            Plan::BeforeSingle => incoming.to_vec(),
+            Plan::At(m) => separator_at(&c, m)?,
+        };
+        let Contents { kind, lower, upper, right_child, mut entries } = c;
         let mut left_scratch = alloc::vec![0u8; self.b.len()];
         let mut left = NodeMut::new(&mut left_scratch);
-        if kind == LEAF && n == 1 && entries.first().is_some_and(|(k, _)| incoming < k.as_slice()) {
+        let built = match plan {
             // One entry, and the newcomer sorts before it: split between them.
-            left.build(LEAF, lower.as_deref(), Some(incoming), 0, &[]).map_err(|_| Torn)?;
-            right.build(LEAF, Some(incoming), upper.as_deref(), 0, &entries).map_err(|_| Torn)?;
-            self.b.copy_from_slice(&left_scratch);
-            return Ok(incoming.to_vec());
-        }
-        // Split where the left half holds about half the bytes; a leaf of
-        // two or more entries keeps at least one on each side.
-        let total: usize = entries.iter().map(|(k, v)| SLOT + cell_size(k.len(), v.len())).sum();
-        let mut acc = 0;
-        let mut m = 0;
-        for (i, (k, v)) in entries.iter().enumerate() {
-            acc += SLOT + cell_size(k.len(), v.len());
-            m = i;
-            if acc * 2 >= total {
-                break;
+            Plan::BeforeSingle => left
+                .build(LEAF, lower.as_deref(), Some(&sep), 0, &[])
+                .and_then(|()| right.build(LEAF, Some(&sep), upper.as_deref(), 0, &entries)),
+            Plan::At(m) if kind == LEAF => {
+                let upper_part = entries.split_off(m + 1);
+                left.build(LEAF, lower.as_deref(), Some(&sep), 0, &entries)
+                    .and_then(|()| right.build(LEAF, Some(&sep), upper.as_deref(), 0, &upper_part))
             }
-        }
-        if kind == LEAF && n >= 2 {
-            m = m.min(n - 2);
-        }
-        let upper_part = entries.split_off(m + 1);
-        let (sep, sep_value) = entries.pop().ok_or(Torn)?;
-        let built = if kind == LEAF {
-            entries.push((sep.clone(), sep_value));
-            left.build(LEAF, lower.as_deref(), Some(&sep), 0, &entries)
-                .and_then(|()| right.build(LEAF, Some(&sep), upper.as_deref(), 0, &upper_part))
-        } else {
-            let middle_child = u64::from_le_bytes(sep_value.try_into().map_err(|_| Torn)?);
-            left.build(INNER, lower.as_deref(), Some(&sep), middle_child, &entries)
-                .and_then(|()| right.build(INNER, Some(&sep), upper.as_deref(), right_child, &upper_part))
+            Plan::At(m) => {
+                let upper_part = entries.split_off(m + 1);
+                let (_, value) = entries.pop().ok_or(Torn)?;
+                let middle_child = u64::from_le_bytes(value.try_into().map_err(|_| Torn)?);
+                left.build(INNER, lower.as_deref(), Some(&sep), middle_child, &entries)
+                    .and_then(|()| right.build(INNER, Some(&sep), upper.as_deref(), right_child, &upper_part))
+            }
         };
         built.map_err(|_| Torn)?;
         self.b.copy_from_slice(&left_scratch);
@@ -393,5 +394,65 @@ impl<'a> NodeMut<'a> {
     /// Whether the node uses less than a quarter of its bytes (a merge candidate).
     pub fn is_underfull(&self) -> bool {
         (HEADER + self.count() * SLOT + self.get16(HEAP_LIVE_AT)) * 4 < self.b.len()
+    }
+}
+
+/// Where a node splits.
+enum Plan {
+    /// A leaf with a single entry, and the incoming key sorts before it:
+    /// the incoming key becomes the separator, the entry goes right.
+    BeforeSingle,
+    /// Entry `m` is the separator: a leaf keeps `0..=m`; an inner node
+    /// keeps `0..m` and sends `m` up.
+    At(usize),
+}
+
+/// Where the left half holds about half the bytes; a leaf of two or more
+/// entries keeps at least one on each side.
+fn plan_split(c: &Contents, incoming: &[u8]) -> Result<Plan, Torn> {
+    let n = c.entries.len();
+    if n == 0 {
+        return Err(Torn);
+    }
+    if c.kind == LEAF && n == 1 && c.entries.first().is_some_and(|(k, _)| incoming < k.as_slice()) {
+        return Ok(Plan::BeforeSingle);
+    }
+    let total: usize = c.entries.iter().map(|(k, v)| SLOT + cell_size(k.len(), v.len())).sum();
+    let mut acc = 0;
+    let mut m = 0;
+    for (i, (k, v)) in c.entries.iter().enumerate() {
+        acc += SLOT + cell_size(k.len(), v.len());
+        m = i;
+        if acc * 2 >= total {
+            break;
+        }
+    }
+    if c.kind == LEAF && n >= 2 {
+        m = m.min(n - 2);
+    }
+    if c.kind == INNER && n >= 3 {
+        // Both halves keep a separator: no node with a single child.
+        m = m.clamp(1, n - 2);
+    }
+    Ok(Plan::At(m))
+}
+
+/// The separator when entry `m` is the last one kept left. An inner node's
+/// separator moves up as it is. A leaf's is the shortest key that is
+/// greater than entry `m` and not greater than entry `m + 1` (suffix
+/// truncation: short separators make short fences and wide inner nodes).
+fn separator_at(c: &Contents, m: usize) -> Result<Vec<u8>, Torn> {
+    let (left, _) = c.entries.get(m).ok_or(Torn)?;
+    if c.kind != LEAF {
+        return Ok(left.clone());
+    }
+    match c.entries.get(m + 1) {
+        Some((right, _)) => {
+            let common = left.iter().zip(right).take_while(|(a, b)| a == b).count();
+            // A proper prefix of `right` one byte past the common part is
+            // greater than `left` and smaller than `right`.
+            Ok(if common + 1 < right.len() { right.get(..=common).ok_or(Torn)?.to_vec() } else { left.clone() })
+        }
+        None => Ok(left.clone()),
     }
 }

@@ -1,0 +1,267 @@
+//! Compares SnowfallDB's B-tree with `std::collections::BTreeMap` behind an
+//! `RwLock` (an in-memory ceiling) and LMDB (heed) on the workload of the
+//! project's performance anchors: 8-byte big-endian keys `splitmix64(i)`,
+//! 8-byte values, loaded in `i` order (random key order), then uniform
+//! random lookups of existing keys, values checked; at 1 and 2 threads.
+//!
+//! `compare all [--keys N] [--lookups N] [--runs R]` runs every engine in a
+//! process of its own, interleaved, R times, and prints medians and ratios.
+//! `compare one ENGINE KEYS LOOKUPS [INSERT_THREADS]` is one such process.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::RwLock;
+use std::time::Instant;
+
+const ENGINES: [&str; 3] = ["snowfall", "btreemap", "lmdb"];
+
+fn splitmix64(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn key(i: u64) -> [u8; 8] {
+    splitmix64(i).to_be_bytes()
+}
+
+fn value(i: u64) -> [u8; 8] {
+    i.to_le_bytes()
+}
+
+/// VmHWM or VmRSS of this process, in bytes.
+fn status(field: &str) -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024
+}
+
+/// One engine: load in key order `0..keys` split over `threads`, look up.
+trait Engine: Sync {
+    fn insert(&self, i: u64);
+    fn lookup(&self, i: u64) -> bool;
+    fn bytes_per_entry(&self, keys: u64) -> f64;
+    fn finish_load(&self) {}
+}
+
+struct Snowfall {
+    bm: &'static snowfall_buffer::BufferManager,
+    tree: snowfall_btree::BTree<'static>,
+}
+
+impl Engine for Snowfall {
+    fn insert(&self, i: u64) {
+        self.tree.insert(&key(i), &value(i)).unwrap();
+    }
+    fn lookup(&self, i: u64) -> bool {
+        let mut out = [0u8; snowfall_btree::MAX_ENTRY];
+        self.tree.get_into(&key(i), &mut out).unwrap() == Some(8) && out[..8] == value(i)
+    }
+    fn bytes_per_entry(&self, _keys: u64) -> f64 {
+        let _ = self.bm;
+        self.tree.check().unwrap().bytes_per_entry()
+    }
+}
+
+struct Map {
+    map: RwLock<BTreeMap<[u8; 8], [u8; 8]>>,
+    rss_before: u64,
+}
+
+impl Engine for Map {
+    fn insert(&self, i: u64) {
+        self.map.write().unwrap().insert(key(i), value(i));
+    }
+    fn lookup(&self, i: u64) -> bool {
+        self.map.read().unwrap().get(&key(i)) == Some(&value(i))
+    }
+    fn bytes_per_entry(&self, keys: u64) -> f64 {
+        (status("VmRSS:").saturating_sub(self.rss_before)) as f64 / keys as f64
+    }
+}
+
+struct Lmdb {
+    env: heed::Env,
+    db: heed::Database<heed::types::Bytes, heed::types::Bytes>,
+    /// Writes since the last commit, and the open write transaction.
+    writer: std::sync::Mutex<(u64, Option<heed::RwTxn<'static>>)>,
+}
+
+impl Engine for Lmdb {
+    fn insert(&self, i: u64) {
+        let mut w = self.writer.lock().unwrap();
+        if w.1.is_none() {
+            // SAFETY-free: the env outlives the process's use of it (leaked).
+            let env: &'static heed::Env = unsafe { &*(&self.env as *const heed::Env) };
+            w.1 = Some(env.write_txn().unwrap());
+        }
+        let txn = w.1.as_mut().unwrap();
+        self.db.put(txn, &key(i), &value(i)).unwrap();
+        w.0 += 1;
+        // Commit every 100K writes (no fsync: NO_SYNC).
+        if w.0 % 100_000 == 0 {
+            w.1.take().unwrap().commit().unwrap();
+        }
+    }
+    fn finish_load(&self) {
+        if let Some(txn) = self.writer.lock().unwrap().1.take() {
+            txn.commit().unwrap();
+        }
+    }
+    fn lookup(&self, i: u64) -> bool {
+        let txn = self.env.read_txn().unwrap();
+        self.db.get(&txn, &key(i)).unwrap() == Some(&value(i)[..])
+    }
+    fn bytes_per_entry(&self, keys: u64) -> f64 {
+        let txn = self.env.read_txn().unwrap();
+        let s = self.db.stat(&txn).unwrap();
+        ((s.branch_pages + s.leaf_pages + s.overflow_pages) * s.page_size as usize) as f64 / keys as f64
+    }
+}
+
+fn open(engine: &str) -> Box<dyn Engine> {
+    match engine {
+        "snowfall" => {
+            let config = snowfall_buffer::Config {
+                pool_bytes: 1 << 30,
+                virtual_bytes: 2 << 30,
+                ..snowfall_buffer::Config::default()
+            };
+            let device = snowfall_buffer::device::MemoryDevice::new(config.virtual_pages());
+            let bm: &'static _ = Box::leak(Box::new(snowfall_buffer::BufferManager::open(config, Box::new(device)).unwrap()));
+            let tree = snowfall_btree::BTree::create(bm, snowfall_btree::Config::default()).unwrap();
+            Box::new(Snowfall { bm, tree })
+        }
+        "btreemap" => Box::new(Map { map: RwLock::new(BTreeMap::new()), rss_before: status("VmRSS:") }),
+        "lmdb" => {
+            let dir = std::env::temp_dir().join(format!("snowfall-compare-lmdb-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            // SAFETY: a fresh directory only this process opens.
+            let env = unsafe {
+                heed::EnvOpenOptions::new()
+                    .map_size(4 << 30)
+                    .flags(heed::EnvFlags::NO_SYNC | heed::EnvFlags::NO_META_SYNC)
+                    .open(&dir)
+                    .unwrap()
+            };
+            let mut txn = env.write_txn().unwrap();
+            let db = env.create_database(&mut txn, None).unwrap();
+            txn.commit().unwrap();
+            Box::new(Lmdb { env, db, writer: std::sync::Mutex::new((0, None)) })
+        }
+        other => panic!("unknown engine {other}"),
+    }
+}
+
+/// Runs `f(thread, i)` for `i` in `0..n` split over `threads` threads; ops/s.
+fn timed(threads: u64, n: u64, f: impl Fn(u64) + Sync) -> f64 {
+    let t0 = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let f = &f;
+            s.spawn(move || (t * n / threads..(t + 1) * n / threads).for_each(f));
+        }
+    });
+    n as f64 / t0.elapsed().as_secs_f64()
+}
+
+/// One engine in this process: loads `keys` keys with `insert_threads`
+/// threads, then (if `lookups > 0`) looks keys up at 1 and 2 threads;
+/// prints `name value` lines.
+fn one(engine: &str, keys: u64, lookups: u64, insert_threads: u64) {
+    let e = open(engine);
+    let e = e.as_ref();
+    let insert = timed(insert_threads, keys, |i| e.insert(i));
+    e.finish_load();
+    println!("insert_{insert_threads} {insert}");
+    if lookups == 0 {
+        return;
+    }
+    for threads in [1, 2] {
+        let rate = timed(threads, lookups, |i| {
+            let k = splitmix64(i ^ 0xDEAD_BEEF) % keys;
+            assert!(e.lookup(k), "{engine}: key {k} lost");
+        });
+        println!("lookup_{threads} {rate}");
+    }
+    println!("bytes_per_entry {}", e.bytes_per_entry(keys));
+    println!("peak_rss_mib {}", status("VmHWM:") as f64 / (1 << 20) as f64);
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+}
+
+fn all(keys: u64, lookups: u64, runs: u32) {
+    let me = std::env::current_exe().unwrap();
+    let mut results: BTreeMap<(&str, String), Vec<f64>> = BTreeMap::new();
+    for run in 0..runs {
+        // Each engine twice: a 1-thread load and the lookups, then a
+        // 2-thread load alone; always in a fresh process.
+        for (lookups, threads) in [(lookups, 1), (0, 2)] {
+            for engine in ENGINES {
+                eprintln!("run {}/{runs}: {engine}, load on {threads} thread(s)", run + 1);
+                let args = ["one", engine, &keys.to_string(), &lookups.to_string(), &threads.to_string()];
+                let out = Command::new(&me).args(args).output().unwrap();
+                assert!(out.status.success(), "{engine}: {}", String::from_utf8_lossy(&out.stderr));
+                for line in String::from_utf8_lossy(&out.stdout).lines() {
+                    if let Some((name, v)) = line.split_once(' ') {
+                        results.entry((engine, name.to_string())).or_default().push(v.parse().unwrap());
+                    }
+                }
+            }
+        }
+    }
+    println!("{keys} keys, {lookups} lookups per measurement, {runs} interleaved runs (median of runs)");
+    println!(
+        "{:<10} {:>14} {:>14} {:>14} {:>14} {:>10} {:>10}",
+        "engine", "insert 1 thr", "insert 2 thr", "lookup 1 thr", "lookup 2 thr", "B/entry", "peak MiB"
+    );
+    let get = |e, m: &str| median(results.get(&(e, m.to_string())).cloned().unwrap_or_default());
+    for e in ENGINES {
+        println!(
+            "{:<10} {:>12.3} M {:>12.3} M {:>12.3} M {:>12.3} M {:>10.1} {:>10.0}",
+            e,
+            get(e, "insert_1") / 1e6,
+            get(e, "insert_2") / 1e6,
+            get(e, "lookup_1") / 1e6,
+            get(e, "lookup_2") / 1e6,
+            get(e, "bytes_per_entry"),
+            get(e, "peak_rss_mib")
+        );
+    }
+    for other in ["btreemap", "lmdb"] {
+        println!(
+            "snowfall / {other}: insert 1 thr {:.2}x, 2 thr {:.2}x, lookup 1 thr {:.2}x, lookup 2 thr {:.2}x",
+            get("snowfall", "insert_1") / get(other, "insert_1"),
+            get("snowfall", "insert_2") / get(other, "insert_2"),
+            get("snowfall", "lookup_1") / get(other, "lookup_1"),
+            get("snowfall", "lookup_2") / get(other, "lookup_2")
+        );
+    }
+    println!("raw: {results:?}");
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let flag = |name: &str, default: u64| {
+        args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    };
+    match args.get(1).map(String::as_str) {
+        Some("one") => one(
+            &args[2],
+            args[3].parse().unwrap(),
+            args[4].parse().unwrap(),
+            args.get(5).and_then(|t| t.parse().ok()).unwrap_or(1),
+        ),
+        Some("all") => all(flag("--keys", 10_000_000), flag("--lookups", 10_000_000), flag("--runs", 5) as u32),
+        _ => eprintln!("usage: compare all [--keys N] [--lookups N] [--runs R] | compare one ENGINE KEYS LOOKUPS [THREADS]"),
+    }
+}
