@@ -44,9 +44,12 @@ fn status(field: &str) -> u64 {
 /// One engine: load in key order `0..keys` split over `threads`, look up.
 trait Engine: Sync {
     fn insert(&self, i: u64);
+    /// Inserts keys `range` on the calling thread.
+    fn insert_range(&self, range: std::ops::Range<u64>) {
+        range.for_each(|i| self.insert(i));
+    }
     fn lookup(&self, i: u64) -> bool;
     fn bytes_per_entry(&self, keys: u64) -> f64;
-    fn finish_load(&self) {}
 }
 
 struct Snowfall {
@@ -88,29 +91,28 @@ impl Engine for Map {
 struct Lmdb {
     env: heed::Env,
     db: heed::Database<heed::types::Bytes, heed::types::Bytes>,
-    /// Writes since the last commit, and the open write transaction.
-    writer: std::sync::Mutex<(u64, Option<heed::RwTxn<'static>>)>,
 }
+
+/// Writes per LMDB write transaction (commits without fsync: NO_SYNC).
+const LMDB_COMMIT_EVERY: u64 = 100_000;
 
 impl Engine for Lmdb {
     fn insert(&self, i: u64) {
-        let mut w = self.writer.lock().unwrap();
-        if w.1.is_none() {
-            // SAFETY-free: the env outlives the process's use of it (leaked).
-            let env: &'static heed::Env = unsafe { &*(&self.env as *const heed::Env) };
-            w.1 = Some(env.write_txn().unwrap());
-        }
-        let txn = w.1.as_mut().unwrap();
-        self.db.put(txn, &key(i), &value(i)).unwrap();
-        w.0 += 1;
-        // Commit every 100K writes (no fsync: NO_SYNC).
-        if w.0 % 100_000 == 0 {
-            w.1.take().unwrap().commit().unwrap();
-        }
+        self.insert_range(i..i + 1);
     }
-    fn finish_load(&self) {
-        if let Some(txn) = self.writer.lock().unwrap().1.take() {
+    /// LMDB has one writer: each thread commits its own transactions of
+    /// [`LMDB_COMMIT_EVERY`] writes (a write transaction belongs to the
+    /// thread that began it), waiting for the writer lock in between.
+    fn insert_range(&self, range: std::ops::Range<u64>) {
+        let mut i = range.start;
+        while i < range.end {
+            let end = (i + LMDB_COMMIT_EVERY).min(range.end);
+            let mut txn = self.env.write_txn().unwrap();
+            for j in i..end {
+                self.db.put(&mut txn, &key(j), &value(j)).unwrap();
+            }
             txn.commit().unwrap();
+            i = end;
         }
     }
     fn lookup(&self, i: u64) -> bool {
@@ -133,7 +135,8 @@ fn open(engine: &str) -> Box<dyn Engine> {
                 ..snowfall_buffer::Config::default()
             };
             let device = snowfall_buffer::device::MemoryDevice::new(config.virtual_pages());
-            let bm: &'static _ = Box::leak(Box::new(snowfall_buffer::BufferManager::open(config, Box::new(device)).unwrap()));
+            let bm: &'static _ =
+                Box::leak(Box::new(snowfall_buffer::BufferManager::open(config, Box::new(device)).unwrap()));
             let tree = snowfall_btree::BTree::create(bm, snowfall_btree::Config::default()).unwrap();
             Box::new(Snowfall { bm, tree })
         }
@@ -153,19 +156,19 @@ fn open(engine: &str) -> Box<dyn Engine> {
             let mut txn = env.write_txn().unwrap();
             let db = env.create_database(&mut txn, None).unwrap();
             txn.commit().unwrap();
-            Box::new(Lmdb { env, db, writer: std::sync::Mutex::new((0, None)) })
+            Box::new(Lmdb { env, db })
         }
         other => panic!("unknown engine {other}"),
     }
 }
 
-/// Runs `f(thread, i)` for `i` in `0..n` split over `threads` threads; ops/s.
-fn timed(threads: u64, n: u64, f: impl Fn(u64) + Sync) -> f64 {
+/// Runs `f` on the ranges of `0..n` split over `threads` threads; ops/s.
+fn timed(threads: u64, n: u64, f: impl Fn(std::ops::Range<u64>) + Sync) -> f64 {
     let t0 = Instant::now();
     std::thread::scope(|s| {
         for t in 0..threads {
             let f = &f;
-            s.spawn(move || (t * n / threads..(t + 1) * n / threads).for_each(f));
+            s.spawn(move || f(t * n / threads..(t + 1) * n / threads));
         }
     });
     n as f64 / t0.elapsed().as_secs_f64()
@@ -177,16 +180,17 @@ fn timed(threads: u64, n: u64, f: impl Fn(u64) + Sync) -> f64 {
 fn one(engine: &str, keys: u64, lookups: u64, insert_threads: u64) {
     let e = open(engine);
     let e = e.as_ref();
-    let insert = timed(insert_threads, keys, |i| e.insert(i));
-    e.finish_load();
+    let insert = timed(insert_threads, keys, |r| e.insert_range(r));
     println!("insert_{insert_threads} {insert}");
     if lookups == 0 {
         return;
     }
     for threads in [1, 2] {
-        let rate = timed(threads, lookups, |i| {
-            let k = splitmix64(i ^ 0xDEAD_BEEF) % keys;
-            assert!(e.lookup(k), "{engine}: key {k} lost");
+        let rate = timed(threads, lookups, |r| {
+            for i in r {
+                let k = splitmix64(i ^ 0xDEAD_BEEF) % keys;
+                assert!(e.lookup(k), "{engine}: key {k} lost");
+            }
         });
         println!("lookup_{threads} {rate}");
     }
@@ -252,7 +256,11 @@ fn all(keys: u64, lookups: u64, runs: u32) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let flag = |name: &str, default: u64| {
-        args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
     };
     match args.get(1).map(String::as_str) {
         Some("one") => one(
@@ -262,6 +270,8 @@ fn main() {
             args.get(5).and_then(|t| t.parse().ok()).unwrap_or(1),
         ),
         Some("all") => all(flag("--keys", 10_000_000), flag("--lookups", 10_000_000), flag("--runs", 5) as u32),
-        _ => eprintln!("usage: compare all [--keys N] [--lookups N] [--runs R] | compare one ENGINE KEYS LOOKUPS [THREADS]"),
+        _ => eprintln!(
+            "usage: compare all [--keys N] [--lookups N] [--runs R] | compare one ENGINE KEYS LOOKUPS [THREADS]"
+        ),
     }
 }

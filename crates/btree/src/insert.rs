@@ -1,7 +1,8 @@
 //! Inserts (insert or replace): an optimistic descent, an upgrade of the
-//! leaf to exclusive, the change. A full leaf makes the operation split
-//! the path top-down with exclusive latch coupling (so every parent has
-//! room for the separator its child sends up) and try again.
+//! leaf to exclusive, the change. A full leaf is split bottom-up: the leaf
+//! and its parent are found optimistically and upgraded (only those two are
+//! latched); a parent without room for the separator is split first, the
+//! same way, one level up; then the insert tries again.
 
 use snowfall_buffer::{ExclusiveGuard, OptimisticGuard, PageId};
 use snowfall_node::layout::entry_size;
