@@ -303,6 +303,12 @@ impl BufferManager {
                 }
             }
         };
+        self.latch_blank(page).inspect_err(|_| self.allocator.lock().free.push(page))
+    }
+
+    /// Latches `page` exclusively for new contents: its memory is zeroed
+    /// (header filled in) and it is dirty. The stored copy is not read.
+    fn latch_blank(&self, page: PageId) -> Result<ExclusiveGuard<'_>, Error> {
         let latch = self.states.get(page).ok_or(Error::OutOfSpace { virtual_pages: self.states_pages() })?;
         // A new or freed page is normally evicted. An optimistic reader that
         // followed a stale pointer may have loaded a freed page again: then
@@ -323,7 +329,6 @@ impl BufferManager {
                 .and_then(|()| self.prepare_memory(&[page]).inspect_err(|_| self.unreserve_frames(1)));
             if let Err(e) = ready {
                 latch.unlock_evicted();
-                self.allocator.lock().free.push(page);
                 return Err(e);
             }
         }
@@ -333,6 +338,65 @@ impl BufferManager {
             self.resident.insert(page);
         }
         Ok(ExclusiveGuard::new(self, page, true))
+    }
+
+    /// Latches `page` exclusively without reading its stored copy, for
+    /// contents that replace it whole (recovery writing a logged page
+    /// image, which must work even if the stored copy is torn). The page
+    /// comes back zeroed (header filled in) and dirty; its id is counted as
+    /// allocated from now on.
+    pub fn fix_overwrite(&self, page: PageId) -> Result<ExclusiveGuard<'_>, Error> {
+        self.ensure_allocated(page.0 + 1)?;
+        self.latch_blank(page)
+    }
+
+    /// Raises the allocation mark so that ids below `pages` are valid
+    /// (recovery replaying pages allocated after the last checkpoint).
+    pub fn ensure_allocated(&self, pages: u64) -> Result<(), Error> {
+        if pages > self.states_pages() {
+            return Err(Error::OutOfSpace { virtual_pages: self.states_pages() });
+        }
+        let _a = self.allocator.lock();
+        if self.allocated.load(Ordering::Acquire) < pages {
+            self.allocated.store(pages, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Sets where allocation stands: ids below `next` have been handed out,
+    /// and `free` lists those among them that were freed (handed out again
+    /// first). For opening a database whose allocation state was saved;
+    /// call it before any page is in use.
+    pub fn restore_allocation(&self, next: u64, free: Vec<PageId>) -> Result<(), Error> {
+        if next > self.states_pages() {
+            return Err(Error::OutOfSpace { virtual_pages: self.states_pages() });
+        }
+        let mut a = self.allocator.lock();
+        self.allocated.store(next, Ordering::Release);
+        a.free = free;
+        Ok(())
+    }
+
+    /// Where allocation stands right now: the allocation mark and the freed
+    /// ids (for a checkpoint to save).
+    pub fn allocation(&self) -> (u64, Vec<PageId>) {
+        let a = self.allocator.lock();
+        (self.allocated.load(Ordering::Acquire), a.free.clone())
+    }
+
+    /// Takes up to `n` ids out of the free list, so that no allocation
+    /// hands them out until [`return_free`](Self::return_free) (a
+    /// checkpoint stores the free list in free pages, which must stay
+    /// untouched until a newer checkpoint replaces them).
+    pub fn withdraw_free(&self, n: usize) -> Vec<PageId> {
+        let mut a = self.allocator.lock();
+        let keep = a.free.len().saturating_sub(n);
+        a.free.split_off(keep)
+    }
+
+    /// Gives ids taken by [`withdraw_free`](Self::withdraw_free) back.
+    pub fn return_free(&self, pages: &[PageId]) {
+        self.allocator.lock().free.extend_from_slice(pages);
     }
 
     /// Frees a page: its memory is released and its id reused by a later

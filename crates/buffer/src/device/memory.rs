@@ -25,6 +25,16 @@ struct Slot {
     durable: Option<Option<Box<Page>>>,
 }
 
+/// What a crash does to one page written since the last sync.
+enum Fate {
+    /// The write never reached the disk.
+    Lost,
+    /// It did.
+    Kept,
+    /// Some sectors did (bit `i` of the seed set: sector `i` is old).
+    Torn(u64),
+}
+
 /// A device in memory.
 pub struct MemoryDevice {
     slots: Box<[Mutex<Slot>]>,
@@ -54,12 +64,44 @@ impl MemoryDevice {
 
     /// Drops every write not made durable by `sync`, as a crash would.
     pub fn crash(&self) {
-        let pages = core::mem::take(&mut *self.unsynced.lock());
+        self.crash_with(|_| Fate::Lost);
+    }
+
+    /// A harsher crash, as real disks give: each page written since the
+    /// last sync independently keeps its old image, its new one, or a torn
+    /// mix of the two by 512-byte sector (a sector never written reads as
+    /// zeros), chosen by `seed`.
+    pub fn crash_torn(&self, seed: u64) {
+        let mut rng = crate::scenario::SplitMix64(seed);
+        self.crash_with(|_| match rng.below(4) {
+            0 | 1 => Fate::Lost,
+            2 => Fate::Kept,
+            _ => Fate::Torn(rng.next_u64()),
+        });
+    }
+
+    fn crash_with(&self, mut fate: impl FnMut(PageId) -> Fate) {
+        const SECTOR: usize = 512;
+        let mut pages = core::mem::take(&mut *self.unsynced.lock());
+        pages.sort_unstable();
         for page in pages {
-            if let Some(slot) = self.slot(page) {
-                let mut s = slot.lock();
-                if let Some(durable) = s.durable.take() {
-                    s.current = durable;
+            let Some(slot) = self.slot(page) else { continue };
+            let mut s = slot.lock();
+            let Some(durable) = s.durable.take() else { continue };
+            match fate(page) {
+                Fate::Lost => s.current = durable,
+                Fate::Kept => {}
+                Fate::Torn(bits) => {
+                    let mut torn = s.current.take().unwrap_or_else(|| Box::new(Page::zeroed()));
+                    let old = durable.unwrap_or_else(|| Box::new(Page::zeroed()));
+                    for (i, (dst, src)) in
+                        torn.bytes_mut().chunks_mut(SECTOR).zip(old.bytes().chunks(SECTOR)).enumerate()
+                    {
+                        if bits >> (i % 64) & 1 == 1 {
+                            dst.copy_from_slice(src);
+                        }
+                    }
+                    s.current = Some(torn);
                 }
             }
         }
