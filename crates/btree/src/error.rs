@@ -31,6 +31,10 @@ pub enum Error {
     },
     /// The buffer manager failed (I/O, a corrupt page, no memory).
     Buffer(snowfall_buffer::Error),
+    /// The write-ahead log refused the change. The change is in memory
+    /// but unlogged: its pages are never written back, and the log refuses
+    /// everything until the database is reopened.
+    Log(snowfall_wal::LogError),
 }
 
 impl fmt::Display for Error {
@@ -45,6 +49,7 @@ impl fmt::Display for Error {
             }
             Error::Corrupt { page } => write!(f, "{page} does not hold a valid B-tree node"),
             Error::Buffer(e) => e.fmt(f),
+            Error::Log(e) => e.fmt(f),
         }
     }
 }

@@ -6,16 +6,17 @@
 
 use snowfall_buffer::{ExclusiveGuard, OptimisticGuard, PageId};
 use snowfall_node::layout::entry_size;
-use snowfall_node::{Full, INNER, Inserted, Node, NodeMut};
+use snowfall_node::{Full, INNER, Inserted, MAX_ENTRY, Node, NodeMut};
 
 use crate::error::{Error, Step};
+use crate::journal::{Change, Op, Unit, Write};
 use crate::limits::check_entry;
-use crate::tree::{BTree, Toward};
+use crate::tree::{BTree, Toward, Written};
 use crate::view::View;
 
 /// What one insert attempt did.
 enum Attempt {
-    Done(Inserted),
+    Done(Written),
     /// The leaf is full: split, then try again.
     Split,
 }
@@ -35,6 +36,13 @@ impl<'a> BTree<'a> {
     /// Inserts `key -> value`, replacing the value if the key exists;
     /// returns whether it existed.
     pub fn insert(&self, key: &[u8], value: &[u8]) -> Result<bool, Error> {
+        self.put(key, value, 0).map(|w| w.existed)
+    }
+
+    /// Inserts or replaces `key -> value` as part of `batch` (0: a write
+    /// that commits by itself; inside a batch the value it replaces is
+    /// logged too, so recovery can undo a batch that never committed).
+    pub fn put(&self, key: &[u8], value: &[u8], batch: u64) -> Result<Written, Error> {
         check_entry(key, value)?;
         // Each round either inserts or splits a node on the path; the tree's
         // height bounds the splits one insert can need, with margin for
@@ -45,25 +53,67 @@ impl<'a> BTree<'a> {
                 |_| {
                     let leaf = self.leaf_optimistic(key, Toward::Key)?;
                     let mut leaf = leaf.try_upgrade().map_err(|_| Step::Restart)?;
-                    Ok(self.insert_into(&mut leaf, key, value))
+                    Ok(self.insert_into(&mut leaf, key, value, batch)?)
                 },
                 |_| {
                     let mut leaf = self.leaf_exclusive(key)?;
-                    Ok(self.insert_into(&mut leaf, key, value))
+                    self.insert_into(&mut leaf, key, value, batch)
                 },
             )?;
             match attempt {
-                Attempt::Done(inserted) => return Ok(inserted == Inserted::Replaced),
+                Attempt::Done(written) => return Ok(written),
                 Attempt::Split => self.split_path(key, entry_size(key.len(), value.len()))?,
             }
         }
         Err(Error::Corrupt { page: self.root })
     }
 
-    fn insert_into(&self, leaf: &mut ExclusiveGuard<'_>, key: &[u8], value: &[u8]) -> Attempt {
-        match NodeMut::new(leaf.page_mut().body_mut()).insert(key, value, self.config.max_entries) {
-            Ok(inserted) => Attempt::Done(inserted),
-            Err(Full) => Attempt::Split,
+    fn insert_into(
+        &self,
+        leaf: &mut ExclusiveGuard<'_>,
+        key: &[u8],
+        value: &[u8],
+        batch: u64,
+    ) -> Result<Attempt, Error> {
+        let logged = self.journal.enabled();
+        let mut old = [0u8; MAX_ENTRY];
+        let before = if logged && batch != 0 { Some(self.value_in(leaf, key, &mut old)?) } else { None };
+        let inserted = match NodeMut::new(leaf.page_mut().body_mut()).insert(key, value, self.config.max_entries) {
+            Ok(inserted) => inserted,
+            Err(Full) => return Ok(Attempt::Split),
+        };
+        let existed = inserted == Inserted::Replaced;
+        if !logged {
+            return Ok(Attempt::Done(Written { existed, lsn: 0 }));
+        }
+        let before = before.map(|len| len.map(|n| old.get(..n).unwrap_or_default()));
+        let result = self.journal.log(&Unit {
+            write: Some(Write { tree: self.root, key, batch, before }),
+            changes: &[Change {
+                page: leaf.id(),
+                page_lsn: leaf.page().lsn(),
+                op: Op::Insert { key, value },
+                body: leaf.page().body(),
+            }],
+            freed: &[],
+        });
+        let lsn = self.stamp(result, &mut [leaf.page_mut()])?;
+        Ok(Attempt::Done(Written { existed, lsn }))
+    }
+
+    /// The length of `key`'s value in the latched leaf, copied to `out`.
+    pub(crate) fn value_in(
+        &self,
+        leaf: &ExclusiveGuard<'_>,
+        key: &[u8],
+        out: &mut [u8; MAX_ENTRY],
+    ) -> Result<Option<usize>, Error> {
+        let page = leaf.id();
+        let corrupt = |_| Error::Corrupt { page };
+        let node = Node::open(leaf.page().body()).map_err(corrupt)?;
+        match node.search(key).map_err(corrupt)? {
+            (i, true) => node.value_at(i, out).map(Some).map_err(corrupt),
+            (_, false) => Ok(None),
         }
     }
 
@@ -220,13 +270,43 @@ impl<'a> BTree<'a> {
             .split(&mut NodeMut::new(right.page_mut().body_mut()), key)
             .map_err(corrupt(child.id()))?;
         let mut p = NodeMut::new(parent.page_mut().body_mut());
+        let left = child.id().0.to_le_bytes();
         // Separators are below the child's upper fence: always a new entry.
-        match p.insert(&separator, &child.id().0.to_le_bytes(), usize::MAX) {
+        match p.insert(&separator, &left, usize::MAX) {
             Ok(Inserted::Added) => {}
             _ => return Err(Error::Corrupt { page: parent.id() }),
         }
         p.set_child(index + 1, right.id().0);
-        Ok(())
+        if !self.journal.enabled() {
+            return Ok(());
+        }
+        let parent_lsn = parent.page().lsn();
+        let result = self.journal.log(&Unit {
+            write: None,
+            changes: &[
+                Change {
+                    page: child.id(),
+                    page_lsn: child.page().lsn(),
+                    op: Op::Split { key },
+                    body: child.page().body(),
+                },
+                Change { page: right.id(), page_lsn: 0, op: Op::Image, body: right.page().body() },
+                Change {
+                    page: parent.id(),
+                    page_lsn: parent_lsn,
+                    op: Op::Insert { key: &separator, value: &left },
+                    body: parent.page().body(),
+                },
+                Change {
+                    page: parent.id(),
+                    page_lsn: parent_lsn,
+                    op: Op::SetChild { index: index + 1, child: right.id().0 },
+                    body: parent.page().body(),
+                },
+            ],
+            freed: &[],
+        });
+        self.stamp(result, &mut [child.page_mut(), right.page_mut(), parent.page_mut()]).map(|_| ())
     }
 
     /// Splits the root: its contents move into two new children, and the
@@ -241,6 +321,16 @@ impl<'a> BTree<'a> {
         let mut r = NodeMut::new(root.page_mut().body_mut());
         r.init(INNER, None, None, right.id().0);
         r.insert(&separator, &left.id().0.to_le_bytes(), usize::MAX).map_err(|_| Error::Corrupt { page: root.id() })?;
-        Ok(())
+        if !self.journal.enabled() {
+            return Ok(());
+        }
+        let result =
+            self.journal.log(&Unit { write: None, changes: &[image(&left), image(&right), image(root)], freed: &[] });
+        self.stamp(result, &mut [left.page_mut(), right.page_mut(), root.page_mut()]).map(|_| ())
     }
+}
+
+/// A change that logs a page's whole body (new pages, restructured ones).
+pub(crate) fn image<'g>(g: &'g ExclusiveGuard<'_>) -> Change<'g> {
+    Change { page: g.id(), page_lsn: 0, op: Op::Image, body: g.page().body() }
 }

@@ -23,6 +23,7 @@ extern crate alloc;
 mod check;
 mod error;
 mod insert;
+pub mod journal;
 mod limits;
 mod lookup;
 mod remove;
@@ -32,6 +33,7 @@ mod view;
 
 pub use check::Shape;
 pub use error::Error;
+pub use journal::{Journal, NoJournal};
 pub use scan::Direction;
 pub use snowfall_node::{MAX_ENTRY, MAX_KEY};
-pub use tree::{BTree, Config};
+pub use tree::{BTree, Config, Written};

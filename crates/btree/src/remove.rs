@@ -7,43 +7,69 @@
 use alloc::vec::Vec;
 
 use snowfall_buffer::{ExclusiveGuard, PageId};
-use snowfall_node::{MAX_KEY, Node, NodeMut};
+use snowfall_node::{MAX_ENTRY, MAX_KEY, Node, NodeMut};
 
 use crate::error::{Error, Step};
+use crate::insert::image;
+use crate::journal::{Change, Op, Unit, Write};
 use crate::limits::check_key;
-use crate::tree::{BTree, Toward};
+use crate::tree::{BTree, Toward, Written};
 
 impl<'a> BTree<'a> {
     /// Removes `key`; returns whether it was there.
     pub fn remove(&self, key: &[u8]) -> Result<bool, Error> {
+        self.delete(key, 0).map(|w| w.existed)
+    }
+
+    /// Removes `key` as part of `batch` (0: a write that commits by itself;
+    /// inside a batch the removed value is logged too, for undo).
+    pub fn delete(&self, key: &[u8], batch: u64) -> Result<Written, Error> {
         check_key(key)?;
-        let (removed, underfull) = self.with_restarts(
+        let (written, underfull) = self.with_restarts(
             &mut (),
             |_| {
                 let leaf = self.leaf_optimistic(key, Toward::Key)?;
                 let mut leaf = leaf.try_upgrade().map_err(|_| Step::Restart)?;
-                Ok(self.remove_from(&mut leaf, key))
+                Ok(self.remove_from(&mut leaf, key, batch)?)
             },
             |_| {
                 let mut leaf = self.leaf_exclusive(key)?;
-                Ok(self.remove_from(&mut leaf, key))
+                self.remove_from(&mut leaf, key, batch)
             },
         )?;
         if underfull {
             self.merge_path(key)?;
         }
-        Ok(removed)
+        Ok(written)
     }
 
-    /// Removes `key` from the latched leaf: (removed, leaf now underfull).
-    fn remove_from(&self, leaf: &mut ExclusiveGuard<'_>, key: &[u8]) -> (bool, bool) {
-        let present = Node::open(leaf.page().body()).and_then(|n| n.search(key)).is_ok_and(|(_, found)| found);
-        if !present {
-            return (false, false);
-        }
+    /// Removes `key` from the latched leaf: (what it did, leaf now underfull).
+    fn remove_from(&self, leaf: &mut ExclusiveGuard<'_>, key: &[u8], batch: u64) -> Result<(Written, bool), Error> {
+        let mut old = [0u8; MAX_ENTRY];
+        let Some(len) = self.value_in(leaf, key, &mut old)? else {
+            return Ok((Written { existed: false, lsn: 0 }, false));
+        };
         let mut node = NodeMut::new(leaf.page_mut().body_mut());
-        let removed = node.remove(key);
-        (removed, self.underfull(&node))
+        if !node.remove(key) {
+            return Err(Error::Corrupt { page: leaf.id() });
+        }
+        let underfull = self.underfull(&node);
+        if !self.journal.enabled() {
+            return Ok((Written { existed: true, lsn: 0 }, underfull));
+        }
+        let before = (batch != 0).then(|| Some(old.get(..len).unwrap_or_default()));
+        let result = self.journal.log(&Unit {
+            write: Some(Write { tree: self.root, key, batch, before }),
+            changes: &[Change {
+                page: leaf.id(),
+                page_lsn: leaf.page().lsn(),
+                op: Op::Remove { key },
+                body: leaf.page().body(),
+            }],
+            freed: &[],
+        });
+        let lsn = self.stamp(result, &mut [leaf.page_mut()])?;
+        Ok((Written { existed: true, lsn }, underfull))
     }
 
     /// A node worth merging: under a quarter full, or (with an entry cap)
@@ -120,6 +146,29 @@ impl<'a> BTree<'a> {
         let mut p = NodeMut::new(parent.page_mut().body_mut());
         p.remove_at(left_index);
         p.set_child(left_index, left.id().0);
+        if self.journal.enabled() {
+            let parent_lsn = parent.page().lsn();
+            let result = self.journal.log(&Unit {
+                write: None,
+                changes: &[
+                    image(&left),
+                    Change {
+                        page: parent.id(),
+                        page_lsn: parent_lsn,
+                        op: Op::RemoveAt { index: left_index },
+                        body: parent.page().body(),
+                    },
+                    Change {
+                        page: parent.id(),
+                        page_lsn: parent_lsn,
+                        op: Op::SetChild { index: left_index, child: left.id().0 },
+                        body: parent.page().body(),
+                    },
+                ],
+                freed: &[right.id()],
+            });
+            self.stamp(result, &mut [left.page_mut(), parent.page_mut()])?;
+        }
         self.bm.free(right)?;
         Ok(left)
     }
@@ -130,6 +179,10 @@ impl<'a> BTree<'a> {
         let only = Node::open(root.page().body()).and_then(|n| n.right_child()).map_err(|_| Error::Corrupt { page })?;
         let child = self.exclusive(PageId(only))?;
         root.page_mut().body_mut().copy_from_slice(child.page().body());
+        if self.journal.enabled() {
+            let result = self.journal.log(&Unit { write: None, changes: &[image(root)], freed: &[child.id()] });
+            self.stamp(result, &mut [root.page_mut()])?;
+        }
         self.bm.free(child)?;
         Ok(())
     }

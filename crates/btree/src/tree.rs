@@ -7,6 +7,7 @@ use snowfall_buffer::{BufferManager, ExclusiveGuard, OptimisticGuard, PageId, Sh
 use snowfall_node::{LEAF, Node, NodeMut};
 
 use crate::error::{Error, Step};
+use crate::journal::{Journal, NoJournal};
 use crate::view::View;
 
 /// How a tree behaves.
@@ -27,12 +28,33 @@ impl Default for Config {
 
 /// A B+tree in a buffer manager. The root's page id never changes (a root
 /// split moves the root's contents into two new children), so it is the
-/// tree's name.
-#[derive(Clone, Copy, Debug)]
+/// tree's name. Changes go to its [`Journal`] (none by default).
+#[derive(Clone, Copy)]
 pub struct BTree<'a> {
     pub(crate) bm: &'a BufferManager,
     pub(crate) root: PageId,
     pub(crate) config: Config,
+    pub(crate) journal: &'a dyn Journal,
+}
+
+impl core::fmt::Debug for BTree<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BTree")
+            .field("root", &self.root)
+            .field("config", &self.config)
+            .field("logged", &self.journal.enabled())
+            .finish()
+    }
+}
+
+/// What a write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// Whether the key was there before.
+    pub existed: bool,
+    /// The LSN of its log record (0 if nothing was logged): durable once
+    /// the log is durable that far.
+    pub lsn: u64,
 }
 
 /// How a descent picks children.
@@ -47,16 +69,41 @@ pub(crate) enum Toward {
 }
 
 impl<'a> BTree<'a> {
-    /// Creates an empty tree (one leaf, the root).
+    /// Creates an empty tree (one leaf, the root), without a log.
     pub fn create(bm: &'a BufferManager, config: Config) -> Result<BTree<'a>, Error> {
         let mut root = bm.allocate()?;
-        NodeMut::new(root.page_mut().body_mut()).init(LEAF, None, None, 0);
-        Ok(BTree { bm, root: root.id(), config })
+        Self::init_root(root.page_mut().body_mut());
+        Ok(BTree { bm, root: root.id(), config, journal: &NoJournal })
     }
 
-    /// The tree whose root is `root`.
+    /// Makes `body` the root of an empty tree (an empty leaf).
+    pub fn init_root(body: &mut [u8]) {
+        NodeMut::new(body).init(LEAF, None, None, 0);
+    }
+
+    /// The tree whose root is `root`, without a log.
     pub fn open(bm: &'a BufferManager, root: PageId, config: Config) -> BTree<'a> {
-        BTree { bm, root, config }
+        BTree { bm, root, config, journal: &NoJournal }
+    }
+
+    /// The same tree, logging its changes to `journal`.
+    pub fn with_journal(self, journal: &'a dyn Journal) -> BTree<'a> {
+        BTree { journal, ..self }
+    }
+
+    /// Stamps `pages`, changed by a unit just logged with `result`, with
+    /// its LSN. If the log refused, they get an LSN beyond any record, so
+    /// the write-back hook never lets their unlogged change reach disk.
+    pub(crate) fn stamp(
+        &self,
+        result: Result<u64, snowfall_wal::LogError>,
+        pages: &mut [&mut snowfall_buffer::Page],
+    ) -> Result<u64, Error> {
+        let lsn = *result.as_ref().unwrap_or(&u64::MAX);
+        for p in pages {
+            p.set_lsn(lsn);
+        }
+        result.map_err(Error::Log)
     }
 
     /// The root's page id.
