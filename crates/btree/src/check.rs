@@ -41,13 +41,20 @@ impl BTree<'_> {
     /// separators around them, all leaves at the same depth. Returns the
     /// shape, or the first violation. Not for use while other threads write.
     pub fn check(&self) -> Result<Shape, String> {
+        self.check_pages(&mut |_| {})
+    }
+
+    /// [`check`](Self::check), also calling `page` with every page of the
+    /// tree (for a database's accounting of its pages).
+    pub fn check_pages(&self, page: &mut dyn FnMut(PageId)) -> Result<Shape, String> {
         let mut shape = Shape::default();
         let mut leaf_depth = None;
-        self.check_node(self.root, None, None, 1, &mut shape, &mut leaf_depth)?;
+        self.check_node(self.root, None, None, 1, &mut shape, &mut leaf_depth, page)?;
         shape.height = leaf_depth.unwrap_or(0);
         Ok(shape)
     }
 
+    #[allow(clippy::too_many_arguments, reason = "the recursion's state, passed down")]
     fn check_node(
         &self,
         page: PageId,
@@ -56,7 +63,9 @@ impl BTree<'_> {
         depth: usize,
         shape: &mut Shape,
         leaf_depth: &mut Option<usize>,
+        visit: &mut dyn FnMut(PageId),
     ) -> Result<(), String> {
+        visit(page);
         let guard = self.bm.fix_shared(page).map_err(|e| format!("{page}: {e}"))?;
         let node = Node::open(guard.page().body()).map_err(|_| format!("{page}: not a node"))?;
         let mut buf = [0u8; MAX_KEY];
@@ -101,7 +110,7 @@ impl BTree<'_> {
             let lo = if i == 0 { lower } else { keys.get(i - 1).map(Vec::as_slice) };
             let hi = keys.get(i).map(Vec::as_slice).or(upper);
             let hi = if i == keys.len() { upper } else { hi };
-            self.check_node(PageId(child), lo, hi, depth + 1, shape, leaf_depth)?;
+            self.check_node(PageId(child), lo, hi, depth + 1, shape, leaf_depth, visit)?;
         }
         Ok(())
     }

@@ -49,6 +49,13 @@ impl WriteBackHook for NoLog {
 struct Allocator {
     /// Freed ids, reused first.
     free: Vec<PageId>,
+    /// Whether a write-ahead log tracks allocation (see
+    /// [`BufferManager::track_allocation`]).
+    tracking: bool,
+    /// Tracking: ids handed out whose allocation is not logged yet.
+    allocating: Vec<PageId>,
+    /// Tracking: ids whose freeing is logged but not done yet.
+    freeing: Vec<PageId>,
 }
 
 /// A page's state as [`BufferManager::page_state`] saw it.
@@ -142,7 +149,12 @@ impl BufferManager {
             states: crate::states::PageStates::new(virtual_pages)?,
             resident: ResidentSet::new(config.pool_pages()),
             resident_count: AtomicU64::new(0),
-            allocator: Mutex::new(Allocator { free: Vec::new() }),
+            allocator: Mutex::new(Allocator {
+                free: Vec::new(),
+                tracking: false,
+                allocating: Vec::new(),
+                freeing: Vec::new(),
+            }),
             allocated: AtomicU64::new(device_pages),
             write_buffers: Mutex::new(Vec::new()),
             counters: Counters::default(),
@@ -153,6 +165,12 @@ impl BufferManager {
             hook,
             guarded_reads,
         })
+    }
+
+    /// The storage device (for writes the caller manages itself, such as a
+    /// database's superblock, never to pages the buffer manager holds).
+    pub fn device(&self) -> &dyn Device {
+        &*self.device
     }
 
     /// The configuration.
@@ -290,7 +308,7 @@ impl BufferManager {
     pub fn allocate(&self) -> Result<ExclusiveGuard<'_>, Error> {
         let page = {
             let mut a = self.allocator.lock();
-            match a.free.pop() {
+            let page = match a.free.pop() {
                 Some(p) => p,
                 None => {
                     // Raised only under the allocator mutex: no lost updates.
@@ -301,7 +319,11 @@ impl BufferManager {
                     self.allocated.store(next + 1, Ordering::Release);
                     PageId(next)
                 }
+            };
+            if a.tracking {
+                a.allocating.push(page);
             }
+            page
         };
         self.latch_blank(page).inspect_err(|_| self.allocator.lock().free.push(page))
     }
@@ -374,17 +396,66 @@ impl BufferManager {
         let mut a = self.allocator.lock();
         self.allocated.store(next, Ordering::Release);
         a.free = free;
+        a.allocating.clear();
+        a.freeing.clear();
         Ok(())
     }
 
-    /// Where allocation stands right now: the allocation mark and the freed
-    /// ids (for a checkpoint to save).
-    pub fn allocation(&self) -> (u64, Vec<PageId>) {
-        let a = self.allocator.lock();
-        (self.allocated.load(Ordering::Acquire), a.free.clone())
+    /// Starts tracking allocation for a write-ahead log. A page is handed
+    /// out before the change that uses it is logged, and freed after the
+    /// change that frees it is logged; a checkpoint taken in between must
+    /// still count such pages as free, or a crash before the log reaches
+    /// that change would leak them. So: [`allocate`](Self::allocate) notes
+    /// the id until [`logged`](Self::logged) says its change is in the log,
+    /// and `logged` notes freed ids until [`free`](Self::free) runs;
+    /// [`allocation`](Self::allocation) counts both as free.
+    pub fn track_allocation(&self) {
+        self.allocator.lock().tracking = true;
     }
 
-    /// Takes up to `n` ids out of the free list, so that no allocation
+    /// A change that wrote `changed` and freed `freed` is in the log (call
+    /// it atomically with the append, under the log's lock).
+    pub fn logged(&self, changed: impl Iterator<Item = PageId>, freed: &[PageId]) {
+        let mut a = self.allocator.lock();
+        if !a.tracking {
+            return;
+        }
+        for page in changed {
+            if let Some(i) = a.allocating.iter().position(|&p| p == page) {
+                a.allocating.swap_remove(i);
+            }
+        }
+        a.freeing.extend_from_slice(freed);
+    }
+
+    /// Where allocation stands as far as the log knows: the allocation mark
+    /// and the free ids (with tracking, also those handed out but not yet
+    /// logged and those logged as freed but not yet freed). For a
+    /// checkpoint to save.
+    pub fn allocation(&self) -> (u64, Vec<PageId>) {
+        let a = self.allocator.lock();
+        let mut free = a.free.clone();
+        free.extend_from_slice(&a.allocating);
+        free.extend_from_slice(&a.freeing);
+        free.sort_unstable();
+        free.dedup();
+        (self.allocated.load(Ordering::Acquire), free)
+    }
+
+    /// Hands out `n` ids past the allocation mark without preparing pages
+    /// (for storage the caller writes to the device itself).
+    pub fn reserve_ids(&self, n: u64) -> Result<Vec<PageId>, Error> {
+        let _a = self.allocator.lock();
+        let next = self.allocated.load(Ordering::Acquire);
+        if next + n > self.states_pages() {
+            return Err(Error::OutOfSpace { virtual_pages: self.states_pages() });
+        }
+        self.allocated.store(next + n, Ordering::Release);
+        Ok((next..next + n).map(PageId).collect())
+    }
+
+    /// Takes up to `n` ids out of the free list (never ids that are only
+    /// counted free by tracking), so that no allocation
     /// hands them out until [`return_free`](Self::return_free) (a
     /// checkpoint stores the free list in free pages, which must stay
     /// untouched until a newer checkpoint replaces them).
@@ -411,7 +482,11 @@ impl BufferManager {
         self.resident.remove(page);
         self.unreserve_frames(1);
         latch.unlock_evicted();
-        self.allocator.lock().free.push(page);
+        let mut a = self.allocator.lock();
+        a.free.push(page);
+        if let Some(i) = a.freeing.iter().position(|&p| p == page) {
+            a.freeing.swap_remove(i);
+        }
         Ok(())
     }
 

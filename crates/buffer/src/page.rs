@@ -98,7 +98,7 @@ impl Page {
     }
 
     /// A fresh page for `id`: zero body, header filled in.
-    pub(crate) fn init(&mut self, id: PageId) {
+    pub fn init(&mut self, id: PageId) {
         self.bytes = [0; PAGE_SIZE];
         put(&mut self.bytes, PAGE_ID_AT, &id.0.to_le_bytes());
         put(&mut self.bytes, FORMAT_AT, &FORMAT_VERSION.to_le_bytes());
@@ -109,8 +109,8 @@ impl Page {
         &self.bytes
     }
 
-    /// All bytes, for the buffer manager and devices (I/O fills whole pages).
-    pub(crate) fn bytes_mut(&mut self) -> &mut [u8; PAGE_SIZE] {
+    /// All bytes, for I/O (which fills whole pages).
+    pub fn bytes_mut(&mut self) -> &mut [u8; PAGE_SIZE] {
         &mut self.bytes
     }
 
@@ -165,13 +165,13 @@ impl Page {
     }
 
     /// Stores the checksum of the current contents (just before a write).
-    pub(crate) fn seal(&mut self) {
+    pub fn seal(&mut self) {
         let sum = self.compute_checksum();
         put(&mut self.bytes, CHECKSUM_AT, &sum.to_le_bytes());
     }
 
     /// Checks a page just read from storage for `expected`.
-    pub(crate) fn verify(&self, expected: PageId) -> Result<(), crate::Error> {
+    pub fn verify(&self, expected: PageId) -> Result<(), crate::Error> {
         let (stored, computed) = (self.stored_checksum(), self.compute_checksum());
         if stored != computed {
             return Err(crate::Error::Checksum { page: expected, stored, computed });

@@ -48,6 +48,11 @@ impl<T> Mutex<T> {
         MutexGuard { mutex: self }
     }
 
+    /// Locks if no other thread holds it, without waiting.
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        matches!(self.latch.try_lock_exclusive(), Ok(true)).then_some(MutexGuard { mutex: self })
+    }
+
     /// The data, through exclusive access to the mutex itself.
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()

@@ -66,6 +66,19 @@ impl FileDevice {
         Ok(FileDevice { fd, path: String::from(path), direct, block })
     }
 
+    /// Takes an exclusive advisory lock on the file (`flock`), held until
+    /// the device is dropped: a second process (or a second open in this
+    /// one) gets `Err(WOULDBLOCK)` instead of sharing the file.
+    pub fn lock_exclusive(&self) -> Result<(), DeviceError> {
+        rustix::fs::flock(&self.fd, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+            .map_err(|errno| DeviceError::Os { op: IoOp::Open, offset: 0, errno })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
     /// Whether I/O bypasses the page cache.
     pub fn is_direct(&self) -> bool {
         self.direct

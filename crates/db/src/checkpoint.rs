@@ -1,0 +1,118 @@
+//! Checkpoints: bound recovery and free the log.
+//!
+//! 1. Under the catalog lock and the log's lock at once, the log is cut at
+//!    a fresh block, whose first LSN becomes the *redo point*, and the state
+//!    there is snapshotted: the allocation mark, the free pages (those the
+//!    log knows of: see `BufferManager::track_allocation`), the catalog,
+//!    and the oldest batch still open (the *scan point*). From now on, a
+//!    page changed for the first time since the redo point logs its full
+//!    image. Everything before the redo point is made durable in the log.
+//! 2. Every dirty page is written back (log first, as always) and the file
+//!    synced. Readers never wait; a writer waits only for a page being
+//!    copied out.
+//! 3. The free list goes into trunk pages taken from the free pages, which
+//!    stay withheld from allocation until the next checkpoint replaces
+//!    them; synced.
+//! 4. The superblock goes into the slot the last one is not in; synced.
+//!    Only now is the checkpoint in effect: the log before the scan point
+//!    may be overwritten, and the previous trunk pages are free again.
+//!
+//! A crash anywhere before step 4 completes leaves the previous checkpoint
+//! in effect, whose log is still whole.
+
+use core::sync::atomic::Ordering;
+
+use alloc::vec::Vec;
+use snowfall_buffer::PageId;
+
+use crate::db::Inner;
+use crate::error::Error;
+use crate::freelist::{self, trunks_for};
+use crate::superblock::Superblock;
+
+impl Inner {
+    /// Takes a checkpoint, waiting for one in progress to finish first.
+    pub(crate) fn checkpoint(&self) -> Result<(), Error> {
+        let _one = self.checkpointing.lock();
+        self.checkpoint_now()
+    }
+
+    /// Takes a checkpoint unless one is in progress.
+    pub(crate) fn try_checkpoint(&self) -> Result<(), Error> {
+        match self.checkpointing.try_lock() {
+            Some(_one) => self.checkpoint_now(),
+            None => Ok(()),
+        }
+    }
+
+    fn checkpoint_now(&self) -> Result<(), Error> {
+        self.check_stopped()?;
+        let (redo, scan, next, free, trunks, catalog) = {
+            let state = self.state.lock();
+            let (_, snap) = self
+                .log
+                .flush_marked(|redo| {
+                    let (next, mut free) = self.bm.allocation();
+                    // The last checkpoint's trunks are free once this one is in effect.
+                    free.extend_from_slice(&state.quarantine);
+                    free.sort_unstable();
+                    free.dedup();
+                    let scan = self.batches.lock().iter().map(|&(_, lsn)| lsn).min().unwrap_or(redo).min(redo);
+                    // Trunks from the free pages the buffer manager can
+                    // withhold; new ids past the mark if there are too few.
+                    let mut trunks = self.bm.withdraw_free(trunks_for(free.len()));
+                    let short = trunks_for(free.len()).saturating_sub(trunks.len()) as u64;
+                    let extra = if short > 0 { self.bm.reserve_ids(short) } else { Ok(Vec::new()) };
+                    let next = next.max(self.bm.allocated_pages());
+                    (
+                        redo,
+                        scan,
+                        next,
+                        free,
+                        extra.map(|e| {
+                            trunks.extend(e);
+                            trunks
+                        }),
+                        state.catalog.clone(),
+                    )
+                })
+                .map_err(|e| self.failed(Error::Log(e)))?;
+            let (redo, scan, next, free, trunks, catalog) = snap;
+            (redo, scan, next, free, trunks.map_err(Error::Buffer)?, catalog)
+        };
+        let file = || self.file.clone();
+        // 2. Pages.
+        self.bm.flush().map_err(|e| self.failed(Error::Buffer(e)))?;
+        // 3. The free list.
+        let device = self.bm.device();
+        let free_head = freelist::write(device, &trunks, &free)
+            .and_then(|h| device.sync().map(|()| h))
+            .map_err(|source| self.failed(Error::Io { file: file(), source }))?;
+        // 4. The superblock.
+        let mut state = self.state.lock();
+        let sb = Superblock {
+            generation: state.sb.generation + 1,
+            epoch: self.log.epoch(),
+            checkpoint_epoch: self.log.epoch(),
+            redo,
+            scan,
+            page_count: next.max(trunks.iter().map(|p| p.0 + 1).max().unwrap_or(0)),
+            free_head,
+            free_pages: free.len() as u64,
+            catalog,
+            ..state.sb.clone()
+        };
+        let page = crate::open::aligned(sb.encode());
+        device
+            .write_page(sb.slot(), &page.0)
+            .and_then(|()| device.sync())
+            .map_err(|source| self.failed(Error::Io { file: file(), source }))?;
+        state.sb = sb;
+        self.log.release_before(scan);
+        self.last_checkpoint.store(redo, Ordering::Release);
+        let released: Vec<PageId> = core::mem::replace(&mut state.quarantine, trunks);
+        self.bm.return_free(&released);
+        log::debug!("{}: checkpoint at LSN {redo} (scan from {scan}), {} free pages", self.file, free.len());
+        Ok(())
+    }
+}

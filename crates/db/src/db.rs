@@ -1,0 +1,450 @@
+//! The database: named trees over one buffer manager and one log, writes
+//! with a durability each, batches that commit as one.
+
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::ops::Bound;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use snowfall_btree::{BTree, Direction, MAX_ENTRY, MAX_KEY, Written};
+use snowfall_buffer::{BufferManager, PageId};
+use snowfall_latch::Mutex;
+use snowfall_wal::Log;
+
+use crate::error::Error;
+use crate::maintenance::Maintenance;
+use crate::options::{Durability, Options};
+use crate::superblock::{MAX_NAME, MAX_TREES, Superblock};
+
+/// What the catalog lock guards.
+pub(crate) struct State {
+    /// The superblock last written.
+    pub(crate) sb: Superblock,
+    /// Named trees now (the superblock has them as of the last checkpoint).
+    pub(crate) catalog: Vec<(String, PageId)>,
+    /// The last checkpoint's free-list trunk pages: withheld from
+    /// allocation until the next checkpoint replaces them.
+    pub(crate) quarantine: Vec<PageId>,
+}
+
+/// Everything a database is; shared with the background thread.
+pub(crate) struct Inner {
+    pub(crate) bm: BufferManager,
+    pub(crate) log: Arc<Log>,
+    pub(crate) file: String,
+    pub(crate) options: Options,
+    pub(crate) tree_config: snowfall_btree::Config,
+    pub(crate) state: Mutex<State>,
+    /// One checkpoint at a time.
+    pub(crate) checkpointing: Mutex<()>,
+    /// Batches in progress: (id, an LSN at or before their first record).
+    pub(crate) batches: Mutex<Vec<(u64, u64)>>,
+    pub(crate) next_batch: AtomicU64,
+    /// Set by the first failure that stops writes.
+    pub(crate) stopped: AtomicBool,
+    pub(crate) stop_cause: Mutex<Option<String>>,
+    /// The redo LSN of the last checkpoint.
+    pub(crate) last_checkpoint: AtomicU64,
+    pub(crate) closed: AtomicBool,
+}
+
+/// An open database.
+pub struct Database {
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) maintenance: Option<Arc<Maintenance>>,
+}
+
+impl core::fmt::Debug for Database {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Database").field("file", &self.inner.file).field("log", &self.inner.log).finish()
+    }
+}
+
+/// A named tree of a database: an ordered map from byte keys to byte values.
+#[derive(Clone, Copy)]
+pub struct Tree<'db> {
+    db: &'db Inner,
+    tree: BTree<'db>,
+}
+
+impl core::fmt::Debug for Tree<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Tree").field("root", &self.tree.root()).finish()
+    }
+}
+
+/// Operations that commit together: after a crash, either all of them are
+/// in the database or none.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    ops: Vec<(PageId, Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Adds "set `key` to `value` in `tree`".
+    pub fn put(&mut self, tree: &Tree<'_>, key: &[u8], value: &[u8]) {
+        self.ops.push((tree.tree.root(), key.to_vec(), Some(value.to_vec())));
+    }
+
+    /// Adds "remove `key` from `tree`".
+    pub fn delete(&mut self, tree: &Tree<'_>, key: &[u8]) {
+        self.ops.push((tree.tree.root(), key.to_vec(), None));
+    }
+
+    /// Operations in the batch.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// Log bytes a checkpoint leaves free at least, for writes in flight while
+/// the ring is nearly full (each write logs a few pages at most).
+const SLACK_BYTES: u64 = 8 << 20;
+
+impl Inner {
+    /// Stops all writes for good (until reopened), remembering why.
+    pub(crate) fn stop(&self, cause: &dyn core::fmt::Display) {
+        let mut c = self.stop_cause.lock();
+        if c.is_none() {
+            log::error!("{}: stopping writes: {cause}", self.file);
+            *c = Some(cause.to_string());
+        }
+        self.stopped.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn check_stopped(&self) -> Result<(), Error> {
+        if self.stopped.load(Ordering::Acquire) {
+            let cause = self.stop_cause.lock().clone().unwrap_or_default();
+            return Err(Error::Stopped { cause });
+        }
+        Ok(())
+    }
+
+    /// An error from a write: I/O and log failures stop the database.
+    pub(crate) fn failed(&self, e: Error) -> Error {
+        match &e {
+            Error::Log(_) | Error::Io { .. } => self.stop(&e),
+            Error::Buffer(snowfall_buffer::Error::Sync { .. } | snowfall_buffer::Error::LogFlush { .. }) => {
+                self.stop(&e)
+            }
+            _ => {}
+        }
+        e
+    }
+
+    /// Log bytes written since the last checkpoint's redo point.
+    fn log_since_checkpoint(&self) -> u64 {
+        self.log.appended().saturating_sub(self.last_checkpoint.load(Ordering::Acquire))
+    }
+
+    /// Log bytes the ring can hold before writers must wait.
+    fn log_limit(&self) -> u64 {
+        (self.log.ring() * 4096).saturating_sub(SLACK_BYTES.max(self.log.ring() * 4096 / 8))
+    }
+
+    /// Before a write (holding no latch): refuses if stopped, and takes a
+    /// checkpoint if the log needs one (inline only when no background
+    /// thread does it, or when the ring is nearly full).
+    pub(crate) fn admit(&self) -> Result<(), Error> {
+        self.check_stopped()?;
+        let since = self.log_since_checkpoint();
+        if since >= self.log_limit() {
+            self.checkpoint()?;
+        } else if since >= self.options.checkpoint_bytes && self.options.spawn.is_none() {
+            self.try_checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// After a write logged at `lsn`: waits as `durability` says.
+    pub(crate) fn settle(&self, lsn: u64, durability: Durability) -> Result<(), Error> {
+        let sync = match durability {
+            Durability::Sync => true,
+            Durability::Group => self.options.spawn.is_none(),
+            Durability::None => false,
+        };
+        if sync && lsn > 0 {
+            self.log.sync_to(lsn).map_err(|e| self.failed(Error::Log(e)))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn tree_at(&self, root: PageId) -> BTree<'_> {
+        BTree::open(&self.bm, root, self.tree_config).with_journal(self)
+    }
+
+    fn write(
+        &self,
+        durability: Durability,
+        op: impl FnOnce() -> Result<Written, snowfall_btree::Error>,
+    ) -> Result<bool, Error> {
+        self.admit()?;
+        let written = op().map_err(|e| self.failed(e.into()))?;
+        self.settle(written.lsn, durability)?;
+        Ok(written.existed)
+    }
+}
+
+fn check_entry(key: &[u8], value: Option<&[u8]>) -> Result<(), Error> {
+    if key.len() > MAX_KEY {
+        return Err(Error::Tree(snowfall_btree::Error::KeyTooLarge { len: key.len(), max: MAX_KEY }));
+    }
+    if let Some(v) = value
+        && key.len() + v.len() > MAX_ENTRY
+    {
+        return Err(Error::Tree(snowfall_btree::Error::ValueTooLarge { len: v.len(), max: MAX_ENTRY - key.len() }));
+    }
+    Ok(())
+}
+
+impl Database {
+    /// The tree named `name`, created (durably) if it does not exist.
+    pub fn tree(&self, name: &str) -> Result<Tree<'_>, Error> {
+        let db = &*self.inner;
+        if let Some(root) = db.state.lock().catalog.iter().find(|(n, _)| n == name).map(|(_, r)| *r) {
+            return Ok(Tree { db, tree: db.tree_at(root) });
+        }
+        if name.len() > MAX_NAME {
+            return Err(Error::Catalog { what: "a tree name is longer than 64 bytes" });
+        }
+        db.admit()?;
+        let root = db.create_tree(name)?;
+        Ok(Tree { db, tree: db.tree_at(root) })
+    }
+
+    /// The tree named `name`, if it exists.
+    pub fn existing_tree(&self, name: &str) -> Result<Tree<'_>, Error> {
+        let db = &*self.inner;
+        let root = db.state.lock().catalog.iter().find(|(n, _)| n == name).map(|(_, r)| *r);
+        root.map(|root| Tree { db, tree: db.tree_at(root) }).ok_or_else(|| Error::NoSuchTree { name: name.into() })
+    }
+
+    /// Names of the trees.
+    pub fn tree_names(&self) -> Vec<String> {
+        self.inner.state.lock().catalog.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    /// Applies `batch` so that after a crash either all of it or none is in
+    /// the database; acknowledged as `durability` says. Readers may see a
+    /// batch in progress. A batch that fails halfway (an I/O error) stops
+    /// the database: reopening undoes the part that was applied.
+    pub fn write(&self, batch: &Batch, durability: Durability) -> Result<(), Error> {
+        let db = &*self.inner;
+        for (_, key, value) in &batch.ops {
+            check_entry(key, value.as_deref())?;
+        }
+        let bytes: usize = batch.ops.iter().map(|(_, k, v)| 2 * (k.len() + v.as_ref().map_or(0, Vec::len)) + 64).sum();
+        if bytes as u64 > db.log_limit() / 4 {
+            return Err(Error::BatchTooLarge { ops: batch.ops.len() });
+        }
+        if batch.ops.is_empty() {
+            return Ok(());
+        }
+        let id = db.next_batch.fetch_add(1, Ordering::Relaxed);
+        let result = (|| {
+            for (root, key, value) in &batch.ops {
+                db.admit()?;
+                let tree = db.tree_at(*root);
+                match value {
+                    Some(v) => tree.put(key, v, id),
+                    None => tree.delete(key, id),
+                }?;
+            }
+            let lsn = db.commit(id)?;
+            Ok::<u64, Error>(lsn)
+        })();
+        db.batches.lock().retain(|&(b, _)| b != id);
+        match result {
+            Ok(lsn) => db.settle(lsn, durability),
+            Err(e) => {
+                let e = db.failed(e);
+                db.stop(&"a batch failed halfway");
+                Err(e)
+            }
+        }
+    }
+
+    /// Takes a checkpoint now: every change so far is written to the
+    /// database file, and the log before it can be reused.
+    pub fn checkpoint(&self) -> Result<(), Error> {
+        self.inner.checkpoint()
+    }
+
+    /// Makes every write so far durable (flushes the log).
+    pub fn sync(&self) -> Result<(), Error> {
+        self.inner.check_stopped()?;
+        self.inner.log.flush().map(|_| ()).map_err(|e| self.inner.failed(Error::Log(e)))
+    }
+
+    /// Checks every tree's structure and that every page is accounted for
+    /// exactly once (in one tree, free, or holding the free list); returns
+    /// the number of entries. Not for use while other threads write.
+    pub fn check(&self) -> Result<u64, String> {
+        let db = &*self.inner;
+        let (next, free) = db.bm.allocation();
+        let mut owner: Vec<u8> = alloc::vec![0; next as usize];
+        let mut mark = |p: PageId, what: u8| -> Result<(), String> {
+            match owner.get_mut(p.0 as usize) {
+                Some(o) if *o == 0 => {
+                    *o = what;
+                    Ok(())
+                }
+                Some(o) => Err(alloc::format!("{p} is used twice ({} and {what})", *o)),
+                None => Err(alloc::format!("{p} is beyond the {next} allocated pages")),
+            }
+        };
+        mark(PageId(0), 1)?;
+        mark(PageId(1), 1)?;
+        for &p in &free {
+            mark(p, 2)?;
+        }
+        let state = db.state.lock();
+        for &p in &state.quarantine {
+            mark(p, 3)?;
+        }
+        let catalog = state.catalog.clone();
+        drop(state);
+        let mut entries = 0;
+        for (name, root) in catalog {
+            let mut err = None;
+            let shape = db.tree_at(root).check_pages(&mut |p| {
+                if err.is_none() {
+                    err = mark(p, 4).err();
+                }
+            });
+            let shape = shape.map_err(|e| alloc::format!("tree {name:?}: {e}"))?;
+            if let Some(e) = err {
+                return Err(alloc::format!("tree {name:?}: {e}"));
+            }
+            entries += shape.entries;
+        }
+        match owner.iter().position(|&o| o == 0) {
+            Some(p) => Err(alloc::format!("page {p} is neither used nor free (leaked)")),
+            None => Ok(entries),
+        }
+    }
+
+    /// The buffer manager (statistics, tests).
+    pub fn buffer(&self) -> &BufferManager {
+        &self.inner.bm
+    }
+
+    /// The log (statistics, tests).
+    pub fn log(&self) -> &Log {
+        &self.inner.log
+    }
+
+    /// Closes the database: stops the background thread, takes a final
+    /// checkpoint. Dropping does the same but cannot report errors.
+    pub fn close(mut self) -> Result<(), Error> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<(), Error> {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if let Some(m) = self.maintenance.take() {
+            m.stop();
+        }
+        if self.inner.stopped.load(Ordering::Acquire) {
+            return self.inner.check_stopped();
+        }
+        self.inner.checkpoint()
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            log::error!("{}: closing failed: {e}", self.inner.file);
+        }
+    }
+}
+
+impl<'db> Tree<'db> {
+    /// The value of `key`, if present.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.tree.get(key)?)
+    }
+
+    /// Copies the value of `key` into `out`; its length, if present.
+    pub fn get_into(&self, key: &[u8], out: &mut [u8; MAX_ENTRY]) -> Result<Option<usize>, Error> {
+        Ok(self.tree.get_into(key, out)?)
+    }
+
+    /// Sets `key` to `value` with the database's default durability;
+    /// returns whether the key existed.
+    pub fn put(&self, key: &[u8], value: &[u8]) -> Result<bool, Error> {
+        self.put_with(key, value, self.db.options.durability)
+    }
+
+    /// Sets `key` to `value`, acknowledged as `durability` says.
+    pub fn put_with(&self, key: &[u8], value: &[u8], durability: Durability) -> Result<bool, Error> {
+        check_entry(key, Some(value))?;
+        self.db.write(durability, || self.tree.put(key, value, 0))
+    }
+
+    /// Removes `key` with the default durability; returns whether it was there.
+    pub fn delete(&self, key: &[u8]) -> Result<bool, Error> {
+        self.delete_with(key, self.db.options.durability)
+    }
+
+    /// Removes `key`, acknowledged as `durability` says.
+    pub fn delete_with(&self, key: &[u8], durability: Durability) -> Result<bool, Error> {
+        check_entry(key, None)?;
+        self.db.write(durability, || self.tree.delete(key, 0))
+    }
+
+    /// Visits entries in key order from `from` in `direction` until `visit`
+    /// returns false. Correct while other threads write (each key once).
+    pub fn scan(
+        &self,
+        from: Bound<&[u8]>,
+        direction: Direction,
+        visit: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), Error> {
+        Ok(self.tree.scan(from, direction, visit)?)
+    }
+
+    /// The underlying B-tree.
+    pub fn btree(&self) -> &BTree<'db> {
+        &self.tree
+    }
+}
+
+impl Inner {
+    /// Creates the tree `name` (durably), unless it exists by now.
+    fn create_tree(&self, name: &str) -> Result<PageId, Error> {
+        let mut state = self.state.lock();
+        if let Some(root) = state.catalog.iter().find(|(n, _)| n == name).map(|(_, r)| *r) {
+            return Ok(root);
+        }
+        if state.catalog.len() >= MAX_TREES {
+            return Err(Error::Catalog { what: "the catalog is full (32 trees)" });
+        }
+        let mut root = self.bm.allocate()?;
+        BTree::init_root(root.page_mut().body_mut());
+        let result = self.log_create(name, &root);
+        let lsn = *result.as_ref().unwrap_or(&u64::MAX);
+        root.page_mut().set_lsn(lsn);
+        let lsn = result.map_err(|e| self.failed(Error::Log(e)))?;
+        let id = root.id();
+        drop(root);
+        state.catalog.push((name.into(), id));
+        drop(state);
+        self.log.sync_to(lsn).map_err(|e| self.failed(Error::Log(e)))?;
+        Ok(id)
+    }
+}

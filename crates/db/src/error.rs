@@ -1,0 +1,218 @@
+//! The database's errors: each says what is wrong and where.
+
+use alloc::string::String;
+use core::fmt;
+
+use snowfall_buffer::{DeviceError, PageId};
+use snowfall_wal::LogError;
+
+/// Why a superblock slot was not usable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SuperblockProblem {
+    /// All zeros: never written.
+    Empty,
+    /// No SnowfallDB magic.
+    NoMagic,
+    /// The checksum does not match.
+    Checksum,
+    /// A format version this build does not read.
+    Version(u32),
+    /// A page size other than 4096.
+    PageSize(u32),
+    /// The catalog does not parse.
+    Catalog,
+    /// Fields contradict each other.
+    Fields,
+}
+
+impl fmt::Display for SuperblockProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SuperblockProblem::Empty => f.write_str("never written"),
+            SuperblockProblem::NoMagic => f.write_str("no SnowfallDB magic"),
+            SuperblockProblem::Checksum => f.write_str("checksum mismatch"),
+            SuperblockProblem::Version(v) => write!(f, "format version {v}"),
+            SuperblockProblem::PageSize(p) => write!(f, "page size {p}"),
+            SuperblockProblem::Catalog => f.write_str("unreadable catalog"),
+            SuperblockProblem::Fields => f.write_str("inconsistent fields"),
+        }
+    }
+}
+
+/// What a database operation can fail with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file is not a SnowfallDB database.
+    NotADatabase {
+        /// The file.
+        file: String,
+    },
+    /// The file is empty (and creating was not asked for).
+    Empty {
+        /// The file.
+        file: String,
+    },
+    /// The database has a newer format than this build reads.
+    NewerVersion {
+        /// The file.
+        file: String,
+        /// Its format version.
+        version: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
+    /// Neither superblock slot is valid.
+    CorruptSuperblock {
+        /// The file.
+        file: String,
+        /// What is wrong with slot 0.
+        slot0: SuperblockProblem,
+        /// What is wrong with slot 1.
+        slot1: SuperblockProblem,
+    },
+    /// The file is shorter than the database it holds.
+    Truncated {
+        /// The file.
+        file: String,
+        /// Pages it has.
+        pages: u64,
+        /// Pages it must have.
+        expected: u64,
+    },
+    /// Another process (or another open in this one) has the database.
+    InUse {
+        /// The file.
+        file: String,
+    },
+    /// The log file belongs to another database, or is missing.
+    LogMismatch {
+        /// The log file.
+        file: String,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// Reading, writing or syncing a file failed.
+    Io {
+        /// The file.
+        file: String,
+        /// What the device said.
+        source: DeviceError,
+    },
+    /// The write-ahead log failed or is corrupt.
+    Log(LogError),
+    /// The free list stored by the last checkpoint is corrupt.
+    FreeList {
+        /// The trunk page.
+        page: PageId,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// A log record cannot be redone on the page it names.
+    Redo {
+        /// The record's LSN.
+        lsn: u64,
+        /// The page.
+        page: PageId,
+    },
+    /// A tree operation failed.
+    Tree(snowfall_btree::Error),
+    /// The buffer manager failed.
+    Buffer(snowfall_buffer::Error),
+    /// An earlier failure (a failed log write or sync, a failed data sync,
+    /// a batch that failed halfway) stopped all writes: reopen the database.
+    Stopped {
+        /// The first failure.
+        cause: String,
+    },
+    /// No tree by that name.
+    NoSuchTree {
+        /// The name.
+        name: String,
+    },
+    /// The catalog is full or the name too long.
+    Catalog {
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// A batch larger than the log can hold at once.
+    BatchTooLarge {
+        /// Its operations.
+        ops: usize,
+    },
+    /// A setting is out of range.
+    Config {
+        /// What is wrong.
+        what: &'static str,
+    },
+}
+
+impl Error {
+    pub(crate) fn from_superblocks(file: &str, slot0: SuperblockProblem, slot1: SuperblockProblem) -> Error {
+        use SuperblockProblem::{Empty, NoMagic, Version};
+        let file = String::from(file);
+        match (slot0, slot1) {
+            (Version(v), _) | (_, Version(v)) if v > crate::superblock::FORMAT => {
+                Error::NewerVersion { file, version: v, supported: crate::superblock::FORMAT }
+            }
+            (NoMagic | Empty, NoMagic | Empty) if (slot0, slot1) != (Empty, Empty) => Error::NotADatabase { file },
+            (Empty, Empty) => Error::Empty { file },
+            _ => Error::CorruptSuperblock { file, slot0, slot1 },
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NotADatabase { file } => write!(f, "{file} is not a SnowfallDB database"),
+            Error::Empty { file } => write!(f, "{file} is empty (not a database; open with create to make one)"),
+            Error::NewerVersion { file, version, supported } => {
+                write!(f, "{file} has format version {version}; this build reads version {supported}")
+            }
+            Error::CorruptSuperblock { file, slot0, slot1 } => {
+                write!(f, "{file}: both superblocks are unusable (slot 0: {slot0}; slot 1: {slot1})")
+            }
+            Error::Truncated { file, pages, expected } => {
+                write!(f, "{file} is truncated: {pages} pages, the database needs {expected}")
+            }
+            Error::InUse { file } => write!(f, "{file}: database is in use by another process"),
+            Error::LogMismatch { file, what } => write!(f, "{file}: {what}"),
+            Error::Io { file, source } => write!(f, "{file}: {source}"),
+            Error::Log(e) => e.fmt(f),
+            Error::FreeList { page, what } => write!(f, "free list corrupt at {page}: {what}"),
+            Error::Redo { lsn, page } => write!(f, "log record at LSN {lsn} does not apply to {page}"),
+            Error::Tree(e) => e.fmt(f),
+            Error::Buffer(e) => e.fmt(f),
+            Error::Stopped { cause } => {
+                write!(f, "the database stopped accepting writes after a failure ({cause}); reopen it")
+            }
+            Error::NoSuchTree { name } => write!(f, "no tree named {name:?}"),
+            Error::Catalog { what } => f.write_str(what),
+            Error::BatchTooLarge { ops } => write!(f, "a batch of {ops} operations is too large for the log"),
+            Error::Config { what } => f.write_str(what),
+        }
+    }
+}
+
+impl From<snowfall_btree::Error> for Error {
+    fn from(e: snowfall_btree::Error) -> Self {
+        match e {
+            snowfall_btree::Error::Log(l) => Error::Log(l),
+            snowfall_btree::Error::Buffer(b) => Error::Buffer(b),
+            other => Error::Tree(other),
+        }
+    }
+}
+
+impl From<snowfall_buffer::Error> for Error {
+    fn from(e: snowfall_buffer::Error) -> Self {
+        Error::Buffer(e)
+    }
+}
+
+impl From<LogError> for Error {
+    fn from(e: LogError) -> Self {
+        Error::Log(e)
+    }
+}

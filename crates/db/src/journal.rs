@@ -1,0 +1,74 @@
+//! The database's log records, and the tree's journal that writes them.
+//!
+//! ```text
+//! kind 1, unit:        | tree unit (snowfall_btree::journal) |
+//! kind 2, commit:      | batch u64 |
+//! kind 3, create tree: | name len u8 | name | tree unit (the root's image) |
+//! ```
+//!
+//! Appending a unit also tells the buffer manager, atomically with the
+//! append (under the log's lock), which allocations and frees the log now
+//! knows of, and registers a batch's first record, so that a checkpoint's
+//! snapshot (taken under the same lock) is exactly the state at its redo
+//! point.
+
+use snowfall_btree::journal::{Change, Journal, Op, Unit};
+use snowfall_buffer::ExclusiveGuard;
+use snowfall_wal::LogError;
+
+use crate::db::Inner;
+use crate::error::Error;
+
+/// A tree unit.
+pub(crate) const UNIT: u8 = 1;
+/// A batch commits.
+pub(crate) const COMMIT: u8 = 2;
+/// A tree is created.
+pub(crate) const CREATE_TREE: u8 = 3;
+
+impl Journal for Inner {
+    fn log(&self, unit: &Unit<'_>) -> Result<u64, LogError> {
+        let batch = unit.write.map_or(0, |w| w.batch);
+        let result = self.log.append(UNIT, |out, redo| {
+            unit.encode(redo, out);
+            self.bm.logged(unit.changes.iter().map(|c| c.page), unit.freed);
+            if batch != 0 {
+                let mut batches = self.batches.lock();
+                if !batches.iter().any(|&(b, _)| b == batch) {
+                    // At or before this record's first byte.
+                    batches.push((batch, self.log.appended()));
+                }
+            }
+        });
+        match result {
+            Ok(at) => Ok(at.end),
+            Err(e) => {
+                // The tree holds a change the log refused: nothing may
+                // write after this.
+                self.stop(&e);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Logs the creation of tree `name` with its (new, empty) root.
+    pub(crate) fn log_create(&self, name: &str, root: &ExclusiveGuard<'_>) -> Result<u64, LogError> {
+        let change = Change { page: root.id(), page_lsn: 0, op: Op::Image, body: root.page().body() };
+        let unit = Unit { write: None, changes: &[change], freed: &[] };
+        self.log
+            .append(CREATE_TREE, |out, redo| {
+                out.push(name.len() as u8);
+                out.extend_from_slice(name.as_bytes());
+                unit.encode(redo, out);
+                self.bm.logged(core::iter::once(root.id()), &[]);
+            })
+            .map(|at| at.end)
+    }
+
+    /// Logs that batch `id` commits; returns the record's LSN.
+    pub(crate) fn commit(&self, id: u64) -> Result<u64, Error> {
+        self.log.append(COMMIT, |out, _| out.extend_from_slice(&id.to_le_bytes())).map(|at| at.end).map_err(Error::Log)
+    }
+}

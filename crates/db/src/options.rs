@@ -1,0 +1,88 @@
+//! How a database is opened, and when writes are durable.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use core::time::Duration;
+
+use snowfall_buffer::memory::MemoryKind;
+
+/// When a write is acknowledged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Acknowledged once its log record is on disk (`fdatasync` done).
+    /// Concurrent writers share syncs (group commit).
+    #[default]
+    Sync,
+    /// Acknowledged at once; its log record is synced within
+    /// [`Options::group_interval`] by the background flusher (so a crash
+    /// loses at most that interval's acknowledged writes). Without a
+    /// [`Spawn`] to run the flusher, `Group` writes are synced like `Sync`.
+    Group,
+    /// Acknowledged at once; synced whenever the log is flushed for other
+    /// reasons (a full log buffer, a `Sync` write, a checkpoint, close). A
+    /// crash may lose any of them, never a part of one.
+    None,
+}
+
+/// Runs a background task on a thread of the embedder's choosing (the
+/// engine is `no_std`: it does not create threads itself).
+pub trait Spawn: Send + Sync {
+    /// Starts `task` on a new thread.
+    fn spawn(&self, task: Box<dyn FnOnce() + Send>) -> Result<(), &'static str>;
+}
+
+/// How to open a database.
+#[derive(Clone)]
+pub struct Options {
+    /// Create the database if the file is missing or empty.
+    pub create: bool,
+    /// Memory for cached pages.
+    pub pool_bytes: u64,
+    /// The largest the database may grow (its virtual reservation).
+    pub max_bytes: u64,
+    /// The memory backend.
+    pub memory: MemoryKind,
+    /// Size of the write-ahead log's ring (fixed when the database is
+    /// created).
+    pub log_bytes: u64,
+    /// Take a checkpoint once this much log has been written since the last.
+    pub checkpoint_bytes: u64,
+    /// The default durability of writes.
+    pub durability: Durability,
+    /// The longest a `Group` write waits to be synced.
+    pub group_interval: Duration,
+    /// Where the background flusher runs (`None`: no background thread).
+    pub spawn: Option<Arc<dyn Spawn>>,
+}
+
+impl core::fmt::Debug for Options {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Options")
+            .field("create", &self.create)
+            .field("pool_bytes", &self.pool_bytes)
+            .field("max_bytes", &self.max_bytes)
+            .field("memory", &self.memory)
+            .field("log_bytes", &self.log_bytes)
+            .field("checkpoint_bytes", &self.checkpoint_bytes)
+            .field("durability", &self.durability)
+            .field("group_interval", &self.group_interval)
+            .field("background", &self.spawn.is_some())
+            .finish()
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            create: true,
+            pool_bytes: 256 << 20,
+            max_bytes: 64 << 30,
+            memory: MemoryKind::Auto,
+            log_bytes: 256 << 20,
+            checkpoint_bytes: 64 << 20,
+            durability: Durability::Sync,
+            group_interval: Duration::from_millis(10),
+            spawn: None,
+        }
+    }
+}

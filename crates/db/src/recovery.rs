@@ -1,0 +1,222 @@
+//! Recovery: redo from the last checkpoint, then undo batches that never
+//! committed.
+//!
+//! **Redo.** The log is read from the checkpoint's scan point to its end
+//! (a torn tail ends it cleanly; damage anywhere else is an error). Page
+//! changes before the redo point are already in the file and are skipped.
+//! From the redo point on, each unit is redone page by page: an image
+//! replaces the page without reading it (so a page torn by the crash is
+//! rebuilt, not read); any other operation is applied only if the page's
+//! LSN is below the unit's (its stored copy predates the change). Freed and
+//! allocated pages update the free list the checkpoint stored; tree
+//! creations update its catalog.
+//!
+//! **Undo.** A batch with records but no commit record was cut by the
+//! crash. Its writes carry the values they replaced, so each is undone,
+//! newest first, through the tree (the undo is logged like any write) —
+//! unless a committed write to the same key follows it in the log, whose
+//! value must stay. Undoing again after another crash is harmless: the
+//! first undo's writes are committed writes that follow.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use snowfall_btree::journal::Decoded;
+use snowfall_buffer::{BufferManager, Device, PageId};
+use snowfall_wal::{LogError, Resume, Scan};
+
+use crate::db::Inner;
+use crate::error::Error;
+use crate::journal::{COMMIT, CREATE_TREE, UNIT};
+use crate::open::Hook;
+use crate::superblock::Superblock;
+
+/// One write of a batch, as recovery needs it for undo.
+#[derive(Clone, Debug)]
+pub(crate) struct BatchWrite {
+    lsn: u64,
+    tree: PageId,
+    key: Vec<u8>,
+    before: Option<Vec<u8>>,
+}
+
+/// What redo found.
+pub(crate) struct Recovered {
+    pub(crate) resume: Resume,
+    pub(crate) max_epoch: u32,
+    pub(crate) catalog: Vec<(String, PageId)>,
+    pub(crate) free: Vec<PageId>,
+    pub(crate) next: u64,
+    pub(crate) incomplete: BTreeMap<u64, Vec<BatchWrite>>,
+    pub(crate) redone: u64,
+    pub(crate) undone_batches: usize,
+}
+
+fn malformed(lsn: u64) -> Error {
+    Error::Log(LogError::Corrupt { lsn, what: "a record does not parse" })
+}
+
+/// Splits a create-tree record: (name, unit bytes).
+fn create_parts(body: &[u8], lsn: u64) -> Result<(&str, &[u8]), Error> {
+    let len = usize::from(*body.first().ok_or_else(|| malformed(lsn))?);
+    let name = body.get(1..1 + len).ok_or_else(|| malformed(lsn))?;
+    let name = core::str::from_utf8(name).map_err(|_| malformed(lsn))?;
+    Ok((name, body.get(1 + len..).unwrap_or_default()))
+}
+
+struct Redoer<'a> {
+    bm: &'a BufferManager,
+    free: BTreeSet<PageId>,
+    next: u64,
+}
+
+impl Redoer<'_> {
+    /// Redoes one unit ending at `lsn`.
+    fn unit(&mut self, unit: &Decoded<'_>, lsn: u64) -> Result<(), Error> {
+        // Whether each page gets this unit's changes: decided at its first
+        // change (a page may appear several times).
+        let mut apply: Vec<(PageId, bool)> = Vec::new();
+        for (page, op) in &unit.changes {
+            self.free.remove(page);
+            self.next = self.next.max(page.0 + 1);
+            let decided = apply.iter().find(|(p, _)| p == page).map(|&(_, a)| a);
+            let mut guard = match decided {
+                Some(false) => continue,
+                Some(true) => self.bm.fix_exclusive(*page)?,
+                None if op.is_image() => self.bm.fix_overwrite(*page)?,
+                None => {
+                    self.bm.ensure_allocated(self.next)?;
+                    let g = self.bm.fix_exclusive(*page)?;
+                    let newer = g.page().lsn() >= lsn;
+                    apply.push((*page, !newer));
+                    if newer {
+                        continue;
+                    }
+                    g
+                }
+            };
+            if decided.is_none() && op.is_image() {
+                apply.push((*page, true));
+            }
+            op.apply(guard.page_mut().body_mut()).map_err(|_| Error::Redo { lsn, page: *page })?;
+            guard.page_mut().set_lsn(lsn);
+        }
+        for page in &unit.freed {
+            self.free.insert(*page);
+        }
+        Ok(())
+    }
+}
+
+/// Reads the log from the checkpoint in `sb` and redoes it into `bm`,
+/// whose allocation starts from the checkpoint's `free` list.
+pub(crate) fn redo(
+    bm: &BufferManager,
+    log: &dyn Device,
+    sb: &Superblock,
+    free: Vec<PageId>,
+    hook: &Hook,
+) -> Result<Recovered, Error> {
+    let mut scan = Scan::new(log, sb.ring, sb.scan, sb.checkpoint_epoch);
+    let mut redoer = Redoer { bm, free: free.into_iter().collect(), next: sb.page_count };
+    let mut catalog = sb.catalog.clone();
+    let mut batches: BTreeMap<u64, Vec<BatchWrite>> = BTreeMap::new();
+    let mut redone = 0;
+    while let Some(record) = scan.next_record()? {
+        // Everything read so far is on disk: pages redone up to here may be
+        // written back by evictions.
+        hook.recovered_to(record.end);
+        let lsn = record.end;
+        let live = record.start >= sb.redo;
+        match record.kind {
+            UNIT => {
+                let unit = Decoded::decode(&record.body).map_err(|_| malformed(record.start))?;
+                if let Some(w) = unit.write
+                    && w.batch != 0
+                {
+                    batches.entry(w.batch).or_default().push(BatchWrite {
+                        lsn,
+                        tree: w.tree,
+                        key: w.key.to_vec(),
+                        before: w.before.ok_or_else(|| malformed(record.start))?.map(<[u8]>::to_vec),
+                    });
+                }
+                if live {
+                    redoer.unit(&unit, lsn)?;
+                    redone += 1;
+                }
+            }
+            COMMIT => {
+                let mut id = [0u8; 8];
+                id.copy_from_slice(record.body.get(..8).ok_or_else(|| malformed(record.start))?);
+                batches.remove(&u64::from_le_bytes(id));
+            }
+            CREATE_TREE => {
+                let (name, unit) = create_parts(&record.body, record.start)?;
+                let unit = Decoded::decode(unit).map_err(|_| malformed(record.start))?;
+                let root = unit.changes.first().map(|(p, _)| *p).ok_or_else(|| malformed(record.start))?;
+                if live {
+                    redoer.unit(&unit, lsn)?;
+                    redone += 1;
+                    if !catalog.iter().any(|(n, _)| n == name) {
+                        catalog.push((name.into(), root));
+                    }
+                }
+            }
+            _ => return Err(Error::Log(LogError::Corrupt { lsn: record.start, what: "a record of unknown kind" })),
+        }
+    }
+    Ok(Recovered {
+        resume: scan.resume(),
+        max_epoch: scan.max_epoch(),
+        catalog,
+        free: redoer.free.into_iter().collect(),
+        next: redoer.next,
+        undone_batches: batches.len(),
+        incomplete: batches,
+        redone,
+    })
+}
+
+impl Inner {
+    /// Undoes the writes of batches that never committed (see the module
+    /// docs); `from` is where the log was read from.
+    pub(crate) fn undo(&self, incomplete: BTreeMap<u64, Vec<BatchWrite>>, from: u64) -> Result<(), Error> {
+        if incomplete.is_empty() {
+            return Ok(());
+        }
+        let keys: BTreeSet<(PageId, &[u8])> =
+            incomplete.values().flatten().map(|w| (w.tree, w.key.as_slice())).collect();
+        // The last committed write to each of those keys.
+        let mut last: BTreeMap<(PageId, Vec<u8>), u64> = BTreeMap::new();
+        let mut scan = Scan::new(self.log.device(), self.log.ring(), from, 0);
+        while let Some(record) = scan.next_record()? {
+            if record.kind != UNIT {
+                continue;
+            }
+            let unit = Decoded::decode(&record.body).map_err(|_| malformed(record.start))?;
+            if let Some(w) = unit.write
+                && !incomplete.contains_key(&w.batch)
+                && keys.contains(&(w.tree, w.key))
+            {
+                last.insert((w.tree, w.key.to_vec()), record.end);
+            }
+        }
+        let mut writes: Vec<&BatchWrite> = incomplete.values().flatten().collect();
+        writes.sort_by_key(|w| core::cmp::Reverse(w.lsn));
+        for w in writes {
+            if last.get(&(w.tree, w.key.clone())).is_some_and(|&l| l > w.lsn) {
+                continue;
+            }
+            let tree = self.tree_at(w.tree);
+            match &w.before {
+                Some(v) => tree.put(&w.key, v, 0)?,
+                None => tree.delete(&w.key, 0)?,
+            };
+        }
+        self.log.flush()?;
+        log::warn!("{}: undid {} batches cut by a crash", self.file, incomplete.len());
+        Ok(())
+    }
+}

@@ -1,0 +1,95 @@
+//! The database's API end to end on real files: writes survive a close
+//! and reopen, every durability setting, batches, named trees, the lock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::ops::Bound;
+
+use common::{TempPath, key, small, threads};
+use snowfall_db::{Batch, Database, Direction, Durability, Error, Options};
+
+#[test]
+fn writes_survive_close_and_reopen() {
+    let path = TempPath::new("reopen");
+    {
+        let db = Database::open(path.str(), small()).unwrap();
+        let t = db.tree("main").unwrap();
+        for i in 0..20_000u64 {
+            t.put(&key(i), &i.to_le_bytes()).unwrap();
+        }
+        for i in (0..20_000u64).step_by(3) {
+            assert!(t.delete_with(&key(i), Durability::None).unwrap());
+        }
+        assert_eq!(db.check().unwrap(), 20_000 - 6_667);
+        db.close().unwrap();
+    }
+    let db = Database::open(path.str(), Options { create: false, ..small() }).unwrap();
+    let t = db.existing_tree("main").unwrap();
+    for i in 0..20_000u64 {
+        let want = if i % 3 == 0 { None } else { Some(i.to_le_bytes().to_vec()) };
+        assert_eq!(t.get(&key(i)).unwrap(), want, "key {i}");
+    }
+    let mut n = 0;
+    t.scan(Bound::Unbounded, Direction::Forward, |_, _| {
+        n += 1;
+        true
+    })
+    .unwrap();
+    assert_eq!(n, 20_000 - 6_667);
+    assert_eq!(db.check().unwrap(), 20_000 - 6_667);
+}
+
+#[test]
+fn every_durability_setting_and_batches_reach_the_file() {
+    let path = TempPath::new("durability");
+    {
+        let db = Database::open(path.str(), Options { spawn: threads(), ..small() }).unwrap();
+        let a = db.tree("a").unwrap();
+        let b = db.tree("b").unwrap();
+        a.put_with(b"sync", b"1", Durability::Sync).unwrap();
+        a.put_with(b"group", b"2", Durability::Group).unwrap();
+        a.put_with(b"none", b"3", Durability::None).unwrap();
+        let mut batch = Batch::new();
+        for i in 0..100u64 {
+            batch.put(&a, &key(i), b"batch");
+            batch.put(&b, &key(i), b"other tree");
+        }
+        batch.delete(&a, b"none");
+        db.write(&batch, Durability::Sync).unwrap();
+        assert_eq!(db.tree_names(), vec!["a".to_string(), "b".to_string()]);
+    }
+    let db = Database::open(path.str(), small()).unwrap();
+    let a = db.existing_tree("a").unwrap();
+    let b = db.existing_tree("b").unwrap();
+    assert_eq!(a.get(b"sync").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(a.get(b"group").unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(a.get(b"none").unwrap(), None);
+    assert_eq!(b.get(&key(42)).unwrap().as_deref(), Some(&b"other tree"[..]));
+    assert_eq!(db.check().unwrap(), 2 + 100 + 100);
+    assert!(matches!(db.existing_tree("c"), Err(Error::NoSuchTree { .. })));
+}
+
+#[test]
+fn a_second_open_is_refused_while_the_first_holds_the_file() {
+    let path = TempPath::new("lock");
+    let db = Database::open(path.str(), small()).unwrap();
+    assert_eq!(Database::open(path.str(), small()).err(), Some(Error::InUse { file: path.str().into() }));
+    drop(db);
+    Database::open(path.str(), small()).unwrap();
+}
+
+#[test]
+fn oversized_keys_and_values_are_refused_with_nothing_written() {
+    let path = TempPath::new("limits");
+    let db = Database::open(path.str(), small()).unwrap();
+    let t = db.tree("t").unwrap();
+    assert!(matches!(t.put(&[0; 1025], b"v"), Err(Error::Tree(snowfall_btree::Error::KeyTooLarge { .. }))));
+    assert!(matches!(t.put(b"k", &[0; 1024]), Err(Error::Tree(snowfall_btree::Error::ValueTooLarge { .. }))));
+    let mut batch = Batch::new();
+    batch.put(&t, b"fine", b"v");
+    batch.put(&t, b"k", &[0; 2000]);
+    assert!(db.write(&batch, Durability::Sync).is_err());
+    assert_eq!(t.get(b"fine").unwrap(), None);
+    assert_eq!(db.check().unwrap(), 0);
+}

@@ -1,0 +1,72 @@
+//! Helpers for the database's tests.
+#![allow(dead_code, unreachable_pub, reason = "each test file uses a different subset")]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers: set-up failures fail the test")]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use snowfall_buffer::memory::MemoryKind;
+use snowfall_db::{Options, Spawn};
+
+/// Background threads from std.
+pub struct Threads;
+
+impl Spawn for Threads {
+    fn spawn(&self, task: Box<dyn FnOnce() + Send>) -> Result<(), &'static str> {
+        std::thread::Builder::new().name("snowfall-bg".into()).spawn(task).map(|_| ()).map_err(|_| "cannot spawn")
+    }
+}
+
+/// Small settings: a 4 MiB pool (evictions early), a 16 MiB log,
+/// checkpoints every 2 MiB of log.
+pub fn small() -> Options {
+    Options {
+        pool_bytes: 4 << 20,
+        max_bytes: 256 << 20,
+        memory: MemoryKind::Madvise,
+        log_bytes: 16 << 20,
+        checkpoint_bytes: 2 << 20,
+        ..Options::default()
+    }
+}
+
+/// A fresh path in the temp directory (removed with its log when dropped).
+pub struct TempPath(pub PathBuf);
+
+impl TempPath {
+    pub fn new(name: &str) -> TempPath {
+        let p = std::env::temp_dir().join(format!("snowfall-db-{name}-{}", std::process::id()));
+        let t = TempPath(p);
+        t.remove();
+        t
+    }
+
+    pub fn str(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+
+    pub fn wal(&self) -> PathBuf {
+        PathBuf::from(format!("{}.wal", self.str()))
+    }
+
+    fn remove(&self) {
+        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(self.wal());
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+pub fn threads() -> Option<Arc<dyn Spawn>> {
+    Some(Arc::new(Threads))
+}
+
+/// An 8-byte big-endian key.
+#[allow(clippy::big_endian_bytes, reason = "keys sort like numbers")]
+pub fn key(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
