@@ -47,6 +47,17 @@ pub(crate) struct Inner {
     /// The redo LSN of the last checkpoint.
     pub(crate) last_checkpoint: AtomicU64,
     pub(crate) closed: AtomicBool,
+    /// What recovery did when this database was opened.
+    pub(crate) recovery: Recovery,
+}
+
+/// What recovery did when a database was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Log records redone (those after the last checkpoint's redo point).
+    pub records_redone: u64,
+    /// Batches cut by a crash and undone.
+    pub batches_undone: usize,
 }
 
 /// An open database.
@@ -167,14 +178,18 @@ impl Inner {
         Ok(())
     }
 
-    /// After a write logged at `lsn`: waits as `durability` says.
+    /// After a write logged at `lsn` (0: it changed nothing, so logged
+    /// nothing): waits as `durability` says. A write that changed nothing
+    /// still comes after every write before it, so a `Sync` one waits for
+    /// all of those.
     pub(crate) fn settle(&self, lsn: u64, durability: Durability) -> Result<(), Error> {
         let sync = match durability {
             Durability::Sync => true,
             Durability::Group => self.options.spawn.is_none(),
             Durability::None => false,
         };
-        if sync && lsn > 0 {
+        if sync {
+            let lsn = if lsn == 0 { self.log.appended() } else { lsn };
             self.log.sync_to(lsn).map_err(|e| self.failed(Error::Log(e)))?;
         }
         Ok(())
@@ -333,6 +348,11 @@ impl Database {
             Some(p) => Err(alloc::format!("page {p} is neither used nor free (leaked)")),
             None => Ok(entries),
         }
+    }
+
+    /// What recovery did when the database was opened.
+    pub fn recovery(&self) -> Recovery {
+        self.inner.recovery
     }
 
     /// The buffer manager (statistics, tests).

@@ -34,7 +34,7 @@ mod options;
 mod recovery;
 pub mod superblock;
 
-pub use db::{Batch, Database, Tree};
+pub use db::{Batch, Database, Recovery, Tree};
 pub use error::{Error, SuperblockProblem};
 pub use options::{Durability, Options, Spawn};
 pub use snowfall_btree::{Direction, MAX_ENTRY, MAX_KEY};

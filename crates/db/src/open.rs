@@ -95,17 +95,7 @@ impl Database {
         options: Options,
     ) -> Result<Database, Error> {
         let log_name = format!("{name}.wal");
-        let data_pages = data.page_count().map_err(io(name))?;
-        if data_pages == 0 {
-            if log_device.page_count().map_err(io(&log_name))? > 0 && Log::read_header(&*log_device).is_ok() {
-                return Err(Error::Truncated { file: name.into(), pages: 0, expected: SUPERBLOCK_PAGES });
-            }
-            if !options.create {
-                return Err(Error::Empty { file: name.into() });
-            }
-            create(&*data, &*log_device, name, &options)?;
-        }
-        let slot = |i: u64| -> Result<Result<Superblock, SuperblockProblem>, Error> {
+        let slot = |data: &dyn Device, i: u64| -> Result<Result<Superblock, SuperblockProblem>, Error> {
             let mut page = aligned([0; PAGE_SIZE]);
             match data.read_page(PageId(i), &mut page.0) {
                 Ok(()) => Ok(Superblock::decode(&page.0)),
@@ -113,7 +103,22 @@ impl Database {
                 Err(e) => Err(io(name)(e)),
             }
         };
-        let sb = Superblock::newest([slot(0)?, slot(1)?], name)?;
+        // A database never created, or whose creation a crash cut short
+        // (nothing in the log yet, no superblock), is created afresh; a
+        // missing superblock with anything else present is an error.
+        let never_written = data.page_count().map_err(io(name))? <= SUPERBLOCK_PAGES
+            && slot(&*data, 0)? == Err(SuperblockProblem::Empty)
+            && slot(&*data, 1)? == Err(SuperblockProblem::Empty);
+        if never_written {
+            if Log::read_header(&*log_device).is_ok_and(|h| Log::has_records(&*log_device, &h)) {
+                return Err(Error::Truncated { file: name.into(), pages: 0, expected: SUPERBLOCK_PAGES });
+            }
+            if !options.create {
+                return Err(Error::Empty { file: name.into() });
+            }
+            create(&*data, &*log_device, name, &options)?;
+        }
+        let sb = Superblock::newest([slot(&*data, 0)?, slot(&*data, 1)?], name)?;
         let header = match Log::read_header(&*log_device) {
             Ok(h) => h,
             Err(LogError::Read { source: DeviceError::PastEnd { .. } }) => {
@@ -170,14 +175,18 @@ impl Database {
             stop_cause: Mutex::new(None),
             last_checkpoint: AtomicU64::new(sb.redo),
             closed: AtomicBool::new(false),
+            recovery: crate::db::Recovery {
+                records_redone: recovered.redone,
+                batches_undone: recovered.undone_batches,
+            },
             options,
         });
         inner.undo(recovered.incomplete, sb.scan)?;
         inner.checkpoint()?;
         log::info!(
             "{name}: open (epoch {epoch}; recovery redid {} records, undid {} batches)",
-            recovered.redone,
-            recovered.undone_batches
+            inner.recovery.records_redone,
+            inner.recovery.batches_undone
         );
         let maintenance = crate::maintenance::start(&inner)?;
         Ok(Database { inner, maintenance })

@@ -140,6 +140,14 @@ impl Log {
         LogHeader::decode(&block.0).map_err(LogError::Header)
     }
 
+    /// Whether the log on `device` (with `header`) ever had a block
+    /// written: its first block is valid.
+    pub fn has_records(device: &dyn Device, header: &LogHeader) -> bool {
+        let mut block = Block::boxed();
+        device.read_page(PageId(slot(1, header.ring)), &mut block.0).is_ok()
+            && crate::format::open(&block.0).is_some_and(|h| h.number == 1)
+    }
+
     /// A log that continues at `resume`, writing blocks stamped `epoch`,
     /// whose records before `head` are no longer needed and whose redo
     /// point (for full-page-image decisions) is `redo`.
