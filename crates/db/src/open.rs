@@ -82,7 +82,15 @@ impl Database {
             other => Error::Io { file: path.into(), source: other },
         })?;
         let log_path = format!("{path}.wal");
-        let log = FileDevice::open(&log_path, file_options).map_err(io(&log_path))?;
+        let log = FileDevice::open(&log_path, file_options).map_err(|e| match e {
+            DeviceError::Os { errno: rustix::io::Errno::NOENT, .. } if data.page_count() == Ok(0) => {
+                Error::Empty { file: path.into() }
+            }
+            DeviceError::Os { errno: rustix::io::Errno::NOENT, .. } => {
+                Error::LogMismatch { file: log_path.clone(), what: "the log file is missing" }
+            }
+            other => io(&log_path)(other),
+        })?;
         Database::open_on(Box::new(data), Box::new(log), path, options)
     }
 

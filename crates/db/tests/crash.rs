@@ -6,8 +6,8 @@
 //! acknowledged `Sync` write, each batch whole or absent, and pass the
 //! integrity check.
 //!
-//! `SNOWFALL_CRASH_SEEDS=<n>` runs more seeds, `SNOWFALL_CRASH_SEED=<s>`
-//! one seed.
+//! `SNOWFALL_CRASH_SEEDS=<n>` sets the number of seeds (default: 1,000 in a
+//! release build, 100 in a debug build), `SNOWFALL_CRASH_SEED=<s>` runs one.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
@@ -245,7 +245,10 @@ fn dump(data: &Arc<MemoryDevice>, log: &Arc<MemoryDevice>) {
         if data.read_page(PageId(i), page.bytes_mut()).is_ok() {
             let b: &[u8; 4096] = page.bytes();
             if let Ok(sb) = snowfall_db::superblock::Superblock::decode(b) {
-                println!("slot {i}: gen {} redo {} scan {} epoch {} ckpt epoch {} pages {}", sb.generation, sb.redo, sb.scan, sb.epoch, sb.checkpoint_epoch, sb.page_count);
+                println!(
+                    "slot {i}: gen {} redo {} scan {} epoch {} ckpt epoch {} pages {}",
+                    sb.generation, sb.redo, sb.scan, sb.epoch, sb.checkpoint_epoch, sb.page_count
+                );
                 sbs.push(sb);
             }
         }
@@ -255,8 +258,23 @@ fn dump(data: &Arc<MemoryDevice>, log: &Arc<MemoryDevice>) {
     while let Some(r) = scan.next_record().unwrap() {
         if r.kind == 1 {
             let u = snowfall_btree::journal::Decoded::decode(&r.body).unwrap();
-            let w = u.write.map(|w| (u64::from_be_bytes(w.key.try_into().unwrap_or([0; 8])), w.batch));
-            let ops: Vec<_> = u.changes.iter().map(|(p, o)| (p.0, match o { snowfall_btree::journal::Redo::Image { .. } => "img", snowfall_btree::journal::Redo::Insert { .. } => "ins", snowfall_btree::journal::Redo::Remove { .. } => "rm", snowfall_btree::journal::Redo::Split { .. } => "split", _ => "other" })).collect();
+            let w = u.write.map(|w| (common::unkey(w.key), w.batch));
+            let ops: Vec<_> = u
+                .changes
+                .iter()
+                .map(|(p, o)| {
+                    (
+                        p.0,
+                        match o {
+                            snowfall_btree::journal::Redo::Image { .. } => "img",
+                            snowfall_btree::journal::Redo::Insert { .. } => "ins",
+                            snowfall_btree::journal::Redo::Remove { .. } => "rm",
+                            snowfall_btree::journal::Redo::Split { .. } => "split",
+                            _ => "other",
+                        },
+                    )
+                })
+                .collect();
             println!("{}..{} unit {w:?} {ops:?} freed {:?}", r.start, r.end, u.freed);
         } else {
             println!("{}..{} kind {} {:?}", r.start, r.end, r.kind, &r.body[..r.body.len().min(8)]);
@@ -279,7 +297,14 @@ fn explain(ops: &[Op], min: usize, got: &BTreeMap<u64, Vec<u8>>) {
     let short = |v: Option<&Vec<u8>>| v.map(|v| (v.len(), v.first().copied()));
     for k in state.keys().chain(got.keys()).collect::<std::collections::BTreeSet<_>>() {
         if state.get(k) != got.get(k) {
-            let writes: Vec<_> = ops.iter().enumerate().filter(|(_, op)| op.iter().any(|(kk, _)| kk == k)).map(|(i, op)| (i, op.len(), short(op.iter().rev().find(|(kk, _)| kk == k).and_then(|(_, v)| v.as_ref())))).collect();
+            let writes: Vec<_> = ops
+                .iter()
+                .enumerate()
+                .filter(|(_, op)| op.iter().any(|(kk, _)| kk == k))
+                .map(|(i, op)| {
+                    (i, op.len(), short(op.iter().rev().find(|(kk, _)| kk == k).and_then(|(_, v)| v.as_ref())))
+                })
+                .collect();
             println!("key {k}: expected {:?}, got {:?}; writes {writes:?}", short(state.get(k)), short(got.get(k)));
         }
     }
@@ -289,7 +314,7 @@ fn contents(db: &Database) -> BTreeMap<u64, Vec<u8>> {
     let mut got = BTreeMap::new();
     let Ok(t) = db.existing_tree("t") else { return got };
     t.scan(std::ops::Bound::Unbounded, snowfall_db::Direction::Forward, |k, v| {
-        got.insert(u64::from_be_bytes(k.try_into().unwrap()), v.to_vec());
+        got.insert(common::unkey(k), v.to_vec());
         true
     })
     .unwrap();
@@ -336,7 +361,7 @@ fn crash_once(seed: u64, workload_seed: u64, totals: &BTreeMap<Point, i64>) -> O
     }
     // Every third seed, power fails again during recovery (its redo
     // writes back pages, it undoes batches, it checkpoints).
-    if seed % 3 == 0 {
+    if seed.is_multiple_of(3) {
         let clock = Clock::new(POINTS[(seed / 3 % POINTS.len() as u64) as usize], 1 + rng.below(6) as i64);
         drop(open(&data, &log, &clock));
         data.crash_torn(seed ^ 1);
@@ -366,7 +391,9 @@ fn crash_once(seed: u64, workload_seed: u64, totals: &BTreeMap<Point, i64>) -> O
 
 #[test]
 fn every_acknowledged_write_survives_crashes_at_seeded_points() {
-    let seeds: u64 = std::env::var("SNOWFALL_CRASH_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(500);
+    // CI runs the release build (1,000 seeds); a debug build is ~10x slower.
+    let default = if cfg!(debug_assertions) { 100 } else { 1000 };
+    let seeds: u64 = std::env::var("SNOWFALL_CRASH_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(default);
     let only: Option<u64> = std::env::var("SNOWFALL_CRASH_SEED").ok().and_then(|s| s.parse().ok());
     let mut hits: BTreeMap<Point, u32> = BTreeMap::new();
     let mut totals = HashMap::new();

@@ -70,3 +70,9 @@ pub fn threads() -> Option<Arc<dyn Spawn>> {
 pub fn key(n: u64) -> [u8; 8] {
     n.to_be_bytes()
 }
+
+/// The number of an 8-byte big-endian key.
+#[allow(clippy::big_endian_bytes, reason = "keys sort like numbers")]
+pub fn unkey(k: &[u8]) -> u64 {
+    u64::from_be_bytes(k.try_into().unwrap_or([0; 8]))
+}
