@@ -88,6 +88,9 @@ pub struct BufferManager {
     /// reject unallocated ids), so it is an atomic beside the mutex, raised
     /// only under it.
     allocated: AtomicU64,
+    /// Ids handed out and not yet logged (with tracking): the length of
+    /// the allocator's list, readable without its mutex.
+    allocating: AtomicU64,
     /// Spare page-sized buffers for write-back (sealed copies of pages).
     pub(crate) write_buffers: Mutex<Vec<Vec<Page>>>,
     pub(crate) counters: Counters,
@@ -156,6 +159,7 @@ impl BufferManager {
                 freeing: Vec::new(),
             }),
             allocated: AtomicU64::new(device_pages),
+            allocating: AtomicU64::new(0),
             write_buffers: Mutex::new(Vec::new()),
             counters: Counters::default(),
             config,
@@ -322,6 +326,7 @@ impl BufferManager {
             };
             if a.tracking {
                 a.allocating.push(page);
+                self.allocating.store(a.allocating.len() as u64, Ordering::Release);
             }
             page
         };
@@ -397,6 +402,7 @@ impl BufferManager {
         self.allocated.store(next, Ordering::Release);
         a.free = free;
         a.allocating.clear();
+        self.allocating.store(0, Ordering::Release);
         a.freeing.clear();
         Ok(())
     }
@@ -416,6 +422,10 @@ impl BufferManager {
     /// A change that wrote `changed` and freed `freed` is in the log (call
     /// it atomically with the append, under the log's lock).
     pub fn logged(&self, changed: impl Iterator<Item = PageId>, freed: &[PageId]) {
+        // Most changes neither allocate nor free: no lock then.
+        if freed.is_empty() && self.allocating.load(Ordering::Acquire) == 0 {
+            return;
+        }
         let mut a = self.allocator.lock();
         if !a.tracking {
             return;
@@ -425,6 +435,7 @@ impl BufferManager {
                 a.allocating.swap_remove(i);
             }
         }
+        self.allocating.store(a.allocating.len() as u64, Ordering::Release);
         a.freeing.extend_from_slice(freed);
     }
 

@@ -110,6 +110,7 @@ impl Inner {
         state.sb = sb;
         self.log.release_before(scan);
         self.last_checkpoint.store(redo, Ordering::Release);
+        self.last_checkpoint_at.store(snowfall_sys::clock::Instant::now().as_nanos(), Ordering::Relaxed);
         let released: Vec<PageId> = core::mem::replace(&mut state.quarantine, trunks);
         self.bm.return_free(&released);
         log::debug!("{}: checkpoint at LSN {redo} (scan from {scan}), {} free pages", self.file, free.len());

@@ -46,6 +46,8 @@ pub(crate) struct Inner {
     pub(crate) stop_cause: Mutex<Option<String>>,
     /// The redo LSN of the last checkpoint.
     pub(crate) last_checkpoint: AtomicU64,
+    /// When the last checkpoint was taken (monotonic clock, nanoseconds).
+    pub(crate) last_checkpoint_at: AtomicU64,
     pub(crate) closed: AtomicBool,
     /// What recovery did when this database was opened.
     pub(crate) recovery: Recovery,
@@ -164,15 +166,24 @@ impl Inner {
         (self.log.ring() * 4096).saturating_sub(SLACK_BYTES.max(self.log.ring() * 4096 / 8))
     }
 
+    /// Whether a checkpoint is due: enough log since the last, or enough
+    /// time with something written.
+    pub(crate) fn checkpoint_due(&self) -> bool {
+        let since = self.log_since_checkpoint();
+        let at = self.last_checkpoint_at.load(Ordering::Relaxed);
+        let elapsed = snowfall_sys::clock::Instant::now().as_nanos().saturating_sub(at);
+        since >= self.options.checkpoint_bytes
+            || (since > 0 && elapsed >= self.options.checkpoint_interval.as_nanos() as u64)
+    }
+
     /// Before a write (holding no latch): refuses if stopped, and takes a
-    /// checkpoint if the log needs one (inline only when no background
-    /// thread does it, or when the ring is nearly full).
+    /// checkpoint if one is due (inline only when no background thread
+    /// does it, or when the ring is nearly full).
     pub(crate) fn admit(&self) -> Result<(), Error> {
         self.check_stopped()?;
-        let since = self.log_since_checkpoint();
-        if since >= self.log_limit() {
+        if self.log_since_checkpoint() >= self.log_limit() {
             self.checkpoint()?;
-        } else if since >= self.options.checkpoint_bytes && self.options.spawn.is_none() {
+        } else if self.options.spawn.is_none() && self.checkpoint_due() {
             self.try_checkpoint()?;
         }
         Ok(())

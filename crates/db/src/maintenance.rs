@@ -2,7 +2,7 @@
 //! [`Spawn`](crate::Spawn)): syncs the log every `group_interval`, which is
 //! what bounds how long a [`Durability::Group`](crate::Durability::Group)
 //! write waits to be durable, and takes checkpoints when enough log has
-//! accumulated, so writers need not.
+//! accumulated or enough time has passed, so writers need not.
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -54,8 +54,7 @@ fn run(db: &Inner, m: &Maintenance) {
             db.stop(&e);
             continue;
         }
-        let since = db.log.appended().saturating_sub(db.last_checkpoint.load(Ordering::Acquire));
-        if since >= db.options.checkpoint_bytes
+        if db.checkpoint_due()
             && let Err(e) = db.try_checkpoint()
         {
             log::error!("{}: background checkpoint failed: {e}", db.file);

@@ -182,6 +182,7 @@ impl Database {
             stopped: AtomicBool::new(false),
             stop_cause: Mutex::new(None),
             last_checkpoint: AtomicU64::new(sb.redo),
+            last_checkpoint_at: AtomicU64::new(snowfall_sys::clock::Instant::now().as_nanos()),
             closed: AtomicBool::new(false),
             recovery: crate::db::Recovery {
                 records_redone: recovered.redone,

@@ -47,6 +47,9 @@ pub struct Options {
     pub log_bytes: u64,
     /// Take a checkpoint once this much log has been written since the last.
     pub checkpoint_bytes: u64,
+    /// Take a checkpoint once this long has passed since the last, if
+    /// anything was written (bounds recovery time under a light load).
+    pub checkpoint_interval: Duration,
     /// The default durability of writes.
     pub durability: Durability,
     /// The longest a `Group` write waits to be synced.
@@ -64,6 +67,7 @@ impl core::fmt::Debug for Options {
             .field("memory", &self.memory)
             .field("log_bytes", &self.log_bytes)
             .field("checkpoint_bytes", &self.checkpoint_bytes)
+            .field("checkpoint_interval", &self.checkpoint_interval)
             .field("durability", &self.durability)
             .field("group_interval", &self.group_interval)
             .field("background", &self.spawn.is_some())
@@ -80,6 +84,7 @@ impl Default for Options {
             memory: MemoryKind::Auto,
             log_bytes: 256 << 20,
             checkpoint_bytes: 64 << 20,
+            checkpoint_interval: Duration::from_secs(60),
             durability: Durability::Sync,
             group_interval: Duration::from_millis(10),
             spawn: None,

@@ -93,3 +93,29 @@ fn oversized_keys_and_values_are_refused_with_nothing_written() {
     assert_eq!(t.get(b"fine").unwrap(), None);
     assert_eq!(db.check().unwrap(), 0);
 }
+
+#[test]
+fn a_small_insert_logs_tens_of_bytes_and_a_checkpoint_makes_the_next_change_an_image() {
+    let path = TempPath::new("volume");
+    let options = Options { checkpoint_bytes: 1 << 40, ..small() };
+    let db = Database::open(path.str(), options).unwrap();
+    let t = db.tree("t").unwrap();
+    let log_bytes = |db: &Database| db.log().appended();
+    let start = log_bytes(&db);
+    for i in 0..20_000u64 {
+        t.put_with(&key(i.wrapping_mul(0x9E37_79B9_7F4A_7C15)), &i.to_le_bytes(), Durability::None).unwrap();
+    }
+    let per_insert = (log_bytes(&db) - start) as f64 / 20_000.0;
+    // A record of about 60 bytes per insert, plus splits (a new page's image).
+    assert!(per_insert < 100.0, "{per_insert:.1} log bytes per 16-byte insert");
+    // After a checkpoint, a page's first change logs its image (torn-write
+    // protection); its second change a small record again.
+    db.checkpoint().unwrap();
+    let before = log_bytes(&db);
+    t.put_with(&key(7), b"x", Durability::None).unwrap();
+    let first = log_bytes(&db) - before;
+    let before = log_bytes(&db);
+    t.put_with(&key(7), b"y", Durability::None).unwrap();
+    let second = log_bytes(&db) - before;
+    assert!(first > 1000 && second < 100, "first change {first} bytes, second {second}");
+}

@@ -291,7 +291,7 @@ impl Log {
 
     /// Makes every record appended so far durable; returns the durable LSN.
     pub fn flush(&self) -> Result<u64, LogError> {
-        self.flush_to(u64::MAX, |_| ()).map(|(d, ())| d)
+        self.flush_inner(u64::MAX, None)
     }
 
     /// Makes the log durable at least up to `lsn` (flushing everything
@@ -300,7 +300,7 @@ impl Log {
         if self.durable() >= lsn {
             return Ok(());
         }
-        self.flush_to(lsn, |_| ()).map(|_| ())
+        self.flush_inner(lsn, None).map(|_| ())
     }
 
     /// Flushes like [`flush`](Self::flush) and, at the moment the tail is
@@ -311,34 +311,26 @@ impl Log {
     pub fn flush_marked<R>(&self, mark: impl FnOnce(u64) -> R) -> Result<(u64, R), LogError> {
         let mut mark = Some(mark);
         let mut out = None;
-        let durable = self.flush_inner(u64::MAX, &mut |redo| {
-            if let Some(m) = mark.take() {
-                out = Some(m(redo));
-            }
-        })?;
+        let durable = self.flush_inner(
+            u64::MAX,
+            Some(&mut |redo| {
+                if let Some(m) = mark.take() {
+                    out = Some(m(redo));
+                }
+            }),
+        )?;
         match out {
             Some(r) => Ok((durable, r)),
             None => Err(LogError::Corrupt { lsn: durable, what: "flush did not mark" }),
         }
     }
 
-    fn flush_to(&self, lsn: u64, mark: impl FnOnce(u64)) -> Result<(u64, ()), LogError> {
-        let mut mark = Some(mark);
-        let d = self.flush_inner(lsn, &mut |redo| {
-            if let Some(m) = mark.take() {
-                m(redo)
-            }
-        })?;
-        Ok((d, ()))
-    }
-
     /// The flush. `target`: return early if already durable that far
-    /// (`u64::MAX`: always flush what there is). `mark`: see
-    /// [`flush_marked`](Self::flush_marked); called only when marking.
-    fn flush_inner(&self, target: u64, mark: &mut dyn FnMut(u64)) -> Result<u64, LogError> {
-        let marking = target == u64::MAX;
+    /// (`u64::MAX`: flush what there is). `mark`: see
+    /// [`flush_marked`](Self::flush_marked).
+    fn flush_inner(&self, target: u64, mut mark: Option<&mut dyn FnMut(u64)>) -> Result<u64, LogError> {
         let mut f = self.flusher.lock();
-        if self.durable() >= target && !marking {
+        if self.durable() >= target && mark.is_none() {
             return Ok(self.durable());
         }
         let (bytes, first_block, end) = {
@@ -350,7 +342,7 @@ impl Log {
             let first = t.first_block;
             t.first_block += taken.len().div_ceil(PAYLOAD) as u64;
             let end = if taken.is_empty() { self.durable() } else { stream_lsn(first, taken.len()) };
-            if marking {
+            if let Some(mark) = mark.as_mut() {
                 let redo = lsn(t.first_block, 0);
                 t.redo = redo;
                 mark(redo);

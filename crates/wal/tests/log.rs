@@ -260,3 +260,24 @@ fn threads_waiting_on_a_real_disk_share_fsyncs() {
     // Four threads waiting on fdatasync: most flushes carry several records.
     assert!(stats.flushes < 300, "group commit did not group: {stats:?}");
 }
+
+#[test]
+fn only_a_marked_flush_moves_the_redo_point() {
+    let d = device();
+    let log = Log::open(Box::new(d.clone()), RING, 1, Resume::FRESH, lsn(1, 0), 77).unwrap();
+    let redo_now = |log: &Log| {
+        let mut seen = 0;
+        log.append(3, |_, redo| seen = redo).unwrap();
+        seen
+    };
+    assert_eq!(redo_now(&log), 77);
+    log.flush().unwrap();
+    log.sync_to(log.appended()).unwrap();
+    assert_eq!(redo_now(&log), 77, "a plain flush moved the redo point");
+    let (_, marked) = log.flush_marked(|redo| redo).unwrap();
+    assert!(marked > 77);
+    assert_eq!(redo_now(&log), marked);
+    // The next record starts the block the redo point names.
+    let at = log.append(3, |_, _| {}).unwrap();
+    assert!(at.start >= marked);
+}
