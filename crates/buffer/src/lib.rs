@@ -47,7 +47,7 @@ pub use config::{Config, DEFAULT_EVICTION_BATCH, MAX_EVICTION_BATCH};
 pub use device::Device;
 pub use error::{ConfigError, DeviceError, Error, IoOp, MemoryError};
 pub use guard::{ExclusiveGuard, Invalid, OptimisticGuard, PageView, SharedGuard};
-pub use manager::{BufferManager, NoLog, PageState, WriteBackHook};
+pub use manager::{BufferManager, CheckpointAllocation, NoLog, PageState, WriteBackHook};
 pub use memory::MemoryBackend;
 pub use page::{BODY_SIZE, FORMAT_VERSION, HEADER_SIZE, PAGE_SIZE, Page, PageId};
 pub use stats::Stats;

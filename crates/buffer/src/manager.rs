@@ -58,6 +58,17 @@ struct Allocator {
     freeing: Vec<PageId>,
 }
 
+/// What [`BufferManager::checkpoint_allocation`] returns.
+#[derive(Debug)]
+pub struct CheckpointAllocation {
+    /// The allocation mark: no id at or past it is in use.
+    pub next: u64,
+    /// The ids below `next` not in use as the log knows, sorted.
+    pub free: Vec<PageId>,
+    /// Ids to store `free` in, withheld from allocation.
+    pub storage: Vec<PageId>,
+}
+
 /// A page's state as [`BufferManager::page_state`] saw it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageState {
@@ -441,42 +452,52 @@ impl BufferManager {
 
     /// Where allocation stands as far as the log knows: the allocation mark
     /// and the free ids (with tracking, also those handed out but not yet
-    /// logged and those logged as freed but not yet freed). For a
-    /// checkpoint to save.
+    /// logged and those logged as freed but not yet freed).
     pub fn allocation(&self) -> (u64, Vec<PageId>) {
         let a = self.allocator.lock();
+        (self.allocated.load(Ordering::Acquire), Self::not_in_use(&a, &[]))
+    }
+
+    fn not_in_use(a: &Allocator, also: &[PageId]) -> Vec<PageId> {
         let mut free = a.free.clone();
         free.extend_from_slice(&a.allocating);
         free.extend_from_slice(&a.freeing);
+        free.extend_from_slice(also);
         free.sort_unstable();
         free.dedup();
-        (self.allocated.load(Ordering::Acquire), free)
+        free
     }
 
-    /// Hands out `n` ids past the allocation mark without preparing pages
-    /// (for storage the caller writes to the device itself).
-    pub fn reserve_ids(&self, n: u64) -> Result<Vec<PageId>, Error> {
-        let _a = self.allocator.lock();
+    /// What a checkpoint saves, taken under one lock so that every id below
+    /// the returned mark is either in use as the log knows, in the returned
+    /// free list, or one of the returned storage ids: the free ids (those of
+    /// [`allocation`](Self::allocation) plus `also_free`), and `storage(n)`
+    /// ids (for `n` free ids) to store that list in, taken from the free
+    /// list, which no allocation hands out until
+    /// [`return_free`](Self::return_free), and, if it has too few, past the
+    /// allocation mark.
+    pub fn checkpoint_allocation(
+        &self,
+        also_free: &[PageId],
+        storage: impl FnOnce(usize) -> usize,
+    ) -> Result<CheckpointAllocation, Error> {
+        let mut a = self.allocator.lock();
+        let free = Self::not_in_use(&a, also_free);
+        let n = storage(free.len());
+        let keep = a.free.len().saturating_sub(n);
+        let mut store = a.free.split_off(keep);
         let next = self.allocated.load(Ordering::Acquire);
-        if next + n > self.states_pages() {
+        let short = (n - store.len()) as u64;
+        if next + short > self.states_pages() {
+            a.free.append(&mut store);
             return Err(Error::OutOfSpace { virtual_pages: self.states_pages() });
         }
-        self.allocated.store(next + n, Ordering::Release);
-        Ok((next..next + n).map(PageId).collect())
+        self.allocated.store(next + short, Ordering::Release);
+        store.extend((next..next + short).map(PageId));
+        Ok(CheckpointAllocation { next: next + short, free, storage: store })
     }
 
-    /// Takes up to `n` ids out of the free list (never ids that are only
-    /// counted free by tracking), so that no allocation
-    /// hands them out until [`return_free`](Self::return_free) (a
-    /// checkpoint stores the free list in free pages, which must stay
-    /// untouched until a newer checkpoint replaces them).
-    pub fn withdraw_free(&self, n: usize) -> Vec<PageId> {
-        let mut a = self.allocator.lock();
-        let keep = a.free.len().saturating_sub(n);
-        a.free.split_off(keep)
-    }
-
-    /// Gives ids taken by [`withdraw_free`](Self::withdraw_free) back.
+    /// Gives storage ids from [`checkpoint_allocation`](Self::checkpoint_allocation) back.
     pub fn return_free(&self, pages: &[PageId]) {
         self.allocator.lock().free.extend_from_slice(pages);
     }
@@ -582,33 +603,51 @@ impl BufferManager {
         let mut first_error = None;
         let mut dirty = Vec::new();
         self.resident.clock_all(|page| dirty.push(page));
-        for chunk in dirty.chunks(self.config.eviction_batch) {
-            let mut held = Vec::with_capacity(chunk.len());
-            for &page in chunk {
-                let Some(latch) = self.states.get(page) else { continue };
-                if latch.load().flag() && latch.lock_shared().is_ok() {
-                    if latch.load().flag() {
-                        held.push(page);
-                    } else {
-                        latch.unlock_shared();
-                    }
+        let mut held = Vec::with_capacity(self.config.eviction_batch);
+        for page in dirty {
+            let Some(latch) = self.states.get(page) else { continue };
+            let w = latch.load();
+            if !w.flag() {
+                continue;
+            }
+            // Never wait for a latch while holding others: a writer holding
+            // this page exclusively may be waiting, by latch coupling, for a
+            // page this batch holds. Write the batch out first.
+            if !latch.try_lock_shared_if(w) {
+                self.write_back_held(&mut held, &mut first_error);
+                if latch.lock_shared().is_err() {
+                    continue;
                 }
             }
-            let (written, error) = self.write_back(&held);
-            for &page in &held {
-                if let Some(latch) = self.states.get(page) {
-                    latch.unlock_shared();
-                }
+            if latch.load().flag() {
+                held.push(page);
+            } else {
+                latch.unlock_shared();
             }
-            debug_assert!(written <= held.len());
-            if first_error.is_none() {
-                first_error = error;
+            if held.len() >= self.config.eviction_batch {
+                self.write_back_held(&mut held, &mut first_error);
             }
         }
+        self.write_back_held(&mut held, &mut first_error);
         if let Some(e) = first_error {
             return Err(e);
         }
         self.device.sync().map_err(|source| Error::Sync { source })
+    }
+
+    /// Writes back the pages in `held` (latched shared), releases them and
+    /// empties `held`; keeps the first error.
+    fn write_back_held(&self, held: &mut Vec<PageId>, first_error: &mut Option<Error>) {
+        let (written, error) = self.write_back(held);
+        debug_assert!(written <= held.len());
+        for page in held.drain(..) {
+            if let Some(latch) = self.states.get(page) {
+                latch.unlock_shared();
+            }
+        }
+        if first_error.is_none() {
+            *first_error = error;
+        }
     }
 
     /// Checks internal invariants (for tests after a run, with no thread

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{BACKENDS, TempFile, config, config_with, memory_bm_with};
+use common::{BACKENDS, TempFile, config, config_with, memory_bm, memory_bm_with};
 use snowfall_buffer::{BufferManager, PAGE_SIZE, PageId};
 
 fn round_trip(bm: &BufferManager) {
@@ -51,4 +51,35 @@ fn a_reopened_file_serves_the_pages_written_before() {
         let g = bm.fix_shared(id).unwrap();
         assert_eq!(snowfall_buffer::scenario::check_body(g.page().body(), id), Ok(i as u64));
     }
+}
+
+/// A flush must not wait for a latch while it holds others: a writer that
+/// holds one dirty page exclusively and then, by latch coupling, wants
+/// another dirty page must get it while the flush waits for the first.
+#[test]
+fn a_flush_waiting_for_a_latch_holds_no_other() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let (bm, _device) = memory_bm(1, 64);
+    let ids = snowfall_buffer::scenario::populate(&bm, 16).unwrap();
+    let middle = ids[8];
+    std::thread::scope(|s| {
+        let held = bm.fix_exclusive(middle).unwrap();
+        let flusher = s.spawn(|| bm.flush());
+        // Let the flush reach the page held here (it then waits for it).
+        std::thread::sleep(Duration::from_millis(100));
+        let (tx, rx) = mpsc::channel();
+        let others: Vec<PageId> = ids.iter().copied().filter(|&p| p != middle).collect();
+        let bm = &bm;
+        s.spawn(move || {
+            for p in others {
+                drop(bm.fix_exclusive(p).unwrap());
+            }
+            tx.send(()).unwrap();
+        });
+        let got = rx.recv_timeout(Duration::from_secs(10));
+        drop(held);
+        assert!(got.is_ok(), "the flush held other pages while it waited for one: a writer could not latch them");
+        flusher.join().unwrap().unwrap();
+    });
 }

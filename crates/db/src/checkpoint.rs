@@ -52,33 +52,17 @@ impl Inner {
             let (_, snap) = self
                 .log
                 .flush_marked(|redo| {
-                    let (next, mut free) = self.bm.allocation();
-                    // The last checkpoint's trunks are free once this one is in effect.
-                    free.extend_from_slice(&state.quarantine);
-                    free.sort_unstable();
-                    free.dedup();
+                    // The last checkpoint's trunks are free once this one
+                    // is in effect; this one's trunks come from free pages
+                    // (or past the mark if there are too few).
+                    let allocation = self.bm.checkpoint_allocation(&state.quarantine, trunks_for);
                     let scan = self.batches.lock().iter().map(|&(_, lsn)| lsn).min().unwrap_or(redo).min(redo);
-                    // Trunks from the free pages the buffer manager can
-                    // withhold; new ids past the mark if there are too few.
-                    let mut trunks = self.bm.withdraw_free(trunks_for(free.len()));
-                    let short = trunks_for(free.len()).saturating_sub(trunks.len()) as u64;
-                    let extra = if short > 0 { self.bm.reserve_ids(short) } else { Ok(Vec::new()) };
-                    let next = next.max(self.bm.allocated_pages());
-                    (
-                        redo,
-                        scan,
-                        next,
-                        free,
-                        extra.map(|e| {
-                            trunks.extend(e);
-                            trunks
-                        }),
-                        state.catalog.clone(),
-                    )
+                    (redo, scan, allocation, state.catalog.clone())
                 })
                 .map_err(|e| self.failed(Error::Log(e)))?;
-            let (redo, scan, next, free, trunks, catalog) = snap;
-            (redo, scan, next, free, trunks.map_err(Error::Buffer)?, catalog)
+            let (redo, scan, allocation, catalog) = snap;
+            let a = allocation.map_err(Error::Buffer)?;
+            (redo, scan, a.next, a.free, a.storage, catalog)
         };
         let file = || self.file.clone();
         // 2. Pages.
@@ -96,7 +80,7 @@ impl Inner {
             checkpoint_epoch: self.log.epoch(),
             redo,
             scan,
-            page_count: next.max(trunks.iter().map(|p| p.0 + 1).max().unwrap_or(0)),
+            page_count: next,
             free_head,
             free_pages: free.len() as u64,
             catalog,

@@ -69,6 +69,9 @@ struct Redoer<'a> {
     bm: &'a BufferManager,
     free: BTreeSet<PageId>,
     next: u64,
+    /// Pages past the checkpoint's page count that the log changes.
+    touched: BTreeSet<PageId>,
+    page_count: u64,
 }
 
 impl Redoer<'_> {
@@ -80,6 +83,9 @@ impl Redoer<'_> {
         for (page, op) in &unit.changes {
             self.free.remove(page);
             self.next = self.next.max(page.0 + 1);
+            if page.0 >= self.page_count {
+                self.touched.insert(*page);
+            }
             let decided = apply.iter().find(|(p, _)| p == page).map(|&(_, a)| a);
             let mut guard = match decided {
                 Some(false) => continue,
@@ -119,7 +125,13 @@ pub(crate) fn redo(
     hook: &Hook,
 ) -> Result<Recovered, Error> {
     let mut scan = Scan::new(log, sb.ring, sb.scan, sb.checkpoint_epoch);
-    let mut redoer = Redoer { bm, free: free.into_iter().collect(), next: sb.page_count };
+    let mut redoer = Redoer {
+        bm,
+        free: free.into_iter().collect(),
+        next: sb.page_count,
+        touched: BTreeSet::new(),
+        page_count: sb.page_count,
+    };
     let mut catalog = sb.catalog.clone();
     let mut batches: BTreeMap<u64, Vec<BatchWrite>> = BTreeMap::new();
     let mut redone = 0;
@@ -165,6 +177,13 @@ pub(crate) fn redo(
                 }
             }
             _ => return Err(Error::Log(LogError::Corrupt { lsn: record.start, what: "a record of unknown kind" })),
+        }
+    }
+    // Ids handed out after the checkpoint whose change never reached the
+    // log (other threads' later ones did) hold nothing: free.
+    for p in sb.page_count..redoer.next {
+        if !redoer.touched.contains(&PageId(p)) {
+            redoer.free.insert(PageId(p));
         }
     }
     Ok(Recovered {

@@ -151,6 +151,11 @@ type Op = Vec<(u64, Option<Vec<u8>>)>;
 /// Returns the operations attempted and the index after the last one
 /// acknowledged with `Sync`.
 fn workload(db: &Database, seed: u64, ops: usize) -> (Vec<Op>, usize) {
+    workload_keys(db, seed, ops, 0, 6000)
+}
+
+/// [`workload`] on keys `base..base + keys`.
+fn workload_keys(db: &Database, seed: u64, ops: usize, base: u64, keys: u64) -> (Vec<Op>, usize) {
     let mut rng = SplitMix64(seed);
     let t = db.tree("t");
     let Ok(t) = t else { return (Vec::new(), 0) };
@@ -167,7 +172,7 @@ fn workload(db: &Database, seed: u64, ops: usize) -> (Vec<Op>, usize) {
             let mut batch = Batch::new();
             let mut op = Vec::new();
             for _ in 0..rng.below(20) + 2 {
-                let k = rng.below(6000);
+                let k = base + rng.below(keys);
                 if rng.below(4) == 0 {
                     batch.delete(&t, &key(k));
                     op.push((k, None));
@@ -180,7 +185,7 @@ fn workload(db: &Database, seed: u64, ops: usize) -> (Vec<Op>, usize) {
             attempted.push(op);
             db.write(&batch, durability)
         } else {
-            let k = rng.below(6000);
+            let k = base + rng.below(keys);
             if rng.below(4) == 0 {
                 attempted.push(vec![(k, None)]);
                 t.delete_with(&key(k), durability).map(|_| ())
@@ -417,4 +422,72 @@ fn every_acknowledged_write_survives_crashes_at_seeded_points() {
         }
         assert!(undone > 0, "no crash cut a batch in {seeds} seeds");
     }
+}
+
+/// Three writer threads on disjoint keys, with the background thread
+/// syncing and checkpointing beside them, crashed at a seeded point: each
+/// thread's keys must hold a prefix of its own operations that includes
+/// all it had acknowledged.
+#[test]
+fn concurrent_writers_with_background_checkpoints_survive_crashes() {
+    const THREADS: u64 = 3;
+    const SPAN: u64 = 100_000;
+    let seeds: u64 = if cfg!(debug_assertions) { 20 } else { 500 };
+    let (mut acknowledged, mut hits) = (0, BTreeMap::<String, u64>::new());
+    for seed in 0..seeds {
+        let (data, log) = (Arc::new(MemoryDevice::new(16 << 10)), Arc::new(MemoryDevice::new(4 << 10)));
+        let mut rng = SplitMix64(seed ^ 0xBEEF);
+        let target = POINTS[(seed % POINTS.len() as u64) as usize];
+        let clock = Clock::new(target, 1 + rng.below(if target == Point::LogWrite { 600 } else { 60 }) as i64);
+        let options = Options {
+            spawn: Some(Arc::new(common::Threads)),
+            group_interval: std::time::Duration::from_millis(1),
+            checkpoint_bytes: 128 << 10,
+            ..options()
+        };
+        let db = Database::open_on(
+            Box::new(Crashy { inner: data.clone(), clock: clock.clone(), log: false }),
+            Box::new(Crashy { inner: log.clone(), clock: clock.clone(), log: true }),
+            "crash",
+            options,
+        );
+        // Power may fail while the database is created.
+        let Ok(db) = db else {
+            data.crash_torn(seed);
+            log.crash_torn(seed ^ 5);
+            let db = open(&data, &log, &Clock::never()).unwrap_or_else(|e| panic!("seed {seed}: recovery failed: {e}"));
+            db.check().unwrap_or_else(|e| panic!("seed {seed}: integrity check after recovery: {e}"));
+            continue;
+        };
+        let results: Vec<(Vec<Op>, usize)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let db = &db;
+                    s.spawn(move || workload_keys(db, seed * 7 + t, 400, t * SPAN, 2000))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        drop(db);
+        data.crash_torn(seed);
+        log.crash_torn(seed ^ 5);
+        let db = open(&data, &log, &Clock::never()).unwrap_or_else(|e| panic!("seed {seed}: recovery failed: {e}"));
+        db.check().unwrap_or_else(|e| panic!("seed {seed}: integrity check after recovery: {e}"));
+        let got = contents(&db);
+        for (t, (ops, durable)) in results.iter().enumerate() {
+            let range = t as u64 * SPAN..(t as u64 + 1) * SPAN;
+            let mine: BTreeMap<u64, Vec<u8>> =
+                got.iter().filter(|(k, _)| range.contains(k)).map(|(k, v)| (*k, v.clone())).collect();
+            if matching_prefix(ops, *durable, &mine).is_none() {
+                explain(ops, *durable, &mine);
+                panic!("seed {seed}, thread {t}: not a prefix including its {durable} acknowledged operations");
+            }
+        }
+        db.close().unwrap();
+        acknowledged += results.iter().map(|(_, d)| d).sum::<usize>();
+        let hit = *clock.point.lock().unwrap();
+        *hits.entry(format!("{hit:?}")).or_default() += 1;
+    }
+    eprintln!("{seeds} seeds: {acknowledged} acknowledged writes; crashes by point {hits:?}");
+    assert!(acknowledged as u64 >= 20 * seeds, "too few writes before the crashes to test anything");
 }
