@@ -1,8 +1,10 @@
-//! The background thread (when the embedder provides one through
-//! [`Spawn`](crate::Spawn)): syncs the log every `group_interval`, which is
-//! what bounds how long a [`Durability::Group`](crate::Durability::Group)
-//! write waits to be durable, and takes checkpoints when enough log has
-//! accumulated or enough time has passed, so writers need not.
+//! The background threads (when the embedder provides a way to start them
+//! through [`Spawn`](crate::Spawn)): the flusher syncs the log every
+//! `group_interval`, which is what bounds how long a
+//! [`Durability::Group`](crate::Durability::Group) write waits to be
+//! durable; the checkpointer takes checkpoints when enough log has
+//! accumulated or enough time has passed, so writers need not. Two
+//! threads, so that a long checkpoint never delays the flusher.
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -11,53 +13,71 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use crate::db::Inner;
 use crate::error::Error;
 
-/// The background thread's handle.
+/// The background threads' handle.
 pub(crate) struct Maintenance {
     stop: AtomicBool,
-    /// 1 once the thread has ended (a futex word).
+    /// How many threads were started.
+    started: AtomicU32,
+    /// How many of the threads have ended (a futex word).
     ended: AtomicU32,
 }
 
 impl Maintenance {
-    /// Asks the thread to end and waits until it has.
+    /// Asks the threads to end and waits until they have.
     pub(crate) fn stop(&self) {
         self.stop.store(true, Ordering::Release);
-        while self.ended.load(Ordering::Acquire) == 0 {
-            let _ = snowfall_sys::futex::wait(&self.ended, 0, Some(core::time::Duration::from_millis(50)));
+        loop {
+            let ended = self.ended.load(Ordering::Acquire);
+            if ended >= self.started.load(Ordering::Acquire) {
+                return;
+            }
+            let _ = snowfall_sys::futex::wait(&self.ended, ended, Some(core::time::Duration::from_millis(50)));
         }
     }
 }
 
-/// Starts the background thread, if the options provide a way to.
+/// Starts the background threads, if the options provide a way to.
 pub(crate) fn start(inner: &Arc<Inner>) -> Result<Option<Arc<Maintenance>>, Error> {
     let Some(spawn) = inner.options.spawn.clone() else { return Ok(None) };
-    let m = Arc::new(Maintenance { stop: AtomicBool::new(false), ended: AtomicU32::new(0) });
-    let (db, me) = (inner.clone(), m.clone());
-    let task = Box::new(move || {
-        run(&db, &me);
-        me.ended.store(1, Ordering::Release);
-        snowfall_sys::futex::wake_all(&me.ended);
-    });
-    spawn.spawn(task).map_err(|what| Error::Config { what })?;
+    let m =
+        Arc::new(Maintenance { stop: AtomicBool::new(false), started: AtomicU32::new(0), ended: AtomicU32::new(0) });
+    let loops: [fn(&Inner); 2] = [flush_once, checkpoint_once];
+    for step in loops {
+        let (db, me) = (inner.clone(), m.clone());
+        let task = Box::new(move || {
+            while !me.stop.load(Ordering::Acquire) {
+                snowfall_sys::clock::sleep(db.options.group_interval);
+                if !db.stopped.load(Ordering::Acquire) {
+                    step(&db);
+                }
+            }
+            me.ended.fetch_add(1, Ordering::AcqRel);
+            snowfall_sys::futex::wake_all(&me.ended);
+        });
+        m.started.fetch_add(1, Ordering::AcqRel);
+        if let Err(what) = spawn.spawn(task) {
+            m.started.fetch_sub(1, Ordering::AcqRel);
+            m.stop();
+            return Err(Error::Config { what });
+        }
+    }
     Ok(Some(m))
 }
 
-fn run(db: &Inner, m: &Maintenance) {
-    while !m.stop.load(Ordering::Acquire) {
-        snowfall_sys::clock::sleep(db.options.group_interval);
-        if db.stopped.load(Ordering::Acquire) {
-            continue;
-        }
-        if db.log.appended() > db.log.durable()
-            && let Err(e) = db.log.flush()
-        {
-            db.stop(&e);
-            continue;
-        }
-        if db.checkpoint_due()
-            && let Err(e) = db.try_checkpoint()
-        {
-            log::error!("{}: background checkpoint failed: {e}", db.file);
-        }
+/// The flusher's step: syncs what was appended since the last sync.
+fn flush_once(db: &Inner) {
+    if db.log.appended() > db.log.durable()
+        && let Err(e) = db.log.flush()
+    {
+        db.stop(&e);
+    }
+}
+
+/// The checkpointer's step: a checkpoint if one is due.
+fn checkpoint_once(db: &Inner) {
+    if db.checkpoint_due()
+        && let Err(e) = db.try_checkpoint()
+    {
+        log::error!("{}: background checkpoint failed: {e}", db.file);
     }
 }
