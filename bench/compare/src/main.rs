@@ -7,6 +7,9 @@
 //! `compare all [--keys N] [--lookups N] [--runs R]` runs every engine in a
 //! process of its own, interleaved, R times, and prints medians and ratios.
 //! `compare one ENGINE KEYS LOOKUPS [INSERT_THREADS]` is one such process.
+//! `compare durable [--seconds S] [--runs R]`: durable writes (durable.rs).
+
+mod durable;
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -270,8 +273,10 @@ fn main() {
             args.get(5).and_then(|t| t.parse().ok()).unwrap_or(1),
         ),
         Some("all") => all(flag("--keys", 10_000_000), flag("--lookups", 10_000_000), flag("--runs", 5) as u32),
+        Some("durable") => durable::durable(flag("--seconds", 3), flag("--runs", 3) as u32),
         _ => eprintln!(
-            "usage: compare all [--keys N] [--lookups N] [--runs R] | compare one ENGINE KEYS LOOKUPS [THREADS]"
+            "usage: compare all [--keys N] [--lookups N] [--runs R] | compare one ENGINE KEYS LOOKUPS [THREADS] | \
+             compare durable [--seconds S] [--runs R]"
         ),
     }
 }
