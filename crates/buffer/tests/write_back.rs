@@ -83,3 +83,30 @@ fn a_flush_waiting_for_a_latch_holds_no_other() {
         flusher.join().unwrap().unwrap();
     });
 }
+
+/// `read_pages` on a file reads consecutive pages in one request and stops
+/// at the end of the file, like the page-by-page default on memory.
+#[test]
+fn read_pages_stops_at_the_end_of_the_device() {
+    use snowfall_buffer::Device;
+    use snowfall_buffer::device::MemoryDevice;
+    #[repr(C, align(4096))]
+    struct Aligned([u8; PAGE_SIZE]);
+    let file = TempFile::new("read-pages");
+    let devices: [Box<dyn Device>; 2] = [Box::new(file.open()), Box::new(MemoryDevice::new(64))];
+    for device in devices {
+        let mut page = Box::new(Aligned([0; PAGE_SIZE]));
+        for i in 0..10u8 {
+            page.0.fill(i);
+            device.write_page(PageId(u64::from(i)), &page.0).unwrap();
+        }
+        let mut bufs: Vec<Box<Aligned>> = (0..12).map(|_| Box::new(Aligned([0xFF; PAGE_SIZE]))).collect();
+        let mut refs: Vec<&mut [u8; PAGE_SIZE]> = bufs.iter_mut().map(|b| &mut b.0).collect();
+        assert_eq!(device.read_pages(PageId(3), &mut refs).unwrap(), 7, "{}", device.describe());
+        for (i, b) in bufs.iter().take(7).enumerate() {
+            assert!(b.0.iter().all(|&x| usize::from(x) == i + 3), "{}: page {}", device.describe(), i + 3);
+        }
+        let mut refs: Vec<&mut [u8; PAGE_SIZE]> = bufs.iter_mut().map(|b| &mut b.0).collect();
+        assert_eq!(device.read_pages(PageId(10), &mut refs).unwrap(), 0, "{}", device.describe());
+    }
+}

@@ -24,9 +24,16 @@ use alloc::vec::Vec;
 use snowfall_buffer::{Device, PageId};
 
 use crate::error::LogError;
-use crate::format::{BLOCK_HEADER, BlockHeader, MAX_FLUSH_BLOCKS, MAX_RECORD, PAYLOAD, lsn, open, position, slot};
+use crate::format::{
+    BLOCK, BLOCK_HEADER, BlockHeader, MAX_FLUSH_BLOCKS, MAX_RECORD, PAYLOAD, lsn, open, position, slot,
+};
 use crate::record::{self, RECORD_HEADER};
 use crate::writer::{Block, Resume};
+
+/// Blocks a scan reads ahead in one request (256 KiB): recovery reads the
+/// log sequentially, and one 4 KiB read at a time would wait for the disk
+/// once per block.
+const WINDOW: usize = 64;
 
 /// One record read back.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +66,11 @@ pub struct Scan<'d> {
     /// older opens are leftovers.
     epoch_floor: u32,
     block: Box<Block>,
+    /// Blocks read ahead: `window[i]` is block `window_first + i`, for
+    /// `i < window_len`.
+    window: Vec<Block>,
+    window_first: u64,
+    window_len: usize,
     /// The current block's header (None before the first read).
     current: Option<BlockHeader>,
     number: u64,
@@ -81,6 +93,9 @@ impl<'d> Scan<'d> {
             ring,
             epoch_floor,
             block: Block::boxed(),
+            window: (0..WINDOW).map(|_| Block([0; BLOCK])).collect(),
+            window_first: 0,
+            window_len: 0,
             current: None,
             number,
             offset,
@@ -93,16 +108,43 @@ impl<'d> Scan<'d> {
     /// Reads block `number`; `Some(header)` if it continues the log after
     /// `prev` (the block before, if it was read in this scan).
     fn read(&mut self, number: u64, prev: Option<BlockHeader>) -> Result<Option<BlockHeader>, LogError> {
-        match self.device.read_page(PageId(slot(number, self.ring)), &mut self.block.0) {
-            Ok(()) => {}
-            Err(snowfall_buffer::DeviceError::PastEnd { .. }) => return Ok(None),
-            Err(source) => return Err(LogError::Read { source }),
+        if self.ahead(number).is_none() {
+            self.read_ahead(number);
+        }
+        if let Some(i) = self.ahead(number)
+            && let Some(b) = self.window.get(i)
+        {
+            self.block.0.copy_from_slice(&b.0);
+        } else {
+            // Not read ahead (past the end, or an error): read it alone.
+            match self.device.read_page(PageId(slot(number, self.ring)), &mut self.block.0) {
+                Ok(()) => {}
+                Err(snowfall_buffer::DeviceError::PastEnd { .. }) => return Ok(None),
+                Err(source) => return Err(LogError::Read { source }),
+            }
         }
         let Some(h) = open(&self.block.0) else { return Ok(None) };
         let continues = h.number == number
             && h.epoch >= self.epoch_floor
             && prev.is_none_or(|p| h.prev == p.checksum && h.epoch >= p.epoch);
         Ok(continues.then_some(h))
+    }
+
+    /// Where block `number` is in the window, if it was read ahead.
+    fn ahead(&self, number: u64) -> Option<usize> {
+        let i = number.checked_sub(self.window_first)?;
+        (i < self.window_len as u64).then_some(i as usize)
+    }
+
+    /// Reads up to [`WINDOW`] blocks from `number` in one request (not
+    /// across the ring's end). An error leaves the window empty: the block
+    /// is then read alone, so only an error on a block the scan needs
+    /// counts.
+    fn read_ahead(&mut self, number: u64) {
+        let count = (WINDOW as u64).min(self.ring - number % self.ring) as usize;
+        let mut bufs: Vec<&mut [u8; BLOCK]> = self.window.iter_mut().take(count).map(|b| &mut b.0).collect();
+        self.window_first = number;
+        self.window_len = self.device.read_pages(PageId(slot(number, self.ring)), &mut bufs).unwrap_or(0);
     }
 
     /// Ends the scan at block `bad` (the first that does not continue the

@@ -7,10 +7,11 @@
 //! get a logged fallback to buffered I/O.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use rustix::fd::OwnedFd;
 use rustix::fs::{Mode, OFlags};
-use rustix::io::Errno;
+use rustix::io::{Errno, IoSliceMut};
 
 use super::Device;
 use crate::error::{DeviceError, IoOp};
@@ -99,6 +100,33 @@ impl Device for FileDevice {
             }
         }
         Ok(())
+    }
+
+    /// One `preadv` per 1,024 pages (the kernel's limit on buffers per
+    /// call), where the default would wait for each page in turn.
+    fn read_pages(&self, first: PageId, bufs: &mut [&mut [u8; PAGE_SIZE]]) -> Result<usize, DeviceError> {
+        let mut total = 0;
+        for chunk in bufs.chunks_mut(1024) {
+            let offset = PageId(first.0 + total as u64).offset();
+            let n = loop {
+                let mut slices: Vec<IoSliceMut<'_>> = chunk.iter_mut().map(|b| IoSliceMut::new(&mut b[..])).collect();
+                match rustix::io::preadv(&self.fd, &mut slices, offset) {
+                    Ok(n) => break n,
+                    Err(Errno::INTR) => {}
+                    Err(errno) => return Err(DeviceError::Os { op: IoOp::Read, offset, errno }),
+                }
+            };
+            match (n / PAGE_SIZE, n % PAGE_SIZE) {
+                // The file ends inside the first page: as `read_page` says.
+                (0, done @ 1..) if total == 0 => {
+                    return Err(DeviceError::Short { op: IoOp::Read, offset, done, wanted: PAGE_SIZE });
+                }
+                // A partial last page is read again, alone, by the next call.
+                (pages, _) if pages < chunk.len() => return Ok(total + pages),
+                (pages, _) => total += pages,
+            }
+        }
+        Ok(total)
     }
 
     fn write_page(&self, page: PageId, buf: &[u8; PAGE_SIZE]) -> Result<(), DeviceError> {

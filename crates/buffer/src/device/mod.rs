@@ -28,6 +28,21 @@ pub trait Device: Send + Sync {
     /// Reads page `page` into `buf`.
     fn read_page(&self, page: PageId, buf: &mut [u8; PAGE_SIZE]) -> Result<(), DeviceError>;
 
+    /// Reads the consecutive pages from `first` into `bufs`, up to the
+    /// first one past the end of the device; returns how many were read
+    /// (0: `first` is past the end). For sequential scans: a device may do
+    /// it in one request. The default reads page by page.
+    fn read_pages(&self, first: PageId, bufs: &mut [&mut [u8; PAGE_SIZE]]) -> Result<usize, DeviceError> {
+        for (i, buf) in bufs.iter_mut().enumerate() {
+            match self.read_page(PageId(first.0 + i as u64), buf) {
+                Ok(()) => {}
+                Err(DeviceError::PastEnd { .. }) => return Ok(i),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(bufs.len())
+    }
+
     /// Writes `buf` as page `page`. Visible to later reads at once; durable
     /// only after [`sync`](Device::sync).
     fn write_page(&self, page: PageId, buf: &[u8; PAGE_SIZE]) -> Result<(), DeviceError>;
@@ -51,6 +66,10 @@ pub trait Device: Send + Sync {
 impl<D: Device + ?Sized> Device for Arc<D> {
     fn read_page(&self, page: PageId, buf: &mut [u8; PAGE_SIZE]) -> Result<(), DeviceError> {
         (**self).read_page(page, buf)
+    }
+
+    fn read_pages(&self, first: PageId, bufs: &mut [&mut [u8; PAGE_SIZE]]) -> Result<usize, DeviceError> {
+        (**self).read_pages(first, bufs)
     }
 
     fn write_page(&self, page: PageId, buf: &[u8; PAGE_SIZE]) -> Result<(), DeviceError> {
