@@ -209,7 +209,10 @@ impl Unit<'_> {
             }
             count += 1;
             out.extend_from_slice(&c.page.0.to_le_bytes());
-            if c.op == Op::Image || c.page_lsn < redo {
+            // A page LSN equal to the redo point is a change before it (a
+            // record ending exactly at a block's end ends where the redo
+            // point's fresh block begins).
+            if c.op == Op::Image || c.page_lsn <= redo {
                 imaged.push(c.page);
                 let (at, len) = gap(c.body);
                 out.push(OP_IMAGE);
@@ -372,6 +375,15 @@ impl<'a> Reader<'a> {
         Ok(*self.take(1)?.first().ok_or(Malformed)?)
     }
 
+    /// A byte that must be 0 or 1.
+    fn flag(&mut self) -> Result<bool, Malformed> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(Malformed),
+        }
+    }
+
     fn u16(&mut self) -> Result<usize, Malformed> {
         let s = self.take(2)?;
         Ok(usize::from(u16::from_le_bytes([s.first().copied().unwrap_or(0), s.get(1).copied().unwrap_or(0)])))
@@ -401,7 +413,7 @@ impl<'a> Decoded<'a> {
     /// Decodes a unit encoded by [`Unit::encode`].
     pub fn decode(b: &'a [u8]) -> Result<Decoded<'a>, Malformed> {
         let mut r = Reader { b, at: 0 };
-        let write = if r.u8()? == 1 {
+        let write = if r.flag()? {
             let tree = PageId(r.u64()?);
             let batch = r.u64()?;
             let key = r.bytes()?;

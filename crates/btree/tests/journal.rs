@@ -115,3 +115,21 @@ fn redo_rebuilds_a_tree_of_full_nodes() {
     check(usize::MAX, 99, 40_000, false);
     check(usize::MAX, 100, 20_000, true);
 }
+
+/// The first change of a page after the redo point is a full image, also
+/// when the page's LSN equals the redo point exactly (its last change was
+/// a record ending at a block's end, where the redo point's block begins).
+#[test]
+fn a_page_whose_lsn_is_the_redo_point_is_logged_as_an_image() {
+    use snowfall_btree::journal::{Change, Op};
+    let body = vec![0u8; snowfall_buffer::BODY_SIZE];
+    let redo = 8192;
+    for (page_lsn, image) in [(redo - 1, true), (redo, true), (redo + 1, false)] {
+        let change = Change { page: PageId(5), page_lsn, op: Op::Insert { key: b"k", value: b"v" }, body: &body };
+        let mut out = Vec::new();
+        Unit { write: None, changes: &[change], freed: &[] }.encode(redo, &mut out);
+        let decoded = Decoded::decode(&out).unwrap();
+        let is_image = matches!(decoded.changes[0].1, Redo::Image { .. });
+        assert_eq!(is_image, image, "page LSN {page_lsn}, redo point {redo}");
+    }
+}

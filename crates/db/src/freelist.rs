@@ -6,9 +6,10 @@
 //! body: | next trunk u64 (0: last) | count u32 | zero u32 | ids: count x u64 |
 //! ```
 //!
-//! Trunk pages are free pages themselves, so they are listed too; until a
-//! newer checkpoint has replaced them, no allocation may hand them out
-//! (the database withholds them from the buffer manager).
+//! Trunk pages taken from the free pages are listed too (trunks taken from
+//! past the allocation mark are not); either way, until a newer checkpoint
+//! has replaced them, no allocation may hand them out (the database
+//! withholds them from the buffer manager).
 
 use alloc::vec::Vec;
 
@@ -77,7 +78,8 @@ pub fn read(device: &dyn Device, head: u64, count: u64, page_count: u64) -> Resu
             return Err(bad("not a free-list page"));
         }
         let body = page.body();
-        let n = u64_at(body, 8) as u32 as usize;
+        // The count and the zero field after it, read as one: both checked.
+        let n = u64_at(body, 8) as usize;
         if n > IDS_PER_TRUNK {
             return Err(bad("more ids than a trunk holds"));
         }

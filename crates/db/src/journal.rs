@@ -29,14 +29,13 @@ pub(crate) const CREATE_TREE: u8 = 3;
 impl Journal for Inner {
     fn log(&self, unit: &Unit<'_>) -> Result<u64, LogError> {
         let batch = unit.write.map_or(0, |w| w.batch);
-        let result = self.log.append(UNIT, |out, redo| {
-            unit.encode(redo, out);
+        let result = self.log.append(UNIT, |out, place| {
+            unit.encode(place.redo, out);
             self.bm.logged(unit.changes.iter().map(|c| c.page), unit.freed);
             if batch != 0 {
                 let mut batches = self.batches.lock();
                 if !batches.iter().any(|&(b, _)| b == batch) {
-                    // At or before this record's first byte.
-                    batches.push((batch, self.log.appended()));
+                    batches.push((batch, place.start));
                 }
             }
         });
@@ -58,10 +57,10 @@ impl Inner {
         let change = Change { page: root.id(), page_lsn: 0, op: Op::Image, body: root.page().body() };
         let unit = Unit { write: None, changes: &[change], freed: &[] };
         self.log
-            .append(CREATE_TREE, |out, redo| {
+            .append(CREATE_TREE, |out, place| {
                 out.push(name.len() as u8);
                 out.extend_from_slice(name.as_bytes());
-                unit.encode(redo, out);
+                unit.encode(place.redo, out);
                 self.bm.logged(core::iter::once(root.id()), &[]);
             })
             .map(|at| at.end)

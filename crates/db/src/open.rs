@@ -72,8 +72,9 @@ fn io(file: &str) -> impl Fn(DeviceError) -> Error + '_ {
 
 impl Database {
     /// Opens the database in file `path`, its log in `path.wal` (creating
-    /// both if `options.create` and the file is missing or empty). Both are
-    /// locked against other processes.
+    /// both if `options.create` and the file is missing or empty). The file
+    /// is locked against other processes (the log is only ever opened with
+    /// it).
     pub fn open(path: &str, options: Options) -> Result<Database, Error> {
         let file_options = FileOptions { create: options.create, direct: true };
         let data = FileDevice::open(path, file_options).map_err(io(path))?;

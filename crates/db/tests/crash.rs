@@ -424,70 +424,98 @@ fn every_acknowledged_write_survives_crashes_at_seeded_points() {
     }
 }
 
-/// Three writer threads on disjoint keys, with the background thread
-/// syncing and checkpointing beside them, crashed at a seeded point: each
-/// thread's keys must hold a prefix of its own operations that includes
-/// all it had acknowledged.
+/// Three writers on disjoint keys with the background flusher and
+/// checkpointer; power fails at a seeded point, twice on the same files
+/// (a second run of writers on the recovered database, on fresh keys):
+/// after each recovery every writer's keys hold a prefix of its writes
+/// including all it had acknowledged, and the first run's keys are as the
+/// first recovery left them.
 #[test]
 fn concurrent_writers_with_background_checkpoints_survive_crashes() {
-    const THREADS: u64 = 3;
-    const SPAN: u64 = 100_000;
     let seeds: u64 = if cfg!(debug_assertions) { 20 } else { 500 };
     let (mut acknowledged, mut hits) = (0, BTreeMap::<String, u64>::new());
     for seed in 0..seeds {
         let (data, log) = (Arc::new(MemoryDevice::new(16 << 10)), Arc::new(MemoryDevice::new(4 << 10)));
-        let mut rng = SplitMix64(seed ^ 0xBEEF);
-        let target = POINTS[(seed % POINTS.len() as u64) as usize];
-        let clock = Clock::new(target, 1 + rng.below(if target == Point::LogWrite { 600 } else { 60 }) as i64);
-        let options = Options {
-            spawn: Some(Arc::new(common::Threads)),
-            group_interval: std::time::Duration::from_millis(1),
-            checkpoint_bytes: 128 << 10,
-            ..options()
-        };
-        let db = Database::open_on(
-            Box::new(Crashy { inner: data.clone(), clock: clock.clone(), log: false }),
-            Box::new(Crashy { inner: log.clone(), clock: clock.clone(), log: true }),
-            "crash",
-            options,
-        );
-        // Power may fail while the database is created.
-        let Ok(db) = db else {
-            data.crash_torn(seed);
-            log.crash_torn(seed ^ 5);
-            let db = open(&data, &log, &Clock::never()).unwrap_or_else(|e| panic!("seed {seed}: recovery failed: {e}"));
-            db.check().unwrap_or_else(|e| panic!("seed {seed}: integrity check after recovery: {e}"));
-            continue;
-        };
-        let results: Vec<(Vec<Op>, usize)> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..THREADS)
-                .map(|t| {
-                    let db = &db;
-                    s.spawn(move || workload_keys(db, seed * 7 + t, 400, t * SPAN, 2000))
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        drop(db);
-        data.crash_torn(seed);
-        log.crash_torn(seed ^ 5);
-        let db = open(&data, &log, &Clock::never()).unwrap_or_else(|e| panic!("seed {seed}: recovery failed: {e}"));
-        db.check().unwrap_or_else(|e| panic!("seed {seed}: integrity check after recovery: {e}"));
-        let got = contents(&db);
-        for (t, (ops, durable)) in results.iter().enumerate() {
-            let range = t as u64 * SPAN..(t as u64 + 1) * SPAN;
-            let mine: BTreeMap<u64, Vec<u8>> =
-                got.iter().filter(|(k, _)| range.contains(k)).map(|(k, v)| (*k, v.clone())).collect();
-            if matching_prefix(ops, *durable, &mine).is_none() {
-                explain(ops, *durable, &mine);
-                panic!("seed {seed}, thread {t}: not a prefix including its {durable} acknowledged operations");
-            }
+        let mut before = BTreeMap::new();
+        for round in 0..2 {
+            let (acked, hit) = concurrent_round(&data, &log, seed, round, &mut before);
+            acknowledged += acked;
+            *hits.entry(format!("{hit:?}")).or_default() += 1;
         }
-        db.close().unwrap();
-        acknowledged += results.iter().map(|(_, d)| d).sum::<usize>();
-        let hit = *clock.point.lock().unwrap();
-        *hits.entry(format!("{hit:?}")).or_default() += 1;
     }
-    eprintln!("{seeds} seeds: {acknowledged} acknowledged writes; crashes by point {hits:?}");
-    assert!(acknowledged as u64 >= 20 * seeds, "too few writes before the crashes to test anything");
+    eprintln!("{seeds} seeds x 2 rounds: {acknowledged} acknowledged writes; crashes by point {hits:?}");
+    assert!(acknowledged as u64 >= 40 * seeds, "too few writes before the crashes to test anything");
+}
+
+/// One round of [`concurrent_writers_with_background_checkpoints_survive_crashes`]:
+/// writers on keys of round `round`, a crash, recovery, checks. `before`:
+/// the contents the round must leave alone (updated to the recovered
+/// contents). Returns the writes acknowledged and where power failed.
+fn concurrent_round(
+    data: &Arc<MemoryDevice>,
+    log: &Arc<MemoryDevice>,
+    seed: u64,
+    round: u64,
+    before: &mut BTreeMap<u64, Vec<u8>>,
+) -> (usize, Option<Point>) {
+    const THREADS: u64 = 3;
+    const SPAN: u64 = 100_000;
+    let base = |t: u64| t * SPAN + round * SPAN / 2;
+    let mut rng = SplitMix64(seed ^ 0xBEEF ^ (round << 32));
+    let target = POINTS[((seed + round) % POINTS.len() as u64) as usize];
+    let clock = Clock::new(target, 1 + rng.below(if target == Point::LogWrite { 600 } else { 60 }) as i64);
+    let options = Options {
+        spawn: Some(Arc::new(common::Threads)),
+        group_interval: std::time::Duration::from_millis(1),
+        checkpoint_bytes: 128 << 10,
+        ..options()
+    };
+    let db = Database::open_on(
+        Box::new(Crashy { inner: data.clone(), clock: clock.clone(), log: false }),
+        Box::new(Crashy { inner: log.clone(), clock: clock.clone(), log: true }),
+        "crash",
+        options,
+    );
+    // Power may fail while the database is created or recovered.
+    let results: Vec<(Vec<Op>, usize)> = match db {
+        Ok(db) => {
+            let results = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..THREADS)
+                    .map(|t| {
+                        let db = &db;
+                        s.spawn(move || workload_keys(db, seed * 7 + t + round * 1000, 400, base(t), 2000))
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            drop(db);
+            results
+        }
+        Err(_) => Vec::new(),
+    };
+    data.crash_torn(seed ^ round);
+    log.crash_torn(seed ^ round ^ 5);
+    let db =
+        open(data, log, &Clock::never()).unwrap_or_else(|e| panic!("seed {seed}, round {round}: recovery failed: {e}"));
+    db.check().unwrap_or_else(|e| panic!("seed {seed}, round {round}: integrity check after recovery: {e}"));
+    let got = contents(&db);
+    db.close().unwrap();
+    let in_round = |k: &u64| (0..THREADS).any(|t| (base(t)..base(t) + SPAN / 2).contains(k));
+    let untouched: BTreeMap<u64, Vec<u8>> =
+        got.iter().filter(|(k, _)| !in_round(k)).map(|(k, v)| (*k, v.clone())).collect();
+    assert!(untouched == *before, "seed {seed}, round {round}: keys of earlier rounds changed");
+    for (t, (ops, durable)) in results.iter().enumerate() {
+        let range = base(t as u64)..base(t as u64) + SPAN / 2;
+        let mine: BTreeMap<u64, Vec<u8>> =
+            got.iter().filter(|(k, _)| range.contains(k)).map(|(k, v)| (*k, v.clone())).collect();
+        if matching_prefix(ops, *durable, &mine).is_none() {
+            explain(ops, *durable, &mine);
+            panic!(
+                "seed {seed}, round {round}, thread {t}: not a prefix including its {durable} acknowledged operations"
+            );
+        }
+    }
+    *before = got;
+    let hit = *clock.point.lock().unwrap();
+    (results.iter().map(|(_, d)| d).sum(), hit)
 }

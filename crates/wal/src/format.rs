@@ -168,7 +168,7 @@ pub struct LogHeader {
 pub enum HeaderError {
     /// No log magic: not a SnowfallDB log.
     NotALog,
-    /// A newer log format.
+    /// A log format version this build does not read.
     Version(u32),
     /// The magic is there but the checksum does not match.
     Corrupt,

@@ -54,7 +54,18 @@ impl Resume {
     pub const FRESH: Resume = Resume { next_block: 1, prev: 0, durable: lsn(1, 0) };
 }
 
-/// Where a record went.
+/// Where a record being appended goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Place {
+    /// The current redo point: a change to a page whose LSN is at or below
+    /// it must log the page's full image.
+    pub redo: u64,
+    /// The LSN of the record's first byte (not [`Log::appended`], which
+    /// may lie in an earlier block: every flush starts a fresh one).
+    pub start: u64,
+}
+
+/// Where an appended record went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Appended {
     /// Its first byte.
@@ -252,10 +263,10 @@ impl Log {
     }
 
     /// Appends one record of `kind` whose body `encode` writes at the end
-    /// of the vector it gets, given the current redo point (a change to a
-    /// page whose LSN is below it must log the page's full image). `encode`
-    /// may run more than once (when the tail must be flushed first).
-    pub fn append(&self, kind: u8, mut encode: impl FnMut(&mut Vec<u8>, u64)) -> Result<Appended, LogError> {
+    /// of the vector it gets, told where the record goes (see [`Place`]).
+    /// `encode` may run more than once (when the tail must be flushed
+    /// first).
+    pub fn append(&self, kind: u8, mut encode: impl FnMut(&mut Vec<u8>, Place)) -> Result<Appended, LogError> {
         loop {
             let mut t = self.tail.lock();
             self.check_failed()?;
@@ -267,8 +278,8 @@ impl Log {
                 continue;
             }
             let at = record::begin(&mut t.bytes, kind);
-            let redo = t.redo;
-            encode(&mut t.bytes, redo);
+            let place = Place { redo: t.redo, start: stream_lsn(t.first_block, at) };
+            encode(&mut t.bytes, place);
             let len = t.bytes.len() - at;
             if len > MAX_RECORD {
                 t.bytes.truncate(at);

@@ -267,7 +267,7 @@ fn only_a_marked_flush_moves_the_redo_point() {
     let log = Log::open(Box::new(d.clone()), RING, 1, Resume::FRESH, lsn(1, 0), 77).unwrap();
     let redo_now = |log: &Log| {
         let mut seen = 0;
-        log.append(3, |_, redo| seen = redo).unwrap();
+        log.append(3, |_, place| seen = place.redo).unwrap();
         seen
     };
     assert_eq!(redo_now(&log), 77);
