@@ -70,13 +70,38 @@ fn every_durability_setting_and_batches_reach_the_file() {
     assert!(matches!(db.existing_tree("c"), Err(Error::NoSuchTree { .. })));
 }
 
+/// A second process (this test binary again) opening the database while
+/// this one holds it gets "in use"; a second open in this process too.
 #[test]
 fn a_second_open_is_refused_while_the_first_holds_the_file() {
     let path = TempPath::new("lock");
     let db = Database::open(path.str(), small()).unwrap();
+    db.tree("t").unwrap().put(b"k", b"v").unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "child_opener", "--nocapture", "--test-threads=1"])
+        .env("SNOWFALL_LOCK_PATH", path.str())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "child: {stdout}");
+    assert!(
+        stdout.contains(&format!("open: {}: database is in use by another process", path.str())),
+        "child: {stdout}"
+    );
     assert_eq!(Database::open(path.str(), small()).err(), Some(Error::InUse { file: path.str().into() }));
     drop(db);
-    Database::open(path.str(), small()).unwrap();
+    let db = Database::open(path.str(), small()).unwrap();
+    assert_eq!(db.tree("t").unwrap().get(b"k").unwrap(), Some(b"v".to_vec()));
+}
+
+#[test]
+#[ignore = "runs only as the child process of a_second_open_is_refused_while_the_first_holds_the_file"]
+fn child_opener() {
+    let path = std::env::var("SNOWFALL_LOCK_PATH").unwrap();
+    match Database::open(&path, small()) {
+        Ok(_) => println!("open: succeeded"),
+        Err(e) => println!("open: {e}"),
+    }
 }
 
 #[test]
