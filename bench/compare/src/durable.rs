@@ -62,7 +62,7 @@ fn measure(engine: &str, threads: u64, time: Duration) -> f64 {
             let db = Database::open(dir.join("db").to_str().unwrap(), options).unwrap();
             let t = db.tree("t").unwrap();
             let r = rate(threads, time, |i| {
-                t.put_with(&key(i), &value(i), Durability::Sync).unwrap();
+                t.insert_with(&key(i), &value(i), Durability::Sync).unwrap();
             });
             db.close().unwrap();
             r

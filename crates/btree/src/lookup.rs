@@ -39,6 +39,26 @@ impl BTree<'_> {
         )
     }
 
+    /// Runs `f` on the value of `key` in place, under a shared latch on its
+    /// leaf (reached by shared latch coupling); `None` if the key is absent.
+    /// Writers to that leaf wait until `f` returns: `f` must be short and
+    /// must not write to the tree (it would wait for itself).
+    pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, Error> {
+        check_key(key)?;
+        let guard = self.leaf_shared(key, Toward::Key)?;
+        let page = guard.id();
+        let body = guard.page().body();
+        let corrupt = |_| Error::Corrupt { page };
+        let node = Node::open(body).map_err(corrupt)?;
+        match node.search(key).map_err(corrupt)? {
+            (i, true) => {
+                let value = body.get(node.value_range(i).map_err(corrupt)?).ok_or(Error::Corrupt { page })?;
+                Ok(Some(f(value)))
+            }
+            (_, false) => Ok(None),
+        }
+    }
+
     /// The value of `key`, if present.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
         let mut out = [0u8; MAX_ENTRY];

@@ -70,7 +70,7 @@ fn throughput(durability: Durability, threads: u64, time: Duration) -> (f64, f64
                     while start.elapsed() < time {
                         for _ in 0..16 {
                             let i = (n << 8) | th;
-                            t.put_with(&key(i), &i.to_le_bytes(), durability).unwrap();
+                            t.insert_with(&key(i), &i.to_le_bytes(), durability).unwrap();
                             n += 1;
                         }
                     }
@@ -107,7 +107,7 @@ fn recovery(log_mib: u64) -> (f64, u64, f64) {
     let start_lsn = db.log().appended();
     let mut i = 0u64;
     while db.log().appended() - start_lsn < log_mib << 20 {
-        t.put_with(&key(i), &[i as u8; 100], Durability::None).unwrap();
+        t.insert_with(&key(i), &[i as u8; 100], Durability::None).unwrap();
         i += 1;
     }
     db.sync().unwrap();

@@ -15,6 +15,7 @@ use snowfall_wal::Log;
 use crate::error::Error;
 use crate::maintenance::Maintenance;
 use crate::options::{Durability, Options};
+use crate::range::Range;
 use crate::superblock::{MAX_NAME, MAX_TREES, Superblock};
 
 /// What the catalog lock guards.
@@ -38,7 +39,7 @@ pub(crate) struct Inner {
     pub(crate) state: Mutex<State>,
     /// One checkpoint at a time.
     pub(crate) checkpointing: Mutex<()>,
-    /// Batches in progress: (id, an LSN at or before their first record).
+    /// Batches in progress: (id, the start LSN of their first record).
     pub(crate) batches: Mutex<Vec<(u64, u64)>>,
     pub(crate) next_batch: AtomicU64,
     /// Set by the first failure that stops writes.
@@ -101,12 +102,12 @@ impl Batch {
     }
 
     /// Adds "set `key` to `value` in `tree`".
-    pub fn put(&mut self, tree: &Tree<'_>, key: &[u8], value: &[u8]) {
+    pub fn insert(&mut self, tree: &Tree<'_>, key: &[u8], value: &[u8]) {
         self.ops.push((tree.tree.root(), key.to_vec(), Some(value.to_vec())));
     }
 
     /// Adds "remove `key` from `tree`".
-    pub fn delete(&mut self, tree: &Tree<'_>, key: &[u8]) {
+    pub fn remove(&mut self, tree: &Tree<'_>, key: &[u8]) {
         self.ops.push((tree.tree.root(), key.to_vec(), None));
     }
 
@@ -410,6 +411,26 @@ impl<'db> Tree<'db> {
         Ok(self.tree.get(key)?)
     }
 
+    /// Runs `f` on the value of `key` in place, without copying it, under a
+    /// shared latch on its leaf; `None` if the key is absent. Writers to
+    /// that leaf wait until `f` returns, so `f` must be short and must not
+    /// write to the database (it would wait for itself). `f` never runs
+    /// inside a fault guard: the leaf is latched, so it cannot be evicted.
+    pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, Error> {
+        Ok(self.tree.get_with(key, f)?)
+    }
+
+    /// The entries with keys in `range`, in order, from either end (see
+    /// [`Range`] for what it sees while others write).
+    pub fn range<K: AsRef<[u8]> + ?Sized>(&self, range: impl core::ops::RangeBounds<K>) -> Range<'db> {
+        let own = |b: Bound<&K>| match b {
+            Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),
+            Bound::Excluded(k) => Bound::Excluded(k.as_ref().to_vec()),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        Range::new(*self, own(range.start_bound()), own(range.end_bound()))
+    }
+
     /// Copies the value of `key` into `out`; its length, if present.
     pub fn get_into(&self, key: &[u8], out: &mut [u8; MAX_ENTRY]) -> Result<Option<usize>, Error> {
         Ok(self.tree.get_into(key, out)?)
@@ -417,23 +438,23 @@ impl<'db> Tree<'db> {
 
     /// Sets `key` to `value` with the database's default durability;
     /// returns whether the key existed.
-    pub fn put(&self, key: &[u8], value: &[u8]) -> Result<bool, Error> {
-        self.put_with(key, value, self.db.options.durability)
+    pub fn insert(&self, key: &[u8], value: &[u8]) -> Result<bool, Error> {
+        self.insert_with(key, value, self.db.options.durability)
     }
 
     /// Sets `key` to `value`, acknowledged as `durability` says.
-    pub fn put_with(&self, key: &[u8], value: &[u8], durability: Durability) -> Result<bool, Error> {
+    pub fn insert_with(&self, key: &[u8], value: &[u8], durability: Durability) -> Result<bool, Error> {
         check_entry(key, Some(value))?;
         self.db.write(durability, || self.tree.put(key, value, 0))
     }
 
     /// Removes `key` with the default durability; returns whether it was there.
-    pub fn delete(&self, key: &[u8]) -> Result<bool, Error> {
-        self.delete_with(key, self.db.options.durability)
+    pub fn remove(&self, key: &[u8]) -> Result<bool, Error> {
+        self.remove_with(key, self.db.options.durability)
     }
 
     /// Removes `key`, acknowledged as `durability` says.
-    pub fn delete_with(&self, key: &[u8], durability: Durability) -> Result<bool, Error> {
+    pub fn remove_with(&self, key: &[u8], durability: Durability) -> Result<bool, Error> {
         check_entry(key, None)?;
         self.db.write(durability, || self.tree.delete(key, 0))
     }

@@ -3,8 +3,8 @@
 //!
 //! - [`Database::open`]: the file `path` and its log `path.wal`, locked
 //!   against other processes; recovery runs on open.
-//! - [`Database::tree`]: a named tree; [`Tree::put_with`],
-//!   [`Tree::delete_with`] with a [`Durability`] each; [`Database::write`]
+//! - [`Database::tree`]: a named tree; [`Tree::insert_with`],
+//!   [`Tree::remove_with`] with a [`Durability`] each; [`Database::write`]
 //!   for a [`Batch`] that commits as one.
 //! - [`Database::checkpoint`], [`Database::close`], [`Database::check`].
 //!
@@ -31,10 +31,12 @@ mod journal;
 mod maintenance;
 mod open;
 mod options;
+mod range;
 mod recovery;
 pub mod superblock;
 
 pub use db::{Batch, Database, Recovery, Tree};
 pub use error::{Error, SuperblockProblem};
 pub use options::{Durability, Options, Spawn};
+pub use range::{Entry, Range};
 pub use snowfall_btree::{Direction, MAX_ENTRY, MAX_KEY};

@@ -24,7 +24,7 @@ fn filled(name: &str) -> TempPath {
     let db = Database::open(path.str(), small()).unwrap();
     let t = db.tree("t").unwrap();
     for i in 0..5000u64 {
-        t.put_with(&key(i), &[i as u8; 100], Durability::None).unwrap();
+        t.insert_with(&key(i), &[i as u8; 100], Durability::None).unwrap();
     }
     db.close().unwrap();
     path
@@ -171,7 +171,7 @@ fn abandoned() -> (Arc<MemoryDevice>, Arc<MemoryDevice>) {
     let db = Database::open_on(Box::new(data.clone()), Box::new(log.clone()), "mem", small()).unwrap();
     let t = db.tree("t").unwrap();
     for i in 0..300u64 {
-        t.put_with(&key(i), &[7; 200], Durability::Sync).unwrap();
+        t.insert_with(&key(i), &[7; 200], Durability::Sync).unwrap();
     }
     std::mem::forget(db);
     (data, log)

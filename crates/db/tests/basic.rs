@@ -16,10 +16,10 @@ fn writes_survive_close_and_reopen() {
         let db = Database::open(path.str(), small()).unwrap();
         let t = db.tree("main").unwrap();
         for i in 0..20_000u64 {
-            t.put(&key(i), &i.to_le_bytes()).unwrap();
+            t.insert(&key(i), &i.to_le_bytes()).unwrap();
         }
         for i in (0..20_000u64).step_by(3) {
-            assert!(t.delete_with(&key(i), Durability::None).unwrap());
+            assert!(t.remove_with(&key(i), Durability::None).unwrap());
         }
         assert_eq!(db.check().unwrap(), 20_000 - 6_667);
         db.close().unwrap();
@@ -47,15 +47,15 @@ fn every_durability_setting_and_batches_reach_the_file() {
         let db = Database::open(path.str(), Options { spawn: threads(), ..small() }).unwrap();
         let a = db.tree("a").unwrap();
         let b = db.tree("b").unwrap();
-        a.put_with(b"sync", b"1", Durability::Sync).unwrap();
-        a.put_with(b"group", b"2", Durability::Group).unwrap();
-        a.put_with(b"none", b"3", Durability::None).unwrap();
+        a.insert_with(b"sync", b"1", Durability::Sync).unwrap();
+        a.insert_with(b"group", b"2", Durability::Group).unwrap();
+        a.insert_with(b"none", b"3", Durability::None).unwrap();
         let mut batch = Batch::new();
         for i in 0..100u64 {
-            batch.put(&a, &key(i), b"batch");
-            batch.put(&b, &key(i), b"other tree");
+            batch.insert(&a, &key(i), b"batch");
+            batch.insert(&b, &key(i), b"other tree");
         }
-        batch.delete(&a, b"none");
+        batch.remove(&a, b"none");
         db.write(&batch, Durability::Sync).unwrap();
         assert_eq!(db.tree_names(), vec!["a".to_string(), "b".to_string()]);
     }
@@ -76,7 +76,7 @@ fn every_durability_setting_and_batches_reach_the_file() {
 fn a_second_open_is_refused_while_the_first_holds_the_file() {
     let path = TempPath::new("lock");
     let db = Database::open(path.str(), small()).unwrap();
-    db.tree("t").unwrap().put(b"k", b"v").unwrap();
+    db.tree("t").unwrap().insert(b"k", b"v").unwrap();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--ignored", "--exact", "child_opener", "--nocapture", "--test-threads=1"])
         .env("SNOWFALL_LOCK_PATH", path.str())
@@ -109,11 +109,11 @@ fn oversized_keys_and_values_are_refused_with_nothing_written() {
     let path = TempPath::new("limits");
     let db = Database::open(path.str(), small()).unwrap();
     let t = db.tree("t").unwrap();
-    assert!(matches!(t.put(&[0; 1025], b"v"), Err(Error::Tree(snowfall_btree::Error::KeyTooLarge { .. }))));
-    assert!(matches!(t.put(b"k", &[0; 1024]), Err(Error::Tree(snowfall_btree::Error::ValueTooLarge { .. }))));
+    assert!(matches!(t.insert(&[0; 1025], b"v"), Err(Error::Tree(snowfall_btree::Error::KeyTooLarge { .. }))));
+    assert!(matches!(t.insert(b"k", &[0; 1024]), Err(Error::Tree(snowfall_btree::Error::ValueTooLarge { .. }))));
     let mut batch = Batch::new();
-    batch.put(&t, b"fine", b"v");
-    batch.put(&t, b"k", &[0; 2000]);
+    batch.insert(&t, b"fine", b"v");
+    batch.insert(&t, b"k", &[0; 2000]);
     assert!(db.write(&batch, Durability::Sync).is_err());
     assert_eq!(t.get(b"fine").unwrap(), None);
     assert_eq!(db.check().unwrap(), 0);
@@ -128,7 +128,7 @@ fn a_small_insert_logs_tens_of_bytes_and_a_checkpoint_makes_the_next_change_an_i
     let log_bytes = |db: &Database| db.log().appended();
     let start = log_bytes(&db);
     for i in 0..20_000u64 {
-        t.put_with(&key(i.wrapping_mul(0x9E37_79B9_7F4A_7C15)), &i.to_le_bytes(), Durability::None).unwrap();
+        t.insert_with(&key(i.wrapping_mul(0x9E37_79B9_7F4A_7C15)), &i.to_le_bytes(), Durability::None).unwrap();
     }
     let per_insert = (log_bytes(&db) - start) as f64 / 20_000.0;
     // A record of about 60 bytes per insert, plus splits (a new page's image).
@@ -137,10 +137,10 @@ fn a_small_insert_logs_tens_of_bytes_and_a_checkpoint_makes_the_next_change_an_i
     // protection); its second change a small record again.
     db.checkpoint().unwrap();
     let before = log_bytes(&db);
-    t.put_with(&key(7), b"x", Durability::None).unwrap();
+    t.insert_with(&key(7), b"x", Durability::None).unwrap();
     let first = log_bytes(&db) - before;
     let before = log_bytes(&db);
-    t.put_with(&key(7), b"y", Durability::None).unwrap();
+    t.insert_with(&key(7), b"y", Durability::None).unwrap();
     let second = log_bytes(&db) - before;
     assert!(first > 1000 && second < 100, "first change {first} bytes, second {second}");
 }
@@ -158,7 +158,7 @@ fn a_batch_spanning_a_checkpoint_right_after_recovery_is_recovered() {
     let options = Options { checkpoint_bytes: 64 << 10, ..small() };
     let open = || Database::open_on(Box::new(data.clone()), Box::new(log.clone()), "mem", options.clone()).unwrap();
     let db = open();
-    db.tree("t").unwrap().put_with(b"before", b"crash", Durability::Sync).unwrap();
+    db.tree("t").unwrap().insert_with(b"before", b"crash", Durability::Sync).unwrap();
     // Power fails: no close.
     std::mem::forget(db);
     data.crash();
@@ -167,7 +167,7 @@ fn a_batch_spanning_a_checkpoint_right_after_recovery_is_recovered() {
     let t = db.tree("t").unwrap();
     let mut batch = Batch::new();
     for i in 0..200u64 {
-        batch.put(&t, &key(i), &[7; 1000]);
+        batch.insert(&t, &key(i), &[7; 1000]);
     }
     db.write(&batch, Durability::Sync).unwrap();
     assert!(db.recovery().records_redone > 0);

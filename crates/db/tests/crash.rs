@@ -174,11 +174,11 @@ fn workload_keys(db: &Database, seed: u64, ops: usize, base: u64, keys: u64) -> 
             for _ in 0..rng.below(20) + 2 {
                 let k = base + rng.below(keys);
                 if rng.below(4) == 0 {
-                    batch.delete(&t, &key(k));
+                    batch.remove(&t, &key(k));
                     op.push((k, None));
                 } else {
                     let v = value(&mut rng);
-                    batch.put(&t, &key(k), &v);
+                    batch.insert(&t, &key(k), &v);
                     op.push((k, Some(v)));
                 }
             }
@@ -188,11 +188,11 @@ fn workload_keys(db: &Database, seed: u64, ops: usize, base: u64, keys: u64) -> 
             let k = base + rng.below(keys);
             if rng.below(4) == 0 {
                 attempted.push(vec![(k, None)]);
-                t.delete_with(&key(k), durability).map(|_| ())
+                t.remove_with(&key(k), durability).map(|_| ())
             } else {
                 let v = value(&mut rng);
                 attempted.push(vec![(k, Some(v.clone()))]);
-                t.put_with(&key(k), &v, durability).map(|_| ())
+                t.insert_with(&key(k), &v, durability).map(|_| ())
             }
         };
         match result {
@@ -389,7 +389,7 @@ fn crash_once(seed: u64, workload_seed: u64, totals: &BTreeMap<Point, i64>) -> O
     );
     // The database goes on working after recovery.
     let t = db.tree("t").unwrap();
-    t.put(&key(1_000_000), b"after").unwrap();
+    t.insert(&key(1_000_000), b"after").unwrap();
     db.close().unwrap();
     point
 }

@@ -34,12 +34,12 @@ fn a_failed_log_sync_stops_writes_until_reopened() {
     let (data, log) = devices();
     let db = open(&data, &log, small());
     let t = db.tree("t").unwrap();
-    t.put(b"before", b"1").unwrap();
+    t.insert(b"before", b"1").unwrap();
     log.inject(sync_fails());
-    let e = t.put(b"lost", b"2").unwrap_err();
+    let e = t.insert(b"lost", b"2").unwrap_err();
     assert_eq!(e, Error::Log(LogError::Io { source: DeviceError::Os { op: IoOp::Sync, offset: 0, errno: Errno::IO } }));
     // The sync would work now, but the database must not trust it.
-    assert!(matches!(t.put(b"after", b"3"), Err(Error::Stopped { .. })));
+    assert!(matches!(t.insert(b"after", b"3"), Err(Error::Stopped { .. })));
     assert!(matches!(db.checkpoint(), Err(Error::Stopped { .. })));
     // Reads go on.
     assert_eq!(t.get(b"before").unwrap().as_deref(), Some(&b"1"[..]));
@@ -47,7 +47,7 @@ fn a_failed_log_sync_stops_writes_until_reopened() {
     let db = open(&data, &log, small());
     let t = db.tree("t").unwrap();
     assert_eq!(t.get(b"before").unwrap().as_deref(), Some(&b"1"[..]));
-    t.put(b"after", b"3").unwrap();
+    t.insert(b"after", b"3").unwrap();
     assert_eq!(db.check().unwrap(), 3 - usize::from(t.get(b"lost").unwrap().is_none()) as u64);
 }
 
@@ -56,10 +56,10 @@ fn a_failed_data_sync_in_a_checkpoint_stops_writes() {
     let (data, log) = devices();
     let db = open(&data, &log, small());
     let t = db.tree("t").unwrap();
-    t.put(b"k", b"v").unwrap();
+    t.insert(b"k", b"v").unwrap();
     data.inject(sync_fails());
     assert!(matches!(db.checkpoint(), Err(Error::Buffer(snowfall_buffer::Error::Sync { .. }))));
-    assert!(matches!(t.put(b"k2", b"v"), Err(Error::Stopped { .. })));
+    assert!(matches!(t.insert(b"k2", b"v"), Err(Error::Stopped { .. })));
     drop(db);
     let db = open(&data, &log, small());
     assert_eq!(db.tree("t").unwrap().get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
@@ -71,7 +71,7 @@ fn a_full_log_disk_is_a_typed_error() {
     let db = open(&data, &log, small());
     let t = db.tree("t").unwrap();
     log.inject(Rule { op: IoOp::Write, page: None, fault: Injected::NoSpace, times: 1 });
-    match t.put(b"k", b"v") {
+    match t.insert(b"k", b"v") {
         Err(Error::Log(LogError::Io { source: DeviceError::NoSpace { .. } })) => {}
         other => panic!("expected no space, got {other:?}"),
     }
@@ -86,7 +86,7 @@ fn a_full_data_disk_during_eviction_is_a_typed_error_and_loses_nothing() {
     data.inject(Rule { op: IoOp::Write, page: None, fault: Injected::NoSpace, times: 1000 });
     let mut failed = None;
     for i in 0..20_000u64 {
-        if let Err(e) = t.put_with(&key(i), &[1; 100], Durability::None) {
+        if let Err(e) = t.insert_with(&key(i), &[1; 100], Durability::None) {
             failed = Some((i, e));
             break;
         }
@@ -98,7 +98,7 @@ fn a_full_data_disk_during_eviction_is_a_typed_error_and_loses_nothing() {
     for i in 0..at {
         assert_eq!(t.get(&key(i)).unwrap().as_deref(), Some(&[1u8; 100][..]), "key {i}");
     }
-    t.put(b"more", b"ok").unwrap();
+    t.insert(b"more", b"ok").unwrap();
     db.close().unwrap();
     let db = open(&data, &log, small());
     assert_eq!(db.check().unwrap(), at + 1);
@@ -111,7 +111,7 @@ fn group_writes_are_durable_within_the_interval() {
     let db = open(&data, &log, options);
     let t = db.tree("t").unwrap();
     for i in 0..100u64 {
-        t.put_with(&key(i), b"group", Durability::Group).unwrap();
+        t.insert_with(&key(i), b"group", Durability::Group).unwrap();
     }
     std::thread::sleep(std::time::Duration::from_millis(100));
     // Power fails: only what was synced survives.

@@ -50,11 +50,11 @@ fn child_writer() {
     for i in from.. {
         let writes = op(i);
         if writes.len() == 1 {
-            t.put_with(&key(writes[0].0), &writes[0].1, Durability::Sync).unwrap();
+            t.insert_with(&key(writes[0].0), &writes[0].1, Durability::Sync).unwrap();
         } else {
             let mut batch = Batch::new();
             for (k, v) in &writes {
-                batch.put(&t, &key(*k), v);
+                batch.insert(&t, &key(*k), v);
             }
             db.write(&batch, Durability::Sync).unwrap();
         }

@@ -320,6 +320,13 @@ impl<'a, B: Bytes + ?Sized> Node<'a, B> {
         Ok(len)
     }
 
+    /// Where the value at `i` lies in the node's bytes (for a caller that
+    /// reads it in place, under a latch).
+    pub fn value_range(&self, i: usize) -> Result<core::ops::Range<usize>, Torn> {
+        let c = self.cell(i)?;
+        Ok(c.value_at..c.value_at + c.value_len)
+    }
+
     /// Copies the value at `i` into `out`; returns its length.
     pub fn value_at(&self, i: usize, out: &mut [u8]) -> Result<usize, Torn> {
         let c = self.cell(i)?;

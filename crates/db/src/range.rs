@@ -1,0 +1,154 @@
+//! Range iterators over a tree, both ways.
+//!
+//! An iterator is not a snapshot. It fetches entries a leaf's worth at a
+//! time through the tree's scan (each fetch validated as one consistent
+//! read of a leaf), and goes on from the last key it returned. So it
+//! returns keys in strictly increasing order from the front (decreasing
+//! from the back), never a key twice, and never a key outside the range;
+//! every pair it returns was in the tree at some moment during the
+//! iteration; a key that is in the tree, unchanged, for the whole
+//! iteration is returned exactly once; keys written or removed meanwhile
+//! may or may not be seen. The two ends meet without overlap.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::ops::Bound;
+
+use snowfall_btree::Direction;
+
+use crate::db::Tree;
+use crate::error::Error;
+
+/// Entries fetched per step from either end.
+const CHUNK: usize = 64;
+
+/// A key with a value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// An iterator over the entries of a key range; see the module docs for
+/// what it sees while other threads write.
+pub struct Range<'t> {
+    tree: Tree<'t>,
+    /// Keys not yet fetched from the front: from `low` ...
+    low: Bound<Vec<u8>>,
+    /// ... up to `high`, not yet fetched from the back.
+    high: Bound<Vec<u8>>,
+    front: VecDeque<Entry>,
+    back: VecDeque<Entry>,
+    /// No keys left between `low` and `high` to fetch.
+    exhausted: bool,
+    /// An error ends the iteration after it is returned.
+    failed: bool,
+}
+
+impl<'t> Range<'t> {
+    pub(crate) fn new(tree: Tree<'t>, low: Bound<Vec<u8>>, high: Bound<Vec<u8>>) -> Range<'t> {
+        let exhausted = empty(&low, &high);
+        Range { tree, low, high, front: VecDeque::new(), back: VecDeque::new(), exhausted, failed: false }
+    }
+
+    /// Fetches up to a chunk of entries from one end of the unfetched keys.
+    fn fetch(&mut self, direction: Direction) -> Result<(), Error> {
+        let (from, limit) = match direction {
+            Direction::Forward => (&self.low, &self.high),
+            Direction::Backward => (&self.high, &self.low),
+        };
+        let mut got: Vec<Entry> = Vec::new();
+        let mut past_limit = false;
+        self.tree.scan(as_ref(from), direction, |k, v| {
+            if !within(k, limit, direction) {
+                past_limit = true;
+                return false;
+            }
+            got.push((k.to_vec(), v.to_vec()));
+            got.len() < CHUNK
+        })?;
+        if past_limit || got.len() < CHUNK {
+            self.exhausted = true;
+        }
+        if let Some((last, _)) = got.last() {
+            let next = Bound::Excluded(last.clone());
+            match direction {
+                Direction::Forward => self.low = next,
+                Direction::Backward => self.high = next,
+            }
+            if empty(&self.low, &self.high) {
+                self.exhausted = true;
+            }
+        }
+        match direction {
+            Direction::Forward => self.front.extend(got),
+            Direction::Backward => self.back.extend(got),
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, direction: Direction) -> Option<Result<Entry, Error>> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            let (mine, other) = match direction {
+                Direction::Forward => (&mut self.front, &mut self.back),
+                Direction::Backward => (&mut self.back, &mut self.front),
+            };
+            if let Some(e) = mine.pop_front() {
+                return Some(Ok(e));
+            }
+            if self.exhausted {
+                // What the other end fetched and has not returned is ours too.
+                return other.pop_back().map(Ok);
+            }
+            if let Err(e) = self.fetch(direction) {
+                self.failed = true;
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
+impl Iterator for Range<'_> {
+    type Item = Result<Entry, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.step(Direction::Forward)
+    }
+}
+
+impl DoubleEndedIterator for Range<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.step(Direction::Backward)
+    }
+}
+
+impl core::iter::FusedIterator for Range<'_> {}
+
+fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(k) => Bound::Included(k),
+        Bound::Excluded(k) => Bound::Excluded(k),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// Whether `key` is on the near side of `limit` going in `direction`.
+fn within(key: &[u8], limit: &Bound<Vec<u8>>, direction: Direction) -> bool {
+    match (limit, direction) {
+        (Bound::Unbounded, _) => true,
+        (Bound::Included(l), Direction::Forward) => key <= l.as_slice(),
+        (Bound::Excluded(l), Direction::Forward) => key < l.as_slice(),
+        (Bound::Included(l), Direction::Backward) => key >= l.as_slice(),
+        (Bound::Excluded(l), Direction::Backward) => key > l.as_slice(),
+    }
+}
+
+/// Whether no key lies between `low` and `high`.
+fn empty(low: &Bound<Vec<u8>>, high: &Bound<Vec<u8>>) -> bool {
+    match (low, high) {
+        (Bound::Included(l), Bound::Included(h)) => l > h,
+        (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(h)) | (Bound::Excluded(l), Bound::Included(h)) => {
+            l >= h
+        }
+        _ => false,
+    }
+}
