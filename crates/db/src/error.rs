@@ -135,6 +135,13 @@ pub enum Error {
         /// What is wrong.
         what: &'static str,
     },
+    /// The integrity check found a problem.
+    Integrity {
+        /// The file.
+        file: String,
+        /// What and where.
+        what: String,
+    },
     /// A batch larger than the log can hold at once.
     BatchTooLarge {
         /// Its operations.
@@ -189,6 +196,7 @@ impl fmt::Display for Error {
             }
             Error::NoSuchTree { name } => write!(f, "no tree named {name:?}"),
             Error::Catalog { what } => f.write_str(what),
+            Error::Integrity { file, what } => write!(f, "{file}: integrity check failed: {what}"),
             Error::BatchTooLarge { ops } => write!(f, "a batch of {ops} operations is too large for the log"),
             Error::Config { what } => f.write_str(what),
         }

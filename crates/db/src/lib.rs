@@ -23,20 +23,27 @@
 
 extern crate alloc;
 
+mod builder;
 mod checkpoint;
 mod db;
 mod error;
 pub mod freelist;
+mod integrity;
 mod journal;
 mod maintenance;
 mod open;
 mod options;
 mod range;
 mod recovery;
+mod stats;
 pub mod superblock;
 
+pub use builder::Builder;
 pub use db::{Batch, Database, Recovery, Tree};
 pub use error::{Error, SuperblockProblem};
+pub use integrity::Integrity;
 pub use options::{Durability, Options, Spawn};
 pub use range::{Entry, Range};
 pub use snowfall_btree::{Direction, MAX_ENTRY, MAX_KEY};
+pub use snowfall_buffer::memory::MemoryKind;
+pub use stats::Stats;
