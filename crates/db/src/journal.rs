@@ -4,6 +4,7 @@
 //! kind 1, unit:        | tree unit (snowfall_btree::journal) |
 //! kind 2, commit:      | batch u64 |
 //! kind 3, create tree: | name len u8 | name | tree unit (the root's image) |
+//! kind 4, drop tree:   | name len u8 | name | root u64 | last u8 | count u32 | ids | (drop_tree.rs)
 //! ```
 //!
 //! Appending a unit also tells the buffer manager, atomically with the
@@ -25,6 +26,8 @@ pub(crate) const UNIT: u8 = 1;
 pub(crate) const COMMIT: u8 = 2;
 /// A tree is created.
 pub(crate) const CREATE_TREE: u8 = 3;
+/// A tree is dropped (one of a sequence; see `drop_tree.rs`).
+pub(crate) const DROP_TREE: u8 = 4;
 
 impl Journal for Inner {
     fn log(&self, unit: &Unit<'_>) -> Result<u64, LogError> {

@@ -26,6 +26,7 @@ extern crate alloc;
 mod builder;
 mod checkpoint;
 mod db;
+mod drop_tree;
 mod error;
 pub mod freelist;
 mod integrity;

@@ -27,8 +27,9 @@ use snowfall_buffer::{BufferManager, Device, PageId};
 use snowfall_wal::{LogError, Resume, Scan};
 
 use crate::db::Inner;
+use crate::drop_tree::DropRecord;
 use crate::error::Error;
-use crate::journal::{COMMIT, CREATE_TREE, UNIT};
+use crate::journal::{COMMIT, CREATE_TREE, DROP_TREE, UNIT};
 use crate::open::Hook;
 use crate::superblock::Superblock;
 
@@ -134,6 +135,8 @@ pub(crate) fn redo(
     };
     let mut catalog = sb.catalog.clone();
     let mut batches: BTreeMap<u64, Vec<BatchWrite>> = BTreeMap::new();
+    // Drops in progress: root -> pages listed so far.
+    let mut dropping: BTreeMap<PageId, Vec<PageId>> = BTreeMap::new();
     let mut redone = 0;
     while let Some(record) = scan.next_record()? {
         // Everything read so far is on disk: pages redone up to here may be
@@ -173,6 +176,19 @@ pub(crate) fn redo(
                     redone += 1;
                     if !catalog.iter().any(|(n, _)| n == name) {
                         catalog.push((name.into(), root));
+                    }
+                }
+            }
+            DROP_TREE => {
+                let d = DropRecord::decode(&record.body).ok_or_else(|| malformed(record.start))?;
+                dropping.entry(d.root).or_default().extend(d.pages);
+                // A drop takes effect at its last record; one cut short never happened.
+                if d.last {
+                    let pages = dropping.remove(&d.root).unwrap_or_default();
+                    if live {
+                        catalog.retain(|(n, r)| !(n == d.name && *r == d.root));
+                        redoer.free.extend(pages);
+                        redone += 1;
                     }
                 }
             }

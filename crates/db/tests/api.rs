@@ -159,3 +159,32 @@ fn open_without_create_refuses_a_missing_file() {
     assert!(e.to_string().contains(path.str()), "{e}");
     assert!(!std::path::Path::new(path.str()).exists());
 }
+
+#[test]
+fn a_dropped_tree_is_gone_and_its_pages_are_reused() {
+    let path = TempPath::new("drop");
+    let mut db = Database::builder(path.str()).pool_bytes(4 << 20).log_bytes(16 << 20).create().unwrap();
+    for name in ["a", "b"] {
+        let t = db.tree(name).unwrap();
+        for i in 0..8000u64 {
+            t.insert_with(&key(i), &[5; 400], Durability::None).unwrap();
+        }
+    }
+    let pages = db.stats().allocated_pages;
+    assert_eq!(db.tree_names(), ["a", "b"]);
+    db.drop_tree("a").unwrap();
+    assert!(matches!(db.drop_tree("a"), Err(snowfall_db::Error::NoSuchTree { .. })));
+    assert_eq!(db.tree_names(), ["b"]);
+    assert!(db.existing_tree("a").is_err());
+    db.check().unwrap();
+    // A new tree of the same size fits in the freed pages.
+    let c = db.tree("c").unwrap();
+    for i in 0..8000u64 {
+        c.insert_with(&key(i), &[6; 400], Durability::None).unwrap();
+    }
+    assert!(db.stats().allocated_pages <= pages + 16, "{} pages after, {pages} before", db.stats().allocated_pages);
+    db.close().unwrap();
+    let db = Database::builder(path.str()).open().unwrap();
+    assert_eq!(db.tree_names(), ["b", "c"]);
+    assert_eq!(db.check_integrity().unwrap().entries, 16_000);
+}
