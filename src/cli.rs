@@ -14,9 +14,37 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 const HELP: &str = "\
 SnowfallDB: an embeddable, ordered key-value storage engine.
 
-Usage: snowfall <COMMAND>
+Usage: snowfall [OPTIONS] <COMMAND> [ARGS]
 
-Commands:
+Key-value commands:
+  put KEY VALUE    Set KEY to VALUE (creates the database and tree if needed).
+  get KEY          Print the value of KEY alone (status 1 if there is none).
+  del KEY          Remove KEY (status 1 if it was not there).
+  scan [--from K] [--to K] [--reverse] [--limit N]
+                   Print KEY<TAB>VALUE lines in key order, from K (inclusive)
+                   to K (exclusive). Backslash, tab, newline, control bytes
+                   and invalid UTF-8 are escaped (\\\\, \\t, \\n, \\xNN).
+  load [FILE]      Insert KEY<TAB>VALUE lines (scan's format) from FILE or
+                   standard input; progress on standard error. Ctrl-C stops
+                   it with what was loaded committed (status 130).
+  trees            List the trees.
+  drop-tree NAME   Drop a tree and free its pages.
+  stat             Sizes, counts and buffer statistics.
+  check            Verify every tree, page checksum and log record.
+
+Options (anywhere before --):
+  --db PATH        The database file (default snowfall.db; its log is PATH.wal).
+  --tree NAME      The tree (default \"default\").
+  --pool SIZE      Memory for cached pages, like 64M or 2G (default 64M).
+  --memory auto|madvise|exmap
+                   The memory backend (default auto: exmap if available).
+  --durability sync|group|none
+                   When writes are acknowledged (default sync: on disk).
+  --hex            Keys and values as hex digits, in arguments and output.
+  -h, --help       Print this help.
+  -V, --version    Print the version.
+
+Other commands:
   selftest       Check the runtime inside this static binary: the .init_array
                  logger, the auxiliary vector, threads parking on futexes, and
                  fault recovery (SIGSEGV and SIGBUS, several threads, nested
@@ -36,15 +64,14 @@ Commands:
                  Refuses to run unless it is PID 1.
   help           Print this help.
 
-Options:
-  -h, --help     Print this help.
-  -V, --version  Print the version.
-
 Environment:
-  SNOWFALL_LOG   Log level: off, error, warn, info (default), debug, trace.
+  SNOWFALL_LOG   Log level: off, error, warn, info (default; warn for the
+                 key-value commands), debug, trace.
   SNOWFALL_EXMAP With qemu-guest: `required` makes a missing /dev/exmap a failure.
 
-Exit status: 0 success, 1 failure, 2 usage error, 101 panic.";
+Exit status: 0 success, 1 key not found (or a failed selftest), 2 usage
+error or bad input, 3 database error (corrupt, I/O, in use), 101 panic,
+130 load interrupted.";
 
 /// What `origin_main` received, for the self-test to compare with what the
 /// `.init_array` function recorded.
@@ -57,11 +84,21 @@ pub struct Startup {
 /// Runs the command line `args` (`args[0]` is the program name); returns
 /// the exit status.
 pub fn run(args: &[&[u8]], startup: Startup) -> i32 {
-    let Some(&command) = args.get(1) else {
+    let (global, rest) = match crate::kv::parse_global(args.get(1..).unwrap_or_default()) {
+        Ok(parsed) => parsed,
+        Err(message) => return usage(message),
+    };
+    let Some((&command, rest)) = rest.split_first() else {
         errln!("snowfall: missing command\n\n{HELP}");
         return USAGE;
     };
-    let rest = args.get(2..).unwrap_or_default();
+    if crate::kv::COMMANDS.contains(&command) {
+        // A closed pipe is then an EPIPE the commands handle, not a death.
+        if let Err(e) = snowfall_sys::signal::ignore(snowfall_sys::signal::SIGPIPE) {
+            errln!("snowfall: cannot ignore SIGPIPE: {e}");
+        }
+        return crate::kv::run(&global, command, rest);
+    }
     match command {
         b"-V" | b"--version" => print(|| outln!("snowfall {VERSION}")),
         b"-h" | b"--help" | b"help" => print(|| outln!("{HELP}")),

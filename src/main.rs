@@ -10,6 +10,7 @@ extern crate alloc;
 mod cli;
 mod debug;
 mod guest;
+mod kv;
 mod mapping;
 mod selftest;
 

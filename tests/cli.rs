@@ -19,7 +19,14 @@ fn help_lists_the_commands_and_exit_codes() {
         let out = run(&[flag]);
         assert!(out.status.success(), "{flag}: {out:?}");
         let text = stdout(&out);
-        for needle in ["Usage: snowfall <COMMAND>", "selftest", "debug <WHAT>", "SNOWFALL_LOG", "101 panic"] {
+        for needle in [
+            "Usage: snowfall [OPTIONS] <COMMAND>",
+            "scan [--from K]",
+            "selftest",
+            "debug <WHAT>",
+            "SNOWFALL_LOG",
+            "101 panic",
+        ] {
             assert!(text.contains(needle), "help lacks {needle:?}:\n{text}");
         }
     }

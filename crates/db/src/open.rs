@@ -87,8 +87,13 @@ impl Database {
             DeviceError::Os { errno: rustix::io::Errno::NOENT, .. } if data.page_count() == Ok(0) => {
                 Error::Empty { file: path.into() }
             }
+            // Say what the data file is before blaming the missing log.
             DeviceError::Os { errno: rustix::io::Errno::NOENT, .. } => {
-                Error::LogMismatch { file: log_path.clone(), what: "the log file is missing" }
+                match read_slot(&data, 0, path).and_then(|a| Superblock::newest([a, read_slot(&data, 1, path)?], path))
+                {
+                    Err(e) => e,
+                    Ok(_) => Error::LogMismatch { file: log_path.clone(), what: "the log file is missing" },
+                }
             }
             other => io(&log_path)(other),
         })?;
@@ -104,14 +109,7 @@ impl Database {
         options: Options,
     ) -> Result<Database, Error> {
         let log_name = format!("{name}.wal");
-        let slot = |data: &dyn Device, i: u64| -> Result<Result<Superblock, SuperblockProblem>, Error> {
-            let mut page = aligned([0; PAGE_SIZE]);
-            match data.read_page(PageId(i), &mut page.0) {
-                Ok(()) => Ok(Superblock::decode(&page.0)),
-                Err(DeviceError::PastEnd { .. }) => Ok(Err(SuperblockProblem::Empty)),
-                Err(e) => Err(io(name)(e)),
-            }
-        };
+        let slot = |data: &dyn Device, i: u64| read_slot(data, i, name);
         // A database never created, or whose creation a crash cut short
         // (nothing in the log yet, no superblock), is created afresh; a
         // missing superblock with anything else present is an error.
@@ -231,6 +229,16 @@ fn create(data: &dyn Device, log: &dyn Device, name: &str, options: &Options) ->
     data.write_page(sb.slot(), &page.0).and_then(|()| data.sync()).map_err(io(name))?;
     log::info!("{name}: created (log of {} MiB)", options.log_bytes >> 20);
     Ok(())
+}
+
+/// Superblock slot `i` of `data` as it decodes (`Empty` past the end).
+fn read_slot(data: &dyn Device, i: u64, name: &str) -> Result<Result<Superblock, SuperblockProblem>, Error> {
+    let mut page = aligned([0; PAGE_SIZE]);
+    match data.read_page(PageId(i), &mut page.0) {
+        Ok(()) => Ok(Superblock::decode(&page.0)),
+        Err(DeviceError::PastEnd { .. }) => Ok(Err(SuperblockProblem::Empty)),
+        Err(e) => Err(io(name)(e)),
+    }
 }
 
 /// A file shorter than the pages in use is truncated (pages past its end

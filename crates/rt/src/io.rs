@@ -29,6 +29,17 @@ const _: () = assert!(LINE_MAX < PIPE_BUF);
 /// What replaces the end of a line that did not fit.
 const TRUNCATED: &[u8] = b" [truncated]\n";
 
+/// Standard input.
+pub const STDIN: i32 = 0;
+
+/// Reads from standard input into `buf` (one `read(2)`; `EINTR` is
+/// returned, so a caller can look at what interrupted it).
+pub fn read_stdin(buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: see the module's safety paragraph; the borrow does not outlive this call.
+    let fd = unsafe { BorrowedFd::borrow_raw(STDIN) };
+    rustix::io::read(fd, buf)
+}
+
 /// Writes all of `bytes` to `fd`, retrying on `EINTR` and short writes.
 pub fn write_all(fd: i32, mut bytes: &[u8]) -> Result<(), Errno> {
     // SAFETY: see the module's safety paragraph; the borrow does not outlive this call.

@@ -19,6 +19,7 @@
 
 use core::ffi::{c_int, c_void};
 use core::mem::offset_of;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use linux_raw_sys::general as k;
 use rustix::io::Errno;
@@ -32,6 +33,13 @@ pub type Signal = u32;
 pub const SIGSEGV: Signal = k::SIGSEGV;
 /// Bus error (for example, touching a page of a file mapping past the end of the file).
 pub const SIGBUS: Signal = k::SIGBUS;
+
+/// Write to a pipe with no reader.
+pub const SIGPIPE: Signal = k::SIGPIPE;
+/// Interrupt from the terminal (Ctrl-C).
+pub const SIGINT: Signal = k::SIGINT;
+/// Termination request.
+pub const SIGTERM: Signal = k::SIGTERM;
 
 /// `SIG_DFL`: the default action.
 pub const SIG_DFL: usize = 0;
@@ -142,6 +150,46 @@ pub unsafe fn set(sig: Signal, action: &KernelSigaction) -> Result<KernelSigacti
         )?;
     }
     Ok(old)
+}
+
+/// Ignores `sig` (`SIG_IGN`). Safe: no handler of ours runs. For
+/// `SIGPIPE`, a write to a closed pipe then fails with `EPIPE` instead of
+/// killing the process.
+pub fn ignore(sig: Signal) -> Result<(), Errno> {
+    let action = KernelSigaction { handler: SIG_IGN, ..KernelSigaction::DEFAULT };
+    // SAFETY: `SIG_IGN` runs no code of ours.
+    unsafe { set(sig, &action) }.map(|_| ())
+}
+
+/// One flag per signal number (1..=64), set by [`catch`]'s handler.
+static RAISED: [AtomicBool; 65] = [const { AtomicBool::new(false) }; 65];
+
+/// The handler [`catch`] installs: sets the signal's flag, nothing else
+/// (a store to a static atomic is async-signal-safe).
+unsafe extern "C" fn note(sig: c_int) {
+    if let Some(flag) = usize::try_from(sig).ok().and_then(|i| RAISED.get(i)) {
+        flag.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Makes `sig` set a flag that [`raised`] reads, instead of its default
+/// action. Without `SA_RESTART`: a system call it interrupts fails with
+/// `EINTR`, so a loop blocked in one notices.
+pub fn catch(sig: Signal) -> Result<(), Errno> {
+    let action = KernelSigaction {
+        handler: note as PlainHandler as *const () as usize,
+        flags: u64::from(k::SA_RESTORER | k::SA_ONSTACK),
+        restorer: restore_rt as *const () as usize,
+        mask: 0,
+    };
+    // SAFETY: `note` only stores to a static atomic (async-signal-safe);
+    // the restorer is ours and calls `rt_sigreturn`.
+    unsafe { set(sig, &action) }.map(|_| ())
+}
+
+/// Whether `sig` arrived since [`catch`] was called for it.
+pub fn raised(sig: Signal) -> bool {
+    RAISED.get(sig as usize).is_some_and(|f| f.load(Ordering::Relaxed))
 }
 
 /// The leading fields of the kernel's `siginfo_t` for a fault (SIGSEGV,

@@ -1,0 +1,54 @@
+//! Buffered standard output for commands that print a lot (`scan`). A
+//! reader that goes away (`snowfall scan | head`) is not an error: SIGPIPE
+//! is ignored, the write fails with `EPIPE`, and the command ends quietly
+//! with status 0.
+
+use alloc::vec::Vec;
+
+use snowfall_rt::io::{STDOUT, write_all};
+use snowfall_sys::Errno;
+
+/// Bytes gathered before one `write(2)`.
+const BUFFER: usize = 64 << 10;
+
+/// Why output stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// The reader closed the pipe: stop quietly.
+    Pipe,
+    /// Another write error.
+    Error(Errno),
+}
+
+/// A buffered writer to standard output.
+pub struct Out {
+    buf: Vec<u8>,
+}
+
+impl Out {
+    /// An empty buffer.
+    pub fn new() -> Out {
+        Out { buf: Vec::with_capacity(BUFFER) }
+    }
+
+    /// The buffer to append to; call [`Out::maybe_flush`] after.
+    pub fn buf(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    /// Writes out the buffer once it is full enough.
+    pub fn maybe_flush(&mut self) -> Result<(), Closed> {
+        if self.buf.len() >= BUFFER { self.flush() } else { Ok(()) }
+    }
+
+    /// Writes out the buffer.
+    pub fn flush(&mut self) -> Result<(), Closed> {
+        let result = write_all(STDOUT, &self.buf);
+        self.buf.clear();
+        match result {
+            Ok(()) => Ok(()),
+            Err(Errno::PIPE) => Err(Closed::Pipe),
+            Err(e) => Err(Closed::Error(e)),
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! `scan [--from K] [--to K] [--reverse] [--limit N]`: `key<TAB>value`
+//! lines in key order (`--from` inclusive, `--to` exclusive), escaped as
+//! `escape.rs` says.
+
+use alloc::format;
+use core::ops::Bound;
+
+use snowfall_rt::errln;
+
+use super::out::{Closed, Out};
+use super::{Global, db_error, escape};
+use crate::cli::{FAILURE, SUCCESS, lossy, usage};
+
+/// Runs `scan`.
+pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
+    let (mut from, mut to, mut reverse, mut limit) = (None, None, false, u64::MAX);
+    let mut it = args.iter().copied();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().ok_or_else(|| usage(format!("scan: {name} needs a value")));
+        match arg {
+            b"--from" => from = Some(g.bytes("--from", value("--from")?)?),
+            b"--to" => to = Some(g.bytes("--to", value("--to")?)?),
+            b"--reverse" => reverse = true,
+            b"--limit" => {
+                let v = value("--limit")?;
+                limit = core::str::from_utf8(v)
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| usage(format!("scan: --limit '{}' is not a number", lossy(v))))?;
+            }
+            other => return Err(usage(format!("scan: unknown argument '{}'", lossy(other)))),
+        }
+    }
+    let db = g.open(false)?;
+    let tree = db.existing_tree(&g.tree).map_err(db_error)?;
+    let low = from.map_or(Bound::Unbounded, Bound::Included);
+    let high = to.map_or(Bound::Unbounded, Bound::Excluded);
+    let range = tree.range::<[u8]>((low.as_ref().map(|k| k.as_slice()), high.as_ref().map(|k| k.as_slice())));
+    let mut out = Out::new();
+    let mut print = |entry: Result<snowfall_db::Entry, snowfall_db::Error>| -> Result<(), i32> {
+        let (k, v) = entry.map_err(db_error)?;
+        let buf = out.buf();
+        escape::escape(&k, g.hex, buf);
+        buf.push(b'\t');
+        escape::escape(&v, g.hex, buf);
+        buf.push(b'\n');
+        out.maybe_flush().map_err(closed)
+    };
+    let printed = if reverse {
+        range.rev().take(limit as usize).try_for_each(&mut print)
+    } else {
+        range.take(limit as usize).try_for_each(&mut print)
+    };
+    match printed.and_then(|()| out.flush().map_err(closed)) {
+        Ok(()) => Ok(SUCCESS),
+        // The reader went away (`| head`): that ends the scan, successfully.
+        Err(SUCCESS) => Ok(SUCCESS),
+        Err(status) => Err(status),
+    }
+}
+
+/// What a stopped output means: a closed pipe ends quietly.
+fn closed(c: Closed) -> i32 {
+    match c {
+        Closed::Pipe => SUCCESS,
+        Closed::Error(e) => {
+            errln!("snowfall: cannot write to stdout: {e}");
+            FAILURE
+        }
+    }
+}

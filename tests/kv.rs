@@ -1,0 +1,246 @@
+//! The key-value commands as a user drives them: every command and exit
+//! status, escaping round trips (`scan` output fed back to `load`), a
+//! closed pipe, Ctrl-C during `load`, a second process on the same
+//! database, and corrupt or foreign files.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{snowfall_bin, stderr, stdout};
+
+/// A fresh directory for one test's database (removed when dropped).
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let dir = std::env::temp_dir().join(format!("snowfall-kv-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Dir(dir)
+    }
+
+    fn db(&self) -> String {
+        self.0.join("test.db").to_str().unwrap().to_owned()
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(snowfall_bin());
+        c.arg("--db").arg(self.db()).args(args).env_remove("SNOWFALL_LOG");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn run_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child =
+            self.cmd(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn code(out: &Output) -> Option<i32> {
+    out.status.code()
+}
+
+#[test]
+fn put_get_del_and_their_exit_statuses() {
+    let d = Dir::new("basic");
+    // Reading a database that does not exist is a database error.
+    let out = d.run(&["get", "k"]);
+    assert_eq!(code(&out), Some(3), "{out:?}");
+    assert!(stderr(&out).contains("test.db"), "{}", stderr(&out));
+    assert_eq!(code(&d.run(&["put", "k", "v1"])), Some(0));
+    assert_eq!(code(&d.run(&["put", "k", "v2"])), Some(0));
+    let out = d.run(&["get", "k"]);
+    assert_eq!((code(&out), stdout(&out).as_str()), (Some(0), "v2\n"));
+    let out = d.run(&["get", "missing"]);
+    assert_eq!(code(&out), Some(1));
+    assert_eq!(stderr(&out), "snowfall: key not found\n");
+    assert!(out.stdout.is_empty());
+    assert_eq!(code(&d.run(&["del", "k"])), Some(0));
+    assert_eq!(code(&d.run(&["del", "k"])), Some(1));
+    assert_eq!(code(&d.run(&["get", "k"])), Some(1));
+    // Other trees, listed and dropped.
+    assert_eq!(code(&d.run(&["--tree", "other", "put", "a", "b"])), Some(0));
+    assert_eq!(stdout(&d.run(&["trees"])), "default\nother\n");
+    assert_eq!(code(&d.run(&["drop-tree", "other"])), Some(0));
+    assert_eq!(stdout(&d.run(&["trees"])), "default\n");
+    let out = d.run(&["--tree", "other", "get", "a"]);
+    assert_eq!(code(&out), Some(3), "{out:?}");
+    assert!(stderr(&out).contains("no tree named \"other\""), "{}", stderr(&out));
+    let out = d.run(&["stat"]);
+    assert!(stdout(&out).contains("trees: 1\n") && stdout(&out).contains("page faults: "), "{}", stdout(&out));
+    let out = d.run(&["check"]);
+    assert_eq!(code(&out), Some(0), "{out:?}");
+    assert!(stdout(&out).starts_with("ok: 0 entries"), "{}", stdout(&out));
+}
+
+#[test]
+fn bad_command_lines_are_usage_errors() {
+    let d = Dir::new("usage");
+    for args in [
+        &["put", "k"][..],
+        &["get"],
+        &["del", "a", "b"],
+        &["--pool", "lots", "get", "k"],
+        &["--memory", "tape", "get", "k"],
+        &["--durability", "maybe", "put", "k", "v"],
+        &["--db"],
+        &["scan", "--limit", "x"],
+        &["scan", "--bogus"],
+        &["--hex", "get", "zz"],
+        &["load", "a", "b"],
+    ] {
+        let out = d.run(args);
+        assert_eq!(code(&out), Some(2), "{args:?}: {out:?}");
+        assert!(stderr(&out).starts_with("snowfall: "), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn scan_ranges_both_ways_and_limits() {
+    let d = Dir::new("scan");
+    let lines: String = (0..100).map(|i| format!("k{i:03}\tv{i}\n")).collect();
+    assert_eq!(code(&d.run_with_input(&["load"], lines.as_bytes())), Some(0));
+    let out = d.run(&["scan", "--from", "k010", "--to", "k013"]);
+    assert_eq!(stdout(&out), "k010\tv10\nk011\tv11\nk012\tv12\n");
+    let out = d.run(&["scan", "--reverse", "--limit", "2"]);
+    assert_eq!(stdout(&out), "k099\tv99\nk098\tv98\n");
+    let out = d.run(&["scan", "--from", "k050", "--reverse", "--limit", "1"]);
+    assert_eq!(stdout(&out), "k099\tv99\n");
+    assert_eq!(stdout(&d.run(&["scan"])), lines);
+}
+
+#[test]
+fn scan_output_loads_back_byte_for_byte() {
+    let d = Dir::new("escape");
+    // Keys and values with every awkward byte, set through --hex.
+    let awkward: Vec<Vec<u8>> = vec![
+        b"tab\there".to_vec(),
+        b"new\nline".to_vec(),
+        b"back\\slash".to_vec(),
+        vec![0, 1, 2, 0x7f, 0x1b],
+        vec![0xff, 0xfe, b'x', 0xc3],
+        "caf\u{e9} \u{2603}".as_bytes().to_vec(),
+        b"\\x41 is not A".to_vec(),
+        Vec::new(),
+    ];
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    for (i, v) in awkward.iter().enumerate() {
+        let key = [v.clone(), vec![b'#', b'0' + i as u8]].concat();
+        assert_eq!(code(&d.run(&["--hex", "put", &hex(&key), &hex(v)])), Some(0));
+    }
+    let scanned = d.run(&["scan"]);
+    assert_eq!(code(&scanned), Some(0));
+    assert_eq!(scanned.stdout.iter().filter(|&&b| b == b'\n').count(), awkward.len(), "one line per entry");
+    let e = Dir::new("escape-copy");
+    let out = e.run_with_input(&["load"], &scanned.stdout);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert_eq!(e.run(&["--hex", "scan"]).stdout, d.run(&["--hex", "scan"]).stdout);
+    assert_eq!(e.run(&["scan"]).stdout, scanned.stdout);
+    // A malformed line stops the load with a usage error naming it; what
+    // came before is committed.
+    let f = Dir::new("escape-bad");
+    let out = f.run_with_input(&["load"], b"a\t1\nno tab here\nc\t3\n");
+    assert_eq!(code(&out), Some(2));
+    assert!(stderr(&out).contains("line 2: no tab"), "{}", stderr(&out));
+    assert_eq!(stdout(&f.run(&["scan"])), "a\t1\n");
+    let out = f.run_with_input(&["load"], b"bad\\q\tx\n");
+    assert!(code(&out) == Some(2) && stderr(&out).contains("bad escape"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_closed_pipe_ends_scan_quietly() {
+    let d = Dir::new("pipe");
+    let lines: String = (0..200_000).map(|i| format!("key{i:07}\t{i}\n")).collect();
+    assert_eq!(code(&d.run_with_input(&["--durability", "none", "load"], lines.as_bytes())), Some(0));
+    let mut child = d.cmd(&["scan"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    assert_eq!(first, "key0000000\t0\n");
+    drop(reader);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), Some(0), "killed by a signal or failed: {out:?}");
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+}
+
+#[test]
+fn ctrl_c_during_load_commits_what_was_loaded() {
+    let d = Dir::new("sigint");
+    let mut child = d.cmd(&["load"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let lines: String = (0..50_000).map(|i| format!("key{i:07}\t{i}\n")).collect();
+    stdin.write_all(lines.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    // Keep the pipe open (the load waits for more), then interrupt it.
+    std::thread::sleep(Duration::from_millis(500));
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(code(&out), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("interrupted: 50000 entries loaded and committed"), "{}", stderr(&out));
+    let check = d.run(&["check"]);
+    assert_eq!(code(&check), Some(0), "{check:?}");
+    assert!(stdout(&check).starts_with("ok: 50000 entries"), "{}", stdout(&check));
+}
+
+#[test]
+fn a_second_process_gets_database_in_use() {
+    let d = Dir::new("in-use");
+    assert_eq!(code(&d.run(&["put", "k", "v"])), Some(0));
+    // A load waiting on its input holds the database open.
+    let mut holder = d.cmd(&["load"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let out = loop {
+        let out = d.run(&["get", "k"]);
+        if code(&out) == Some(3) || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(holder.stdin.take());
+    assert_eq!(holder.wait().unwrap().code(), Some(0));
+    assert_eq!(code(&out), Some(3), "{out:?}");
+    assert!(stderr(&out).contains("database is in use by another process"), "{}", stderr(&out));
+    assert_eq!(stdout(&d.run(&["get", "k"])), "v\n");
+}
+
+#[test]
+fn foreign_empty_and_corrupt_files_are_database_errors() {
+    let d = Dir::new("bad");
+    std::fs::write(d.db(), vec![0x42; 8192]).unwrap();
+    let out = d.run(&["get", "k"]);
+    assert_eq!(code(&out), Some(3), "{out:?}");
+    assert!(stderr(&out).contains("not a SnowfallDB database"), "{}", stderr(&out));
+    std::fs::write(d.db(), b"").unwrap();
+    let out = d.run(&["scan"]);
+    assert_eq!(code(&out), Some(3), "{out:?}");
+    assert!(stderr(&out).contains("empty"), "{}", stderr(&out));
+    // A flipped bit in a page of a real database: `check` names it.
+    let e = Dir::new("bad-page");
+    let lines: String = (0..20_000).map(|i| format!("key{i:07}\t{}\n", "v".repeat(50))).collect();
+    assert_eq!(code(&e.run_with_input(&["load"], lines.as_bytes())), Some(0));
+    let mut bytes = std::fs::read(e.db()).unwrap();
+    let page = bytes.len() / 4096 / 2;
+    bytes[page * 4096 + 3000] ^= 0x10;
+    std::fs::write(e.db(), &bytes).unwrap();
+    let out = e.run(&["check"]);
+    assert_eq!(code(&out), Some(3), "{out:?}");
+    assert!(stderr(&out).contains(&format!("page {page}")), "{}", stderr(&out));
+}
