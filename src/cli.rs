@@ -31,6 +31,15 @@ Key-value commands:
   drop-tree NAME   Drop a tree and free its pages.
   stat             Sizes, counts and buffer statistics.
   check            Verify every tree, page checksum and log record.
+  bench [load] [rndread] [mixed] [--keys N] [--value BYTES] [--threads T]
+        [--seconds S] [--seed X] [--csv] [--keep]
+                   Benchmark on a fresh database (--db, default
+                   snowfall-bench.db, removed after unless --keep): random-
+                   order inserts; ordered load then uniform random lookups;
+                   half lookups, half updates. Reports ops/s, p50/p99
+                   latency, page faults, evictions, peak RSS. Defaults: all
+                   three, 1000000 keys, 8-byte values, 2 threads, 3 s,
+                   durability none unless --durability is given.
 
 Options (anywhere before --):
   --db PATH        The database file (default snowfall.db; its log is PATH.wal).

@@ -244,3 +244,27 @@ fn foreign_empty_and_corrupt_files_are_database_errors() {
     assert_eq!(code(&out), Some(3), "{out:?}");
     assert!(stderr(&out).contains(&format!("page {page}")), "{}", stderr(&out));
 }
+
+#[test]
+fn every_bench_workload_runs_and_reports() {
+    let d = Dir::new("bench");
+    let out = d.run(&["bench", "--keys", "20000", "--seconds", "1", "--threads", "2", "--value", "100"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("20000 keys, 100-byte values, 2 threads"), "{text}");
+    for w in ["load", "rndread", "mixed"] {
+        let line = text.lines().find(|l| l.starts_with(w)).unwrap_or_else(|| panic!("no {w} line:\n{text}"));
+        let ops: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!(ops > 0, "{line}");
+    }
+    assert!(!std::path::Path::new(&d.db()).exists(), "the bench database was not removed");
+    let out = d.run(&["bench", "rndread", "--keys", "5000", "--seconds", "1", "--csv"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let csv = stdout(&out);
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().starts_with("workload,threads,keys,value_bytes,durability,ops,seconds,ops_per_sec"));
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!((row[0], row[2], row.len()), ("rndread", "5000", 13), "{csv}");
+    assert_eq!(code(&d.run(&["bench", "--keys", "x"])), Some(2));
+    assert_eq!(code(&d.run(&["bench", "nosuch"])), Some(2));
+}

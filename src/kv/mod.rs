@@ -1,6 +1,7 @@
 //! The key-value commands: `put`, `get`, `del`, `scan`, `load`, `trees`,
 //! `drop-tree`, `stat`, `check`, and the options they share.
 
+mod bench;
 mod commands;
 pub mod escape;
 mod load;
@@ -27,12 +28,16 @@ pub const DB_ERROR: i32 = 3;
 pub const INTERRUPTED: i32 = 130;
 
 /// The commands this module runs.
-pub const COMMANDS: [&[u8]; 9] = [b"put", b"get", b"del", b"scan", b"load", b"trees", b"drop-tree", b"stat", b"check"];
+pub const COMMANDS: [&[u8]; 10] =
+    [b"put", b"get", b"del", b"scan", b"load", b"trees", b"drop-tree", b"stat", b"check", b"bench"];
 
 /// The options every key-value command takes.
+#[derive(Clone)]
 pub struct Global {
     /// The database file.
     pub db: String,
+    /// Whether `--db` was given.
+    pub db_given: bool,
     /// The tree.
     pub tree: String,
     /// Buffer pool bytes.
@@ -41,6 +46,8 @@ pub struct Global {
     pub memory: MemoryKind,
     /// Durability of writes.
     pub durability: Durability,
+    /// Whether `--durability` was given.
+    pub durability_given: bool,
     /// Keys and values in hex.
     pub hex: bool,
 }
@@ -49,10 +56,12 @@ impl Default for Global {
     fn default() -> Global {
         Global {
             db: "snowfall.db".into(),
+            db_given: false,
             tree: "default".into(),
             pool: 64 << 20,
             memory: MemoryKind::Auto,
             durability: Durability::Sync,
+            durability_given: false,
             hex: false,
         }
     }
@@ -89,7 +98,10 @@ pub fn parse_global<'a>(args: &[&'a [u8]]) -> Result<(Global, Vec<&'a [u8]>), St
         };
         let text = core::str::from_utf8(value).map_err(|_| format!("{} must be UTF-8", lossy(name)))?;
         match name {
-            b"--db" => g.db = text.into(),
+            b"--db" => {
+                g.db = text.into();
+                g.db_given = true;
+            }
             b"--tree" => g.tree = text.into(),
             b"--pool" => {
                 g.pool =
@@ -104,6 +116,7 @@ pub fn parse_global<'a>(args: &[&'a [u8]]) -> Result<(Global, Vec<&'a [u8]>), St
                 };
             }
             _ => {
+                g.durability_given = true;
                 g.durability = match text {
                     "sync" => Durability::Sync,
                     "group" => Durability::Group,
@@ -166,6 +179,7 @@ pub fn run(g: &Global, command: &[u8], args: &[&[u8]]) -> i32 {
         b"drop-tree" => commands::drop_tree(g, args),
         b"stat" => commands::stat(g, args),
         b"check" => commands::check(g, args),
+        b"bench" => bench::run(g, args),
         other => Err(usage(format!("unknown command '{}'", lossy(other)))),
     };
     result.unwrap_or_else(|status| status)

@@ -1,12 +1,23 @@
 //! SnowfallDB's engine: a database file of named B+trees over the buffer
 //! manager, made crash-safe by a write-ahead log.
 //!
-//! - [`Database::open`]: the file `path` and its log `path.wal`, locked
-//!   against other processes; recovery runs on open.
-//! - [`Database::tree`]: a named tree; [`Tree::insert_with`],
-//!   [`Tree::remove_with`] with a [`Durability`] each; [`Database::write`]
-//!   for a [`Batch`] that commits as one.
-//! - [`Database::checkpoint`], [`Database::close`], [`Database::check`].
+//! - [`Database::builder`] (or [`Database::open`] with [`Options`]): the
+//!   file `path` and its log `path.wal`, locked against other processes;
+//!   recovery runs on open.
+//! - [`Database::tree`] (created if missing), [`Database::existing_tree`],
+//!   [`Database::tree_names`], [`Database::drop_tree`].
+//! - [`Tree::get`], [`Tree::get_with`] (the value in place, under a shared
+//!   latch), [`Tree::insert`] / [`Tree::insert_with`], [`Tree::remove`] /
+//!   [`Tree::remove_with`] with a [`Durability`] each, [`Tree::range`] (a
+//!   [`DoubleEndedIterator`]; not a snapshot: see [`Range`]);
+//!   [`Database::write`] for a [`Batch`] that commits as one.
+//! - [`Database::checkpoint`], [`Database::sync`], [`Database::stats`],
+//!   [`Database::check_integrity`], [`Database::close`] (dropping closes
+//!   too, logging any error).
+//!
+//! Every operation on a tree is linearizable: it takes effect at one
+//! moment between its call and its return (the latched leaf change and
+//! its log record). All handles are `Send + Sync`.
 //!
 //! The contract: a write acknowledged with [`Durability::Sync`] survives any
 //! crash; with [`Durability::Group`], any crash later than
@@ -15,9 +26,39 @@
 //! exactly a prefix of the writes in log order (each write whole, each
 //! batch all or nothing) and pass [`Database::check`].
 //!
+//! ```
+//! use snowfall_db::{Batch, Database, Durability};
+//!
+//! # fn main() -> Result<(), snowfall_db::Error> {
+//! # let dir = std::env::temp_dir().join(format!("snowfall-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir).unwrap();
+//! # let path = dir.join("example.db");
+//! let db = Database::builder(path.to_str().unwrap()).pool_bytes(64 << 20).create()?;
+//! let users = db.tree("users")?;
+//! users.insert(b"alice", b"admin")?; // on disk when it returns (Sync)
+//! users.insert_with(b"bob", b"guest", Durability::None)?; // acknowledged at once
+//! assert_eq!(users.get(b"alice")?, Some(b"admin".to_vec()));
+//!
+//! let mut batch = Batch::new(); // all or nothing after a crash
+//! batch.insert(&users, b"carol", b"guest");
+//! batch.remove(&users, b"bob");
+//! db.write(&batch, Durability::Sync)?;
+//!
+//! let names: Vec<Vec<u8>> = users.range::<[u8]>(..).rev().map(|e| e.map(|(k, _)| k)).collect::<Result<_, _>>()?;
+//! assert_eq!(names, [&b"carol"[..], b"alice"]);
+//! assert_eq!(users.get_with(b"alice", |v| v.len())?, Some(5)); // in place, no copy
+//! assert_eq!(db.check_integrity()?.entries, 2);
+//! db.close()?;
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Layout of this crate: `superblock.rs` and `freelist.rs` (the file
 //! format), `journal.rs` (log records), `checkpoint.rs`, `recovery.rs`,
-//! `open.rs`, `db.rs` (the API), `maintenance.rs` (the background thread).
+//! `open.rs`, `db.rs` (the API), `builder.rs`, `range.rs` (iterators),
+//! `drop_tree.rs`, `stats.rs`, `integrity.rs`, `maintenance.rs` (the
+//! background threads).
 #![no_std]
 #![deny(unsafe_code)]
 

@@ -188,3 +188,14 @@ fn a_dropped_tree_is_gone_and_its_pages_are_reused() {
     assert_eq!(db.tree_names(), ["b", "c"]);
     assert_eq!(db.check_integrity().unwrap().entries, 16_000);
 }
+
+#[test]
+fn every_handle_is_send_and_sync() {
+    fn both<T: Send + Sync>() {}
+    both::<Database>();
+    both::<snowfall_db::Tree<'_>>();
+    both::<snowfall_db::Range<'_>>();
+    both::<snowfall_db::Batch>();
+    both::<snowfall_db::Builder>();
+    both::<snowfall_db::Error>();
+}

@@ -344,6 +344,11 @@ impl Log {
         if self.durable() >= target && mark.is_none() {
             return Ok(self.durable());
         }
+        // Writers whose records the last flush made durable were released
+        // just now, together with this one: let them append their next
+        // records before the tail is taken, so that this flush carries them
+        // too (one yield costs a microsecond, a flush a sync).
+        rustix::thread::sched_yield();
         let (bytes, first_block, end) = {
             let mut t = self.tail.lock();
             self.check_failed()?;

@@ -1,0 +1,348 @@
+//! `snowfall bench [WORKLOAD ...] [--keys N] [--value BYTES] [--threads T]
+//! [--seconds S] [--seed X] [--csv] [--keep]`: workloads on a fresh
+//! database (`--db`, default `snowfall-bench.db`, removed afterwards
+//! unless `--keep`), reported as a table (or CSV): ops/s, latency p50 and
+//! p99, page faults, evictions, peak RSS.
+//!
+//! - `load`: `--keys` inserts of keys `splitmix64(i)` (8 bytes, big-endian:
+//!   random order), values of `--value` bytes, the key range split over the
+//!   threads.
+//! - `rndread` (vmcache's): keys `i` in order (8 bytes, big-endian), then
+//!   uniform random lookups for `--seconds`, each value checked.
+//! - `mixed`: on `rndread`'s data, half lookups and half updates of
+//!   uniform random keys for `--seconds` (YCSB A's mix).
+//!
+//! Writes use `--durability` if given, else `none` (the log is synced at
+//! the end of each workload); the table says which.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use snowfall_buffer::scenario::SplitMix64;
+use snowfall_db::{Database, Durability, Tree};
+use snowfall_rt::{errln, outln};
+use snowfall_sys::clock::Instant;
+
+use super::{Global, db_error};
+use crate::cli::{FAILURE, SUCCESS, lossy, usage};
+
+/// One operation: `(thread, i, scratch buffer)`.
+type Op<'a> = dyn Fn(usize, u64, &mut Vec<u8>) -> Result<(), snowfall_db::Error> + Sync + 'a;
+
+/// Every this many operations, one latency sample.
+const SAMPLE_EVERY: u64 = 8;
+
+struct Settings {
+    workloads: Vec<&'static str>,
+    keys: u64,
+    value: usize,
+    threads: usize,
+    seconds: u64,
+    seed: u64,
+    csv: bool,
+    keep: bool,
+}
+
+/// One workload's results.
+struct Report {
+    workload: &'static str,
+    ops: u64,
+    seconds: f64,
+    p50_us: f64,
+    p99_us: f64,
+    faults: u64,
+    evictions: u64,
+    peak_rss_mib: f64,
+}
+
+fn parse(args: &[&[u8]]) -> Result<Settings, i32> {
+    let mut s = Settings {
+        workloads: Vec::new(),
+        keys: 1_000_000,
+        value: 8,
+        threads: 2,
+        seconds: 3,
+        seed: 42,
+        csv: false,
+        keep: false,
+    };
+    let mut it = args.iter().copied();
+    while let Some(arg) = it.next() {
+        let mut number = |name: &str| -> Result<u64, i32> {
+            let v = it.next().ok_or_else(|| usage(format!("bench: {name} needs a value")))?;
+            core::str::from_utf8(v)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| usage(format!("bench: {name} '{}' is not a number", lossy(v))))
+        };
+        match arg {
+            b"load" => s.workloads.push("load"),
+            b"rndread" => s.workloads.push("rndread"),
+            b"mixed" => s.workloads.push("mixed"),
+            b"--keys" => s.keys = number("--keys")?.max(1),
+            b"--value" => s.value = number("--value")? as usize,
+            b"--threads" => s.threads = number("--threads")?.clamp(1, 64) as usize,
+            b"--seconds" => s.seconds = number("--seconds")?.max(1),
+            b"--seed" => s.seed = number("--seed")?,
+            b"--csv" => s.csv = true,
+            b"--keep" => s.keep = true,
+            other => return Err(usage(format!("bench: unknown argument '{}'", lossy(other)))),
+        }
+    }
+    if s.workloads.is_empty() {
+        s.workloads = alloc::vec!["load", "rndread", "mixed"];
+    }
+    if s.value > snowfall_db::MAX_ENTRY - 8 {
+        return Err(usage(format!("bench: --value {} is larger than {}", s.value, snowfall_db::MAX_ENTRY - 8)));
+    }
+    Ok(s)
+}
+
+#[expect(clippy::big_endian_bytes, reason = "keys sort like the numbers they encode")]
+fn key(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+fn splitmix(i: u64) -> u64 {
+    SplitMix64(i).next_u64()
+}
+
+/// A value for key number `i`: its number, then filler.
+fn value_of(i: u64, len: usize, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend(i.to_le_bytes().iter().copied().cycle().take(len));
+}
+
+/// Peak resident memory of this process (VmHWM), in MiB.
+fn peak_rss_mib() -> f64 {
+    let Ok(fd) = rustix::fs::open("/proc/self/status", rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty()) else {
+        return 0.0;
+    };
+    let mut buf = [0u8; 4096];
+    let n = rustix::io::read(&fd, &mut buf).unwrap_or(0);
+    let text = core::str::from_utf8(buf.get(..n).unwrap_or_default()).unwrap_or("");
+    text.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// Runs `op(thread, i, scratch)` on every thread: for `n` operations split over the
+/// threads (`Some(n)`), or until `seconds` pass. Returns the operations
+/// done, the seconds taken and sorted latency samples (nanoseconds).
+fn drive(
+    threads: usize,
+    n: Option<u64>,
+    seconds: u64,
+    op: &Op<'_>,
+) -> Result<(u64, f64, Vec<u64>), snowfall_db::Error> {
+    let done = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let failure: snowfall_latch::Mutex<Option<snowfall_db::Error>> = snowfall_latch::Mutex::new(None);
+    let samples: snowfall_latch::Mutex<Vec<u64>> = snowfall_latch::Mutex::new(Vec::new());
+    let start = Instant::now();
+    let work = |t: usize| {
+        let mut mine = Vec::new();
+        let mut scratch = Vec::new();
+        let (from, to) = match n {
+            Some(n) => (n * t as u64 / threads as u64, n * (t as u64 + 1) / threads as u64),
+            None => (0, u64::MAX),
+        };
+        let mut count = 0;
+        for i in from..to {
+            if n.is_none()
+                && (stop.load(Ordering::Relaxed) || (count % 256 == 0 && start.elapsed().as_secs() >= seconds))
+            {
+                stop.store(true, Ordering::Relaxed);
+                break;
+            }
+            let sampled = count % SAMPLE_EVERY == 0;
+            let t0 = if sampled { Some(Instant::now()) } else { None };
+            if let Err(e) = op(t, i, &mut scratch) {
+                *failure.lock() = Some(e);
+                stop.store(true, Ordering::Relaxed);
+                break;
+            }
+            if let Some(t0) = t0 {
+                mine.push(t0.elapsed().as_nanos() as u64);
+            }
+            count += 1;
+        }
+        done.fetch_add(count, Ordering::Relaxed);
+        samples.lock().extend(mine);
+    };
+    if let Err(e) = snowfall_rt::thread::run_parallel(threads, &work) {
+        errln!("snowfall: bench: cannot start threads: {e}");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    if let Some(e) = failure.lock().take() {
+        return Err(e);
+    }
+    let mut samples = core::mem::take(&mut *samples.lock());
+    samples.sort_unstable();
+    Ok((done.load(Ordering::Relaxed), secs, samples))
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p + 0.5) as usize;
+    sorted.get(i).map_or(0.0, |&ns| ns as f64 / 1000.0)
+}
+
+fn report(db: &Database, workload: &'static str, before: snowfall_db::Stats, run: (u64, f64, Vec<u64>)) -> Report {
+    let after = db.stats();
+    let (ops, seconds, samples) = run;
+    Report {
+        workload,
+        ops,
+        seconds,
+        p50_us: percentile(&samples, 0.50),
+        p99_us: percentile(&samples, 0.99),
+        faults: after.faults - before.faults,
+        evictions: after.evictions - before.evictions,
+        peak_rss_mib: peak_rss_mib(),
+    }
+}
+
+/// Loads keys `0..keys` in order (`rndread` and `mixed` need them).
+fn load_in_order(
+    tree: &Tree<'_>,
+    s: &Settings,
+    durability: Durability,
+) -> Result<(u64, f64, Vec<u64>), snowfall_db::Error> {
+    let value_len = s.value;
+    drive(s.threads, Some(s.keys), 0, &|_, i, v| {
+        value_of(i, value_len, v);
+        tree.insert_with(&key(i), v, durability).map(drop)
+    })
+}
+
+/// Runs `bench`.
+pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
+    let s = parse(args)?;
+    let durability = if g.durability_given { g.durability } else { Durability::None };
+    let path = if g.db_given { g.db.clone() } else { String::from("snowfall-bench.db") };
+    let wal = format!("{path}.wal");
+    let remove = || {
+        let _ = rustix::fs::unlink(path.as_str());
+        let _ = rustix::fs::unlink(wal.as_str());
+    };
+    remove();
+    let bench_global = Global { db: path.clone(), durability, ..g.clone() };
+    let db = bench_global.open(true)?;
+    let mut reports = Vec::new();
+    let mut loaded_in_order = false;
+    let result = (|| -> Result<(), snowfall_db::Error> {
+        for &w in &s.workloads {
+            let tree = db.tree(w)?;
+            let before = db.stats();
+            let run = match w {
+                "load" => {
+                    let value_len = s.value;
+                    drive(s.threads, Some(s.keys), 0, &|_, i, v| {
+                        value_of(i, value_len, v);
+                        tree.insert_with(&key(splitmix(i)), v, durability).map(drop)
+                    })?
+                }
+                _ => {
+                    let data = db.tree("ordered")?;
+                    if !loaded_in_order {
+                        load_in_order(&data, &s, durability)?;
+                        db.sync()?;
+                        loaded_in_order = true;
+                    }
+                    let before = db.stats();
+                    let (keys, value_len, seed, mixed) = (s.keys, s.value, s.seed, w == "mixed");
+                    let run = drive(s.threads, None, s.seconds, &|t, i, v| {
+                        let r = splitmix(seed ^ (t as u64) << 48 ^ i);
+                        let k = r % keys;
+                        value_of(k, value_len, v);
+                        if mixed && r >> 63 == 1 {
+                            return data.insert_with(&key(k), v, durability).map(drop);
+                        }
+                        match data.get_with(&key(k), |got| got == v.as_slice())? {
+                            Some(true) => Ok(()),
+                            _ => Err(snowfall_db::Error::Integrity {
+                                file: String::from("bench"),
+                                what: format!("key {k} lost or wrong"),
+                            }),
+                        }
+                    })?;
+                    reports.push(report(&db, w, before, run));
+                    continue;
+                }
+            };
+            db.sync()?;
+            reports.push(report(&db, w, before, run));
+        }
+        Ok(())
+    })();
+    let closed = db.close();
+    if !s.keep {
+        remove();
+    }
+    result.map_err(db_error)?;
+    closed.map_err(db_error)?;
+    print(&s, g, durability, &reports)
+}
+
+fn print(s: &Settings, g: &Global, durability: Durability, reports: &[Report]) -> Result<i32, i32> {
+    let mut lines: Vec<String> = Vec::new();
+    if s.csv {
+        lines.push(String::from(
+            "workload,threads,keys,value_bytes,durability,ops,seconds,ops_per_sec,p50_us,p99_us,faults,evictions,peak_rss_mib",
+        ));
+        for r in reports {
+            lines.push(format!(
+                "{},{},{},{},{:?},{},{:.3},{:.0},{:.2},{:.2},{},{},{:.1}",
+                r.workload,
+                s.threads,
+                s.keys,
+                s.value,
+                durability,
+                r.ops,
+                r.seconds,
+                r.ops as f64 / r.seconds,
+                r.p50_us,
+                r.p99_us,
+                r.faults,
+                r.evictions,
+                r.peak_rss_mib
+            ));
+        }
+    } else {
+        lines.push(format!(
+            "{} keys, {}-byte values, {} threads, pool {} MiB, durability {:?}",
+            s.keys,
+            s.value,
+            s.threads,
+            g.pool >> 20,
+            durability
+        ));
+        lines.push(format!(
+            "{:<9} {:>12} {:>13} {:>9} {:>9} {:>9} {:>10} {:>9}",
+            "workload", "ops", "ops/s", "p50 us", "p99 us", "faults", "evictions", "peak MiB"
+        ));
+        for r in reports {
+            lines.push(format!(
+                "{:<9} {:>12} {:>13.0} {:>9.2} {:>9.2} {:>9} {:>10} {:>9.1}",
+                r.workload,
+                r.ops,
+                r.ops as f64 / r.seconds,
+                r.p50_us,
+                r.p99_us,
+                r.faults,
+                r.evictions,
+                r.peak_rss_mib
+            ));
+        }
+    }
+    for line in lines {
+        if let Err(e) = outln!("{line}") {
+            errln!("snowfall: cannot write to stdout: {e}");
+            return Err(FAILURE);
+        }
+    }
+    Ok(SUCCESS)
+}
