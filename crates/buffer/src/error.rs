@@ -70,13 +70,39 @@ pub enum DeviceError {
 impl fmt::Display for DeviceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DeviceError::Os { op, offset, errno } => write!(f, "{op} at byte {offset} failed: {errno}"),
+            DeviceError::Os { op: IoOp::Open, errno, .. } => write!(f, "cannot open: {}", Describe(*errno)),
+            DeviceError::Os { op, offset, errno } => write!(f, "{op} at byte {offset} failed: {}", Describe(*errno)),
             DeviceError::Short { op, offset, done, wanted } => {
                 write!(f, "{op} at byte {offset} moved {done} of {wanted} bytes")
             }
             DeviceError::NoSpace { offset } => write!(f, "no space left on the device for the write at byte {offset}"),
             DeviceError::PastEnd { offset } => write!(f, "read at byte {offset} is past the end of the device"),
         }
+    }
+}
+
+/// An errno with its meaning, for the errors a storage device meets
+/// (without libc there is no `strerror`).
+struct Describe(Errno);
+
+impl fmt::Display for Describe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self.0 {
+            Errno::NOENT => "no such file or directory",
+            Errno::ACCESS => "permission denied",
+            Errno::PERM => "operation not permitted",
+            Errno::ISDIR => "is a directory",
+            Errno::NOTDIR => "a path component is not a directory",
+            Errno::ROFS => "read-only file system",
+            Errno::IO => "input/output error",
+            Errno::NOSPC => "no space left on device",
+            Errno::DQUOT => "disk quota exceeded",
+            Errno::INVAL => "invalid argument",
+            Errno::NOMEM => "out of memory",
+            Errno::MFILE | Errno::NFILE => "too many open files",
+            _ => return write!(f, "{}", self.0),
+        };
+        write!(f, "{text} ({})", self.0)
     }
 }
 
