@@ -9,6 +9,7 @@
 mod auxv;
 mod faults;
 mod logger;
+mod mem;
 mod threads;
 
 use alloc::string::String;
@@ -22,7 +23,7 @@ pub type Outcome = Result<String, String>;
 
 /// Runs every check; returns the exit status.
 pub fn run(startup: Startup) -> i32 {
-    let checks: [(&str, &dyn Fn() -> Outcome); 13] = [
+    let checks: [(&str, &dyn Fn() -> Outcome); 15] = [
         ("logger registered from .init_array", &|| logger::registered_before_main(startup)),
         ("log record format and level filter", &logger::record_format),
         ("log records from threads never interleave", &logger::records_do_not_interleave),
@@ -36,6 +37,8 @@ pub fn run(startup: Startup) -> i32 {
         ("nested guards", &faults::nested_guards),
         ("SIGSEGV and SIGBUS recovered on threads at once", &faults::faults_on_threads),
         ("every thread has an alternate signal stack", &faults::alternate_stacks),
+        ("memcpy agrees with a byte loop", &mem::memcpy_matches_a_byte_loop),
+        ("memmove agrees with a byte loop, overlapping", &mem::memmove_matches_a_byte_loop),
     ];
     let mut failed = 0;
     for (name, check) in checks {

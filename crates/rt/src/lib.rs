@@ -11,7 +11,9 @@
 //! - [`thread`]: threads on origin, each with its own alternate signal stack;
 //! - [`exit`] and [`exit_immediately`];
 //! - the global allocator (dlmalloc on rustix) and the panic handler (the
-//!   message on stderr, exit status 101).
+//!   message on stderr, exit status 101);
+//! - `memcpy`/`memmove` tuned for short copies ([`mem`](crate), reached
+//!   through the linker's `--wrap`).
 //!
 //! The binary must name something from this crate (it calls [`env::args`]
 //! at least), or the linker drops it and its `.init_array` entry with it.
@@ -31,6 +33,7 @@ mod allocator;
 pub mod env;
 pub mod io;
 pub mod logger;
+mod mem;
 mod panic;
 mod startup;
 pub mod thread;
