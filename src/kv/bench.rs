@@ -205,16 +205,47 @@ fn report(db: &Database, workload: &'static str, before: snowfall_db::Stats, run
     }
 }
 
-/// Loads keys `0..keys` in order (`rndread` and `mixed` need them).
-fn load_in_order(
+/// Inserts `s.keys` keys, key number `i` being `order(i)`, split over the
+/// threads: `splitmix` for `load`'s random order, the identity for the
+/// ordered data `rndread` and `mixed` read.
+fn insert_keys(
     tree: &Tree<'_>,
     s: &Settings,
     durability: Durability,
+    order: fn(u64) -> u64,
 ) -> Result<(u64, f64, Vec<u64>), snowfall_db::Error> {
     let value_len = s.value;
     drive(s.threads, Some(s.keys), 0, &|_, i, v| {
         value_of(i, value_len, v);
-        tree.insert_with(&key(i), v, durability).map(drop)
+        tree.insert_with(&key(order(i)), v, durability).map(drop)
+    })
+}
+
+/// Uniform random lookups on the ordered data for `s.seconds`, each value
+/// checked; with `mixed`, half of the operations update instead.
+fn lookups(
+    data: &Tree<'_>,
+    s: &Settings,
+    durability: Durability,
+    mixed: bool,
+) -> Result<(u64, f64, Vec<u64>), snowfall_db::Error> {
+    let (keys, value_len, seed) = (s.keys, s.value, s.seed);
+    drive(s.threads, None, s.seconds, &|t, i, v| {
+        let r = splitmix(seed ^ (t as u64) << 48 ^ i);
+        let k = r % keys;
+        value_of(k, value_len, v);
+        if mixed && r >> 63 == 1 {
+            return data.insert_with(&key(k), v, durability).map(drop);
+        }
+        // The optimistic read (a validated copy), as an engine's users read.
+        let mut got = [0u8; snowfall_db::MAX_ENTRY];
+        match data.get_into(&key(k), &mut got)? {
+            Some(n) if got.get(..n) == Some(v.as_slice()) => Ok(()),
+            _ => Err(snowfall_db::Error::Integrity {
+                file: String::from("bench"),
+                what: format!("key {k} lost or wrong"),
+            }),
+        }
     })
 }
 
@@ -235,45 +266,15 @@ pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     let mut loaded_in_order = false;
     let result = (|| -> Result<(), snowfall_db::Error> {
         for &w in &s.workloads {
-            let tree = db.tree(w)?;
+            if w != "load" && !loaded_in_order {
+                insert_keys(&db.tree("ordered")?, &s, durability, |i| i)?;
+                db.sync()?;
+                loaded_in_order = true;
+            }
             let before = db.stats();
             let run = match w {
-                "load" => {
-                    let value_len = s.value;
-                    drive(s.threads, Some(s.keys), 0, &|_, i, v| {
-                        value_of(i, value_len, v);
-                        tree.insert_with(&key(splitmix(i)), v, durability).map(drop)
-                    })?
-                }
-                _ => {
-                    let data = db.tree("ordered")?;
-                    if !loaded_in_order {
-                        load_in_order(&data, &s, durability)?;
-                        db.sync()?;
-                        loaded_in_order = true;
-                    }
-                    let before = db.stats();
-                    let (keys, value_len, seed, mixed) = (s.keys, s.value, s.seed, w == "mixed");
-                    let run = drive(s.threads, None, s.seconds, &|t, i, v| {
-                        let r = splitmix(seed ^ (t as u64) << 48 ^ i);
-                        let k = r % keys;
-                        value_of(k, value_len, v);
-                        if mixed && r >> 63 == 1 {
-                            return data.insert_with(&key(k), v, durability).map(drop);
-                        }
-                        // The optimistic read (a validated copy), as an engine's users read.
-                        let mut got = [0u8; snowfall_db::MAX_ENTRY];
-                        match data.get_into(&key(k), &mut got)? {
-                            Some(n) if got.get(..n) == Some(v.as_slice()) => Ok(()),
-                            _ => Err(snowfall_db::Error::Integrity {
-                                file: String::from("bench"),
-                                what: format!("key {k} lost or wrong"),
-                            }),
-                        }
-                    })?;
-                    reports.push(report(&db, w, before, run));
-                    continue;
-                }
+                "load" => insert_keys(&db.tree("load")?, &s, durability, splitmix)?,
+                _ => lookups(&db.tree("ordered")?, &s, durability, w == "mixed")?,
             };
             db.sync()?;
             reports.push(report(&db, w, before, run));
