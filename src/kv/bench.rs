@@ -25,8 +25,9 @@ use snowfall_db::{Database, Durability, Tree};
 use snowfall_rt::{errln, outln};
 use snowfall_sys::clock::Instant;
 
+use super::out::written;
 use super::{Global, db_error};
-use crate::cli::{FAILURE, SUCCESS, lossy, usage};
+use crate::cli::{SUCCESS, lossy, usage};
 
 /// One operation: `(thread, i, scratch buffer)`.
 type Op<'a> = dyn Fn(usize, u64, &mut Vec<u8>) -> Result<(), snowfall_db::Error> + Sync + 'a;
@@ -342,10 +343,7 @@ fn print(s: &Settings, g: &Global, durability: Durability, reports: &[Report]) -
         }
     }
     for line in lines {
-        if let Err(e) = outln!("{line}") {
-            errln!("snowfall: cannot write to stdout: {e}");
-            return Err(FAILURE);
-        }
+        written(outln!("{line}"))?;
     }
     Ok(SUCCESS)
 }

@@ -5,20 +5,9 @@ use alloc::vec::Vec;
 
 use snowfall_rt::{errln, outln};
 
+use super::out::written;
 use super::{Global, NOT_FOUND, db_error, escape, positional};
-use crate::cli::{FAILURE, SUCCESS};
-
-/// Prints with `outln!`; a failed write is a failure.
-fn say(result: Result<(), snowfall_sys::Errno>) -> Result<i32, i32> {
-    match result {
-        Ok(()) => Ok(SUCCESS),
-        Err(snowfall_sys::Errno::PIPE) => Ok(SUCCESS),
-        Err(e) => {
-            errln!("snowfall: cannot write to stdout: {e}");
-            Err(FAILURE)
-        }
-    }
-}
+use crate::cli::SUCCESS;
 
 /// `put KEY VALUE`
 pub fn put(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
@@ -51,7 +40,7 @@ pub fn get(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
         line.extend_from_slice(&value);
     }
     line.push(b'\n');
-    say(snowfall_rt::io::write_all(snowfall_rt::io::STDOUT, &line))
+    written(snowfall_rt::io::write_all(snowfall_rt::io::STDOUT, &line))
 }
 
 /// `del KEY`
@@ -75,7 +64,7 @@ pub fn trees(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     positional("trees", args, &[])?;
     let db = g.open(false)?;
     for name in db.tree_names() {
-        say(outln!("{name}"))?;
+        written(outln!("{name}"))?;
     }
     Ok(SUCCESS)
 }
@@ -115,7 +104,7 @@ pub fn stat(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
         ("recovery", format!("{} records redone, {} batches undone", s.records_redone, s.batches_undone)),
     ];
     for (name, value) in lines {
-        say(outln!("{name}: {value}"))?;
+        written(outln!("{name}: {value}"))?;
     }
     Ok(SUCCESS)
 }
@@ -125,7 +114,7 @@ pub fn check(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     positional("check", args, &[])?;
     let db = g.open(false)?;
     match db.check_integrity() {
-        Ok(r) => say(outln!(
+        Ok(r) => written(outln!(
             "ok: {} entries, {} pages and {} log records verified",
             r.entries,
             r.pages_verified,

@@ -5,19 +5,26 @@
 
 use alloc::vec::Vec;
 
+use snowfall_rt::errln;
 use snowfall_rt::io::{STDOUT, write_all};
 use snowfall_sys::Errno;
+
+use crate::cli::{FAILURE, SUCCESS};
 
 /// Bytes gathered before one `write(2)`.
 const BUFFER: usize = 64 << 10;
 
-/// Why output stopped.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Closed {
-    /// The reader closed the pipe: stop quietly.
-    Pipe,
-    /// Another write error.
-    Error(Errno),
+/// The outcome of writing a command's output: `Ok(SUCCESS)` if it was
+/// written or the reader went away (`EPIPE`), else a message on stderr and
+/// `Err(FAILURE)`.
+pub fn written(result: Result<(), Errno>) -> Result<i32, i32> {
+    match result {
+        Ok(()) | Err(Errno::PIPE) => Ok(SUCCESS),
+        Err(e) => {
+            errln!("snowfall: cannot write to stdout: {e}");
+            Err(FAILURE)
+        }
+    }
 }
 
 /// A buffered writer to standard output.
@@ -37,18 +44,14 @@ impl Out {
     }
 
     /// Writes out the buffer once it is full enough.
-    pub fn maybe_flush(&mut self) -> Result<(), Closed> {
+    pub fn maybe_flush(&mut self) -> Result<(), Errno> {
         if self.buf.len() >= BUFFER { self.flush() } else { Ok(()) }
     }
 
     /// Writes out the buffer.
-    pub fn flush(&mut self) -> Result<(), Closed> {
+    pub fn flush(&mut self) -> Result<(), Errno> {
         let result = write_all(STDOUT, &self.buf);
         self.buf.clear();
-        match result {
-            Ok(()) => Ok(()),
-            Err(Errno::PIPE) => Err(Closed::Pipe),
-            Err(e) => Err(Closed::Error(e)),
-        }
+        result
     }
 }

@@ -5,11 +5,9 @@
 use alloc::format;
 use core::ops::Bound;
 
-use snowfall_rt::errln;
-
-use super::out::{Closed, Out};
+use super::out::{Out, written};
 use super::{Global, db_error, escape};
-use crate::cli::{FAILURE, SUCCESS, lossy, usage};
+use crate::cli::{SUCCESS, lossy, usage};
 
 /// Runs `scan`.
 pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
@@ -44,28 +42,18 @@ pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
         buf.push(b'\t');
         escape::escape(&v, g.hex, buf);
         buf.push(b'\n');
-        out.maybe_flush().map_err(closed)
+        // A closed pipe ends the scan here; `written` below says how.
+        out.maybe_flush().map_err(|e| written(Err(e)).unwrap_or_else(|status| status))
     };
     let printed = if reverse {
         range.rev().take(limit as usize).try_for_each(&mut print)
     } else {
         range.take(limit as usize).try_for_each(&mut print)
     };
-    match printed.and_then(|()| out.flush().map_err(closed)) {
-        Ok(()) => Ok(SUCCESS),
+    match printed {
+        Ok(()) => written(out.flush()),
         // The reader went away (`| head`): that ends the scan, successfully.
         Err(SUCCESS) => Ok(SUCCESS),
         Err(status) => Err(status),
-    }
-}
-
-/// What a stopped output means: a closed pipe ends quietly.
-fn closed(c: Closed) -> i32 {
-    match c {
-        Closed::Pipe => SUCCESS,
-        Closed::Error(e) => {
-            errln!("snowfall: cannot write to stdout: {e}");
-            FAILURE
-        }
     }
 }
