@@ -290,7 +290,7 @@ impl<'a> BTree<'a> {
                     op: Op::Split { key },
                     body: child.page().body(),
                 },
-                Change { page: right.id(), page_lsn: 0, op: Op::Image, body: right.page().body() },
+                Change::image(right.id(), right.page().body()),
                 Change {
                     page: parent.id(),
                     page_lsn: parent_lsn,
@@ -332,5 +332,5 @@ impl<'a> BTree<'a> {
 
 /// A change that logs a page's whole body (new pages, restructured ones).
 pub(crate) fn image<'g>(g: &'g ExclusiveGuard<'_>) -> Change<'g> {
-    Change { page: g.id(), page_lsn: 0, op: Op::Image, body: g.page().body() }
+    Change::image(g.id(), g.page().body())
 }

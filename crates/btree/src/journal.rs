@@ -97,7 +97,45 @@ pub enum Op<'a> {
         key: &'a [u8],
     },
     /// The page's whole body as it is now.
-    Image,
+    Image(Image<'a>),
+}
+
+/// A page's whole body less its free gap, which is zeros and not logged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Image<'a> {
+    /// The body before the gap.
+    pub head: &'a [u8],
+    /// The gap's length.
+    pub gap: usize,
+    /// The body after the gap.
+    pub tail: &'a [u8],
+}
+
+impl<'a> Image<'a> {
+    /// The image of a page body (no gap if the body is not a node).
+    pub fn of(body: &'a [u8]) -> Image<'a> {
+        let (at, len) = gap(body);
+        Image { head: body.get(..at).unwrap_or_default(), gap: len, tail: body.get(at + len..).unwrap_or_default() }
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(OP_IMAGE);
+        put_u16(out, self.head.len());
+        put_u16(out, self.gap);
+        out.extend_from_slice(self.head);
+        out.extend_from_slice(self.tail);
+    }
+
+    fn apply(&self, body: &mut [u8]) -> Result<(), Malformed> {
+        let at = self.head.len();
+        if at + self.gap + self.tail.len() != body.len() {
+            return Err(Malformed);
+        }
+        body.get_mut(..at).ok_or(Malformed)?.copy_from_slice(self.head);
+        body.get_mut(at..at + self.gap).ok_or(Malformed)?.fill(0);
+        body.get_mut(at + self.gap..).ok_or(Malformed)?.copy_from_slice(self.tail);
+        Ok(())
+    }
 }
 
 /// One page changed by a unit.
@@ -111,6 +149,13 @@ pub struct Change<'a> {
     pub op: Op<'a>,
     /// The page's body now (for an image).
     pub body: &'a [u8],
+}
+
+impl<'a> Change<'a> {
+    /// A page logged whole: a page the unit created (LSN 0).
+    pub fn image(page: PageId, body: &'a [u8]) -> Change<'a> {
+        Change { page, page_lsn: 0, op: Op::Image(Image::of(body)), body }
+    }
 }
 
 /// The key a unit wrote, for recovery's bookkeeping of batches.
@@ -212,14 +257,14 @@ impl Unit<'_> {
             // A page LSN equal to the redo point is a change before it (a
             // record ending exactly at a block's end ends where the redo
             // point's fresh block begins).
-            if c.op == Op::Image || c.page_lsn <= redo {
+            if let Op::Image(image) = c.op {
                 imaged.push(c.page);
-                let (at, len) = gap(c.body);
-                out.push(OP_IMAGE);
-                put_u16(out, at);
-                put_u16(out, len);
-                out.extend_from_slice(c.body.get(..at).unwrap_or_default());
-                out.extend_from_slice(c.body.get(at + len..).unwrap_or_default());
+                image.encode(out);
+                continue;
+            }
+            if c.page_lsn <= redo {
+                imaged.push(c.page);
+                Image::of(c.body).encode(out);
                 continue;
             }
             match c.op {
@@ -245,7 +290,7 @@ impl Unit<'_> {
                     out.push(OP_SPLIT);
                     put_bytes(out, key);
                 }
-                Op::Image => {}
+                Op::Image(_) => {}
             }
         }
         if let Some(dst) = out.get_mut(count_at..count_at + 2) {
@@ -259,91 +304,39 @@ impl Unit<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Malformed;
 
-/// A decoded page operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Redo<'a> {
-    /// See [`Op::Insert`].
-    Insert {
-        /// The key.
-        key: &'a [u8],
-        /// The value.
-        value: &'a [u8],
-    },
-    /// See [`Op::Remove`].
-    Remove {
-        /// The key.
-        key: &'a [u8],
-    },
-    /// See [`Op::RemoveAt`].
-    RemoveAt {
-        /// The index.
-        index: usize,
-    },
-    /// See [`Op::SetChild`].
-    SetChild {
-        /// The index.
-        index: usize,
-        /// The child.
-        child: u64,
-    },
-    /// See [`Op::Split`].
-    Split {
-        /// The key.
-        key: &'a [u8],
-    },
-    /// A full image: the body with a zero gap at `gap_at` of `gap_len` bytes.
-    Image {
-        /// Where the gap starts.
-        gap_at: usize,
-        /// Its length.
-        gap_len: usize,
-        /// The rest of the body.
-        bytes: &'a [u8],
-    },
-}
-
-impl Redo<'_> {
+impl Op<'_> {
     /// Whether this replaces the page whole (no need to read it first).
     pub fn is_image(&self) -> bool {
-        matches!(self, Redo::Image { .. })
+        matches!(self, Op::Image(_))
     }
 
     /// Applies the operation to a page body.
     pub fn apply(&self, body: &mut [u8]) -> Result<(), Malformed> {
         let count = |body: &[u8]| Node::open(body).map(|n| n.count()).map_err(|_| Malformed);
         match *self {
-            Redo::Insert { key, value } => {
+            Op::Insert { key, value } => {
                 NodeMut::new(body).insert(key, value, usize::MAX).map(|_| ()).map_err(|_| Malformed)
             }
-            Redo::Remove { key } => NodeMut::new(body).remove(key).then_some(()).ok_or(Malformed),
-            Redo::RemoveAt { index } => {
+            Op::Remove { key } => NodeMut::new(body).remove(key).then_some(()).ok_or(Malformed),
+            Op::RemoveAt { index } => {
                 if index >= count(body)? {
                     return Err(Malformed);
                 }
                 NodeMut::new(body).remove_at(index);
                 Ok(())
             }
-            Redo::SetChild { index, child } => {
+            Op::SetChild { index, child } => {
                 if index > count(body)? {
                     return Err(Malformed);
                 }
                 NodeMut::new(body).set_child(index, child);
                 Ok(())
             }
-            Redo::Split { key } => {
+            Op::Split { key } => {
                 let mut scratch = vec![0u8; body.len()];
                 NodeMut::new(body).split(&mut NodeMut::new(&mut scratch), key).map(|_| ()).map_err(|_| Malformed)
             }
-            Redo::Image { gap_at, gap_len, bytes } => {
-                if gap_len + bytes.len() != body.len() || gap_at > bytes.len() {
-                    return Err(Malformed);
-                }
-                let (head, tail) = bytes.split_at(gap_at);
-                body.get_mut(..gap_at).ok_or(Malformed)?.copy_from_slice(head);
-                body.get_mut(gap_at..gap_at + gap_len).ok_or(Malformed)?.fill(0);
-                body.get_mut(gap_at + gap_len..).ok_or(Malformed)?.copy_from_slice(tail);
-                Ok(())
-            }
+            Op::Image(image) => image.apply(body),
         }
     }
 }
@@ -356,7 +349,7 @@ pub struct Decoded<'a> {
     /// Pages freed.
     pub freed: Vec<PageId>,
     /// Page operations, in order.
-    pub changes: Vec<(PageId, Redo<'a>)>,
+    pub changes: Vec<(PageId, Op<'a>)>,
 }
 
 struct Reader<'a> {
@@ -435,20 +428,22 @@ impl<'a> Decoded<'a> {
             let op = match r.u8()? {
                 OP_INSERT => {
                     let key = r.key(write.as_ref())?;
-                    Redo::Insert { key, value: r.bytes()? }
+                    Op::Insert { key, value: r.bytes()? }
                 }
-                OP_REMOVE => Redo::Remove { key: r.key(write.as_ref())? },
-                OP_REMOVE_AT => Redo::RemoveAt { index: r.u16()? },
+                OP_REMOVE => Op::Remove { key: r.key(write.as_ref())? },
+                OP_REMOVE_AT => Op::RemoveAt { index: r.u16()? },
                 OP_SET_CHILD => {
                     let index = r.u16()?;
-                    Redo::SetChild { index, child: r.u64()? }
+                    Op::SetChild { index, child: r.u64()? }
                 }
-                OP_SPLIT => Redo::Split { key: r.bytes()? },
+                OP_SPLIT => Op::Split { key: r.bytes()? },
                 OP_IMAGE => {
                     let gap_at = r.u16()?;
                     let gap_len = r.u16()?;
                     let len = snowfall_buffer::BODY_SIZE.checked_sub(gap_len).ok_or(Malformed)?;
-                    Redo::Image { gap_at, gap_len, bytes: r.take(len)? }
+                    let bytes = r.take(len)?;
+                    let (head, tail) = bytes.split_at_checked(gap_at).ok_or(Malformed)?;
+                    Op::Image(Image { head, gap: gap_len, tail })
                 }
                 _ => return Err(Malformed),
             };

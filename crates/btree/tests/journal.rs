@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use common::{bm, key, splitmix64};
-use snowfall_btree::journal::{Decoded, Journal, Redo, Unit};
+use snowfall_btree::journal::{Decoded, Journal, Op, Unit};
 use snowfall_btree::{BTree, Config};
 use snowfall_buffer::PageId;
 use snowfall_buffer::memory::MemoryKind;
@@ -40,7 +40,7 @@ fn replay(units: &[Vec<u8>], start: &HashMap<PageId, Vec<u8>>) -> HashMap<PageId
     for bytes in units {
         let unit = Decoded::decode(bytes).expect("decodes");
         for (page, op) in &unit.changes {
-            if let Redo::Image { .. } = op {
+            if let Op::Image(_) = op {
                 pages.insert(*page, vec![0; snowfall_buffer::BODY_SIZE]);
             }
             let body = pages.get_mut(page).unwrap_or_else(|| panic!("{page} changed before its image"));
@@ -129,7 +129,7 @@ fn a_page_whose_lsn_is_the_redo_point_is_logged_as_an_image() {
         let mut out = Vec::new();
         Unit { write: None, changes: &[change], freed: &[] }.encode(redo, &mut out);
         let decoded = Decoded::decode(&out).unwrap();
-        let is_image = matches!(decoded.changes[0].1, Redo::Image { .. });
+        let is_image = matches!(decoded.changes[0].1, Op::Image(_));
         assert_eq!(is_image, image, "page LSN {page_lsn}, redo point {redo}");
     }
 }

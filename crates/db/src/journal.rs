@@ -13,7 +13,7 @@
 //! snapshot (taken under the same lock) is exactly the state at its redo
 //! point.
 
-use snowfall_btree::journal::{Change, Journal, Op, Unit};
+use snowfall_btree::journal::{Change, Journal, Unit};
 use snowfall_buffer::ExclusiveGuard;
 use snowfall_wal::LogError;
 
@@ -57,7 +57,7 @@ impl Journal for Inner {
 impl Inner {
     /// Logs the creation of tree `name` with its (new, empty) root.
     pub(crate) fn log_create(&self, name: &str, root: &ExclusiveGuard<'_>) -> Result<u64, LogError> {
-        let change = Change { page: root.id(), page_lsn: 0, op: Op::Image, body: root.page().body() };
+        let change = Change::image(root.id(), root.page().body());
         let unit = Unit { write: None, changes: &[change], freed: &[] };
         self.log
             .append(CREATE_TREE, |out, place| {

@@ -271,10 +271,10 @@ fn dump(data: &Arc<MemoryDevice>, log: &Arc<MemoryDevice>) {
                     (
                         p.0,
                         match o {
-                            snowfall_btree::journal::Redo::Image { .. } => "img",
-                            snowfall_btree::journal::Redo::Insert { .. } => "ins",
-                            snowfall_btree::journal::Redo::Remove { .. } => "rm",
-                            snowfall_btree::journal::Redo::Split { .. } => "split",
+                            snowfall_btree::journal::Op::Image(_) => "img",
+                            snowfall_btree::journal::Op::Insert { .. } => "ins",
+                            snowfall_btree::journal::Op::Remove { .. } => "rm",
+                            snowfall_btree::journal::Op::Split { .. } => "split",
                             _ => "other",
                         },
                     )
