@@ -102,9 +102,7 @@ impl BTree<'_> {
             return Ok(());
         }
         shape.inner_pages += 1;
-        let children: Vec<u64> = (0..=node.count())
-            .map(|i| node.child_at(i).map_err(|_| format!("{page}: bad child {i}")))
-            .collect::<Result<_, _>>()?;
+        let children = crate::pages::children(&node).map_err(|i| format!("{page}: bad child {i}"))?;
         drop(guard);
         for (i, child) in children.into_iter().enumerate() {
             let lo = if i == 0 { lower } else { keys.get(i - 1).map(Vec::as_slice) };

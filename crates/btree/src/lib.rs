@@ -26,6 +26,7 @@ mod insert;
 pub mod journal;
 mod limits;
 mod lookup;
+mod pages;
 mod remove;
 mod scan;
 mod tree;

@@ -82,3 +82,22 @@ fn keys_and_values_beyond_the_limits_are_typed_errors() {
         assert_eq!(tree.get(&k).unwrap(), Some(vec![]));
     }
 }
+
+#[test]
+fn page_ids_name_every_page_and_read_no_leaf_but_the_first() {
+    // A 2 MiB pool (512 frames) for a tree of about 1,500 pages.
+    let bm = common::bm(MemoryKind::Madvise, 2, 1024);
+    let tree = BTree::create(&bm, Config::default()).unwrap();
+    load(&tree, (0..N).map(splitmix64));
+    let mut all = Vec::new();
+    let shape = tree.check_pages(&mut |p| all.push(p)).unwrap();
+    assert!(shape.pages() > 1000 && shape.height >= 3, "{shape:?}");
+    let faults = bm.stats().faults;
+    let mut ids = tree.page_ids().unwrap();
+    let loaded = bm.stats().faults - faults;
+    assert!(loaded <= shape.inner_pages + 1, "{loaded} pages loaded for {} inner pages", shape.inner_pages);
+    assert_eq!(ids.first(), all.first(), "the root first");
+    ids.sort_unstable();
+    all.sort_unstable();
+    assert_eq!(ids, all);
+}

@@ -29,6 +29,9 @@ use crate::page::{PAGE_SIZE, Page, PageId};
 use crate::resident::ResidentSet;
 use crate::stats::{Counter, Counters, Stats};
 
+/// Pages [`BufferManager::free_pages`] latches and releases at a time.
+const FREE_CHUNK: usize = 256;
+
 /// Called before dirty pages are written back: the write-ahead log makes
 /// itself durable up to `max_lsn` ("log before data").
 pub trait WriteBackHook: Send + Sync {
@@ -506,20 +509,72 @@ impl BufferManager {
     /// [`allocate`](Self::allocate). Its stored copy is not touched.
     pub fn free(&self, guard: ExclusiveGuard<'_>) -> Result<(), Error> {
         let page = guard.into_held();
-        let latch = self.states.get(page).ok_or(Error::OutOfSpace { virtual_pages: self.states_pages() })?;
-        if let Err(e) = self.release_memory(&[page]) {
-            latch.unlock_exclusive(snowfall_latch::Flag::Keep);
-            return Err(e);
-        }
-        self.resident.remove(page);
-        self.unreserve_frames(1);
-        latch.unlock_evicted();
-        let mut a = self.allocator.lock();
-        a.free.push(page);
-        if let Some(i) = a.freeing.iter().position(|&p| p == page) {
-            a.freeing.swap_remove(i);
+        self.free_held(&[page], &[])
+    }
+
+    /// Frees pages nobody else uses, loading none of them: the memory of
+    /// the resident ones is released (one call per chunk), the evicted
+    /// ones only change hands. For dropping a whole tree, most of whose
+    /// pages may be on disk only.
+    pub fn free_pages(&self, pages: &[PageId]) -> Result<(), Error> {
+        for chunk in pages.chunks(FREE_CHUNK) {
+            let (mut resident, mut evicted) = (Vec::new(), Vec::new());
+            for &page in chunk {
+                let latch = match self.latch(page) {
+                    Ok(latch) => latch,
+                    Err(e) => {
+                        self.unlock_held(&resident);
+                        return Err(e);
+                    }
+                };
+                // An eviction in progress finishes (and writes back) first.
+                loop {
+                    if latch.lock_exclusive().is_ok() {
+                        resident.push(page);
+                        break;
+                    }
+                    if latch.try_lock_evicted() {
+                        latch.unlock_evicted();
+                        evicted.push(page);
+                        break;
+                    }
+                }
+            }
+            self.free_held(&resident, &evicted)?;
         }
         Ok(())
+    }
+
+    /// Frees `resident` pages the caller latched exclusively and `evicted`
+    /// pages nobody uses.
+    fn free_held(&self, resident: &[PageId], evicted: &[PageId]) -> Result<(), Error> {
+        if let Err(e) = self.release_memory(resident) {
+            self.unlock_held(resident);
+            return Err(e);
+        }
+        for &page in resident {
+            self.resident.remove(page);
+            if let Some(latch) = self.states.get(page) {
+                latch.unlock_evicted();
+            }
+        }
+        self.unreserve_frames(resident.len() as u64);
+        let mut gone: Vec<PageId> = resident.iter().chain(evicted).copied().collect();
+        gone.sort_unstable();
+        let mut a = self.allocator.lock();
+        a.free.extend_from_slice(&gone);
+        // Sorted, so that a drop of many pages stays linear in their number.
+        a.freeing.retain(|p| gone.binary_search(p).is_err());
+        Ok(())
+    }
+
+    /// Unlatches pages held exclusively, unchanged.
+    fn unlock_held(&self, pages: &[PageId]) {
+        for &page in pages {
+            if let Some(latch) = self.states.get(page) {
+                latch.unlock_exclusive(snowfall_latch::Flag::Keep);
+            }
+        }
     }
 
     fn states_pages(&self) -> u64 {

@@ -85,10 +85,7 @@ impl Database {
             .find(|(n, _)| n == name)
             .map(|(_, r)| *r)
             .ok_or_else(|| Error::NoSuchTree { name: String::from(name) })?;
-        let mut pages = Vec::new();
-        db.tree_at(root)
-            .check_pages(&mut |p| pages.push(p))
-            .map_err(|what| Error::Integrity { file: db.file.clone(), what })?;
+        let pages = db.tree_at(root).page_ids().map_err(|what| Error::Integrity { file: db.file.clone(), what })?;
         let id = db.next_batch.fetch_add(1, Ordering::Relaxed);
         let chunks: Vec<&[PageId]> = pages.chunks(IDS_PER_RECORD).collect();
         let mut lsn = 0;
@@ -116,10 +113,7 @@ impl Database {
         db.batches.lock().retain(|&(b, _)| b != id);
         drop(state);
         db.log.sync_to(lsn).map_err(|e| db.failed(Error::Log(e)))?;
-        for p in pages {
-            let guard = db.bm.fix_exclusive(p)?;
-            db.bm.free(guard)?;
-        }
+        db.bm.free_pages(&pages)?;
         Ok(())
     }
 }
