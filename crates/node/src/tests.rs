@@ -26,7 +26,7 @@ fn leaf(buf: &mut [u8], lower: Option<&[u8]>, upper: Option<&[u8]>) {
 
 fn contents(buf: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut copy = buf.to_vec();
-    NodeMut::new(&mut copy).contents().unwrap().entries
+    NodeMut::new(&mut copy).contents().unwrap().all().map(|(k, v)| (k.to_vec(), v.to_vec())).collect()
 }
 
 fn get(buf: &[u8], key: &[u8]) -> Option<Vec<u8>> {

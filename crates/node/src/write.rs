@@ -62,10 +62,10 @@ fn common_prefix(lower: Option<&[u8]>, upper: Option<&[u8]>) -> usize {
     }
 }
 
-/// An entry to (re)build a node from: the full key and the value.
-pub type Entry = (Vec<u8>, Vec<u8>);
-
 /// A node's contents, decoded: what [`NodeMut::build`] needs to rebuild it.
+/// The entries' full keys and values sit back to back in one buffer, so
+/// decoding a node (every split, merge and compaction does) costs a few
+/// allocations, not two per entry.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Contents {
     /// Leaf or inner.
@@ -76,8 +76,45 @@ pub struct Contents {
     pub upper: Option<Vec<u8>>,
     /// The right child (inner nodes).
     pub right_child: u64,
-    /// Entries in key order (full keys).
-    pub entries: Vec<Entry>,
+    /// Keys and values, in key order, back to back.
+    bytes: Vec<u8>,
+    /// Per entry: where its key starts in `bytes`, and the key's and the
+    /// value's lengths (the value follows the key).
+    spans: Vec<(usize, usize, usize)>,
+}
+
+impl Contents {
+    /// Entries.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Entry `i`: its full key and its value.
+    pub fn entry(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        let &(at, k, v) = self.spans.get(i)?;
+        Some((self.bytes.get(at..at + k)?, self.bytes.get(at + k..at + k + v)?))
+    }
+
+    /// Entries `range`, in key order.
+    pub fn entries(&self, range: core::ops::Range<usize>) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
+        range.filter_map(|i| self.entry(i))
+    }
+
+    /// All entries, in key order.
+    pub fn all(&self) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
+        self.entries(0..self.len())
+    }
+
+    fn push(&mut self, key: &[u8], value: &[u8]) {
+        self.spans.push((self.bytes.len(), key.len(), value.len()));
+        self.bytes.extend_from_slice(key);
+        self.bytes.extend_from_slice(value);
+    }
 }
 
 impl<'a> NodeMut<'a> {
@@ -275,30 +312,38 @@ impl<'a> NodeMut<'a> {
             Ok(n.fence(f, &mut buf)?.map(|len| buf.get(..len).unwrap_or_default().to_vec()))
         };
         let (lower, upper) = (fence(n.lower())?, fence(n.upper())?);
-        let mut entries = Vec::with_capacity(n.count());
+        let mut c = Contents {
+            kind: n.kind(),
+            lower,
+            upper,
+            right_child: n.right_child()?,
+            // Room for every full key: the prefix comes back per entry.
+            bytes: Vec::with_capacity(self.b.len() + n.count() * self.prefix_len()),
+            spans: Vec::with_capacity(n.count()),
+        };
         let mut key = [0u8; MAX_KEY];
         let mut value = [0u8; crate::layout::MAX_ENTRY];
         for i in 0..n.count() {
             let k = n.key_at(i, &mut key)?;
             let v = n.value_at(i, &mut value)?;
-            entries.push((key.get(..k).unwrap_or_default().to_vec(), value.get(..v).unwrap_or_default().to_vec()));
+            c.push(key.get(..k).unwrap_or_default(), value.get(..v).unwrap_or_default());
         }
-        Ok(Contents { kind: n.kind(), lower, upper, right_child: n.right_child()?, entries })
+        Ok(c)
     }
 
     /// Rebuilds the node from scratch. `Full` (node left half-built) if the
     /// entries do not fit: callers build into a scratch buffer first.
-    pub fn build(
+    pub fn build<'e>(
         &mut self,
         kind: u8,
         lower: Option<&[u8]>,
         upper: Option<&[u8]>,
         right_child: u64,
-        entries: &[Entry],
+        entries: impl IntoIterator<Item = (&'e [u8], &'e [u8])>,
     ) -> Result<(), Full> {
         self.init(kind, lower, upper, right_child);
         let plen = self.prefix_len();
-        for (i, (key, value)) in entries.iter().enumerate() {
+        for (i, (key, value)) in entries.into_iter().enumerate() {
             let suffix = key.get(plen..).ok_or(Full)?;
             let need = SLOT + cell_size(suffix.len(), value.len());
             if self.free_space() < need {
@@ -314,7 +359,7 @@ impl<'a> NodeMut<'a> {
         let Ok(c) = self.contents() else { return };
         let mut scratch = alloc::vec![0u8; self.b.len()];
         let mut fresh = NodeMut::new(&mut scratch);
-        if fresh.build(c.kind, c.lower.as_deref(), c.upper.as_deref(), c.right_child, &c.entries).is_ok() {
+        if fresh.build(c.kind, c.lower.as_deref(), c.upper.as_deref(), c.right_child, c.all()).is_ok() {
             self.b.copy_from_slice(&scratch);
         }
     }
@@ -343,25 +388,24 @@ impl<'a> NodeMut<'a> {
             Plan::BeforeSingle => incoming.to_vec(),
             Plan::At(m) => separator_at(&c, m)?,
         };
-        let Contents { kind, lower, upper, right_child, mut entries } = c;
+        let (lower, upper) = (c.lower.as_deref(), c.upper.as_deref());
         let mut left_scratch = alloc::vec![0u8; self.b.len()];
         let mut left = NodeMut::new(&mut left_scratch);
+        let n = c.len();
         let built = match plan {
             // One entry, and the newcomer sorts before it: split between them.
             Plan::BeforeSingle => left
-                .build(LEAF, lower.as_deref(), Some(&sep), 0, &[])
-                .and_then(|()| right.build(LEAF, Some(&sep), upper.as_deref(), 0, &entries)),
-            Plan::At(m) if kind == LEAF => {
-                let upper_part = entries.split_off(m + 1);
-                left.build(LEAF, lower.as_deref(), Some(&sep), 0, &entries)
-                    .and_then(|()| right.build(LEAF, Some(&sep), upper.as_deref(), 0, &upper_part))
-            }
+                .build(LEAF, lower, Some(&sep), 0, c.entries(0..0))
+                .and_then(|()| right.build(LEAF, Some(&sep), upper, 0, c.all())),
+            Plan::At(m) if c.kind == LEAF => left
+                .build(LEAF, lower, Some(&sep), 0, c.entries(0..m + 1))
+                .and_then(|()| right.build(LEAF, Some(&sep), upper, 0, c.entries(m + 1..n))),
+            // Entry `m` goes up; its child becomes the left half's right child.
             Plan::At(m) => {
-                let upper_part = entries.split_off(m + 1);
-                let (_, value) = entries.pop().ok_or(Torn)?;
+                let (_, value) = c.entry(m).ok_or(Torn)?;
                 let middle_child = u64::from_le_bytes(value.try_into().map_err(|_| Torn)?);
-                left.build(INNER, lower.as_deref(), Some(&sep), middle_child, &entries)
-                    .and_then(|()| right.build(INNER, Some(&sep), upper.as_deref(), right_child, &upper_part))
+                left.build(INNER, lower, Some(&sep), middle_child, c.entries(0..m))
+                    .and_then(|()| right.build(INNER, Some(&sep), upper, c.right_child, c.entries(m + 1..n)))
             }
         };
         built.map_err(|_| Torn)?;
@@ -374,19 +418,23 @@ impl<'a> NodeMut<'a> {
     /// parent's key between them (it comes down into an inner node). `Full`
     /// and no change if the result does not fit.
     pub fn merge(&mut self, right: &NodeMut<'_>, separator: &[u8]) -> Result<(), Full> {
-        let Contents { kind, lower, right_child: left_right_child, mut entries, .. } =
-            self.contents().map_err(|_| Full)?;
-        let Contents { kind: right_kind, upper, right_child: right_right_child, entries: right_entries, .. } =
-            right.contents().map_err(|_| Full)?;
-        if kind != right_kind {
+        let left = self.contents().map_err(|_| Full)?;
+        let right = right.contents().map_err(|_| Full)?;
+        if left.kind != right.kind {
             return Err(Full);
         }
-        if kind == INNER {
-            entries.push((separator.to_vec(), left_right_child.to_le_bytes().to_vec()));
-        }
-        entries.extend(right_entries);
+        // An inner node's separator comes down, with the left half's right child.
+        let child = left.right_child.to_le_bytes();
+        let down = (left.kind == INNER).then_some((separator, &child[..]));
+        let entries = left.all().chain(down).chain(right.all());
         let mut scratch = alloc::vec![0u8; self.b.len()];
-        NodeMut::new(&mut scratch).build(kind, lower.as_deref(), upper.as_deref(), right_right_child, &entries)?;
+        NodeMut::new(&mut scratch).build(
+            left.kind,
+            left.lower.as_deref(),
+            right.upper.as_deref(),
+            right.right_child,
+            entries,
+        )?;
         self.b.copy_from_slice(&scratch);
         Ok(())
     }
@@ -410,18 +458,19 @@ enum Plan {
 /// Where the left half holds about half the bytes; a leaf of two or more
 /// entries keeps at least one on each side.
 fn plan_split(c: &Contents, incoming: &[u8]) -> Result<Plan, Torn> {
-    let n = c.entries.len();
+    let n = c.len();
     if n == 0 {
         return Err(Torn);
     }
-    if c.kind == LEAF && n == 1 && c.entries.first().is_some_and(|(k, _)| incoming < k.as_slice()) {
+    if c.kind == LEAF && n == 1 && c.entry(0).is_some_and(|(k, _)| incoming < k) {
         return Ok(Plan::BeforeSingle);
     }
-    let total: usize = c.entries.iter().map(|(k, v)| SLOT + cell_size(k.len(), v.len())).sum();
+    let size = |(k, v): (&[u8], &[u8])| SLOT + cell_size(k.len(), v.len());
+    let total: usize = c.all().map(size).sum();
     let mut acc = 0;
     let mut m = 0;
-    for (i, (k, v)) in c.entries.iter().enumerate() {
-        acc += SLOT + cell_size(k.len(), v.len());
+    for (i, e) in c.all().enumerate() {
+        acc += size(e);
         m = i;
         if acc * 2 >= total {
             break;
@@ -442,17 +491,17 @@ fn plan_split(c: &Contents, incoming: &[u8]) -> Result<Plan, Torn> {
 /// greater than entry `m` and not greater than entry `m + 1` (suffix
 /// truncation: short separators make short fences and wide inner nodes).
 fn separator_at(c: &Contents, m: usize) -> Result<Vec<u8>, Torn> {
-    let (left, _) = c.entries.get(m).ok_or(Torn)?;
+    let (left, _) = c.entry(m).ok_or(Torn)?;
     if c.kind != LEAF {
-        return Ok(left.clone());
+        return Ok(left.to_vec());
     }
-    match c.entries.get(m + 1) {
+    match c.entry(m + 1) {
         Some((right, _)) => {
             let common = left.iter().zip(right).take_while(|(a, b)| a == b).count();
             // A proper prefix of `right` one byte past the common part is
             // greater than `left` and smaller than `right`.
-            Ok(if common + 1 < right.len() { right.get(..=common).ok_or(Torn)?.to_vec() } else { left.clone() })
+            Ok(if common + 1 < right.len() { right.get(..=common).ok_or(Torn)?.to_vec() } else { left.to_vec() })
         }
-        None => Ok(left.clone()),
+        None => Ok(left.to_vec()),
     }
 }
