@@ -26,7 +26,7 @@ use snowfall_latch::word::{MARKED, UNLOCKED};
 
 use crate::error::Error;
 use crate::manager::BufferManager;
-use crate::page::{Page, PageId};
+use crate::page::{PAGE_SIZE, Page, PageId};
 use crate::stats::Counter;
 
 /// Write buffers kept for reuse between batches.
@@ -115,19 +115,40 @@ impl BufferManager {
             self.give_back_write_buffers(buffers);
             return (0, Some(Error::LogFlush { lsn: max_lsn, source }));
         }
+        // In page order, runs of consecutive pages in one device request.
+        let mut order: Vec<(PageId, &[u8; PAGE_SIZE])> =
+            pages.iter().copied().zip(buffers.iter().map(Page::bytes)).collect();
+        order.sort_unstable_by_key(|&(page, _)| page);
         let mut written = 0;
         let mut first_error = None;
-        for (buffer, &page) in buffers.iter().zip(pages) {
-            match self.device.write_page(page, buffer.bytes()) {
-                Ok(()) => {
-                    if let Some(latch) = self.states.get(page) {
-                        latch.clear_flag_shared();
-                    }
-                    written += 1;
+        let mut clean = |run: &[(PageId, &[u8; PAGE_SIZE])]| {
+            for &(page, _) in run {
+                if let Some(latch) = self.states.get(page) {
+                    latch.clear_flag_shared();
                 }
-                Err(source) => {
-                    log::warn!("write-back of {page} to {} failed: {source}", self.device.describe());
-                    first_error.get_or_insert(Error::WriteBack { page, source });
+            }
+            written += run.len();
+        };
+        let mut rest = order.as_slice();
+        while let Some(&(first, _)) = rest.first() {
+            let len = rest.iter().enumerate().take_while(|&(i, &(page, _))| page.0 == first.0 + i as u64).count();
+            let (run, after) = rest.split_at(len);
+            rest = after;
+            let bufs: Vec<&[u8; PAGE_SIZE]> = run.iter().map(|&(_, buf)| buf).collect();
+            let mut at = 0;
+            while at < run.len() {
+                match self.device.write_pages(PageId(first.0 + at as u64), bufs.get(at..).unwrap_or_default()) {
+                    Ok(()) => {
+                        clean(run.get(at..).unwrap_or_default());
+                        at = run.len();
+                    }
+                    Err((n, source)) => {
+                        clean(run.get(at..at + n).unwrap_or_default());
+                        let page = PageId(first.0 + (at + n) as u64);
+                        log::warn!("write-back of {page} to {} failed: {source}", self.device.describe());
+                        first_error.get_or_insert(Error::WriteBack { page, source });
+                        at += n + 1;
+                    }
                 }
             }
         }

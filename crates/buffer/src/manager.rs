@@ -658,6 +658,9 @@ impl BufferManager {
         let mut first_error = None;
         let mut dirty = Vec::new();
         self.resident.clock_all(|page| dirty.push(page));
+        // In page order: batches then hold runs of consecutive pages, which
+        // write-back sends to the device in one request each.
+        dirty.sort_unstable();
         let mut held = Vec::with_capacity(self.config.eviction_batch);
         for page in dirty {
             let Some(latch) = self.states.get(page) else { continue };

@@ -110,3 +110,45 @@ fn read_pages_stops_at_the_end_of_the_device() {
         assert_eq!(device.read_pages(PageId(10), &mut refs).unwrap(), 0, "{}", device.describe());
     }
 }
+
+/// `write_pages` on a file (vectored, more than the kernel's 1,024 buffers
+/// per call) writes what the page-by-page default writes on memory; a
+/// failing page is named, the pages before it written, none after it.
+#[test]
+fn write_pages_writes_runs_and_names_the_failing_page() {
+    use snowfall_buffer::Device;
+    use snowfall_buffer::device::{FaultyDevice, Injected, MemoryDevice, Rule};
+    use snowfall_buffer::{DeviceError, IoOp};
+    #[repr(C, align(4096))]
+    struct Aligned([u8; PAGE_SIZE]);
+    let pages: Vec<Box<Aligned>> = (0..1500u32)
+        .map(|i| {
+            let mut p = Box::new(Aligned([0; PAGE_SIZE]));
+            p.0[..4].copy_from_slice(&i.to_le_bytes());
+            p.0[PAGE_SIZE - 4..].copy_from_slice(&i.to_le_bytes());
+            p
+        })
+        .collect();
+    let refs: Vec<&[u8; PAGE_SIZE]> = pages.iter().map(|p| &p.0).collect();
+    let file = TempFile::new("write-pages");
+    let devices: [Box<dyn Device>; 2] = [Box::new(file.open()), Box::new(MemoryDevice::new(2048))];
+    for device in devices {
+        device.write_pages(PageId(7), &refs).unwrap();
+        let mut back = Box::new(Aligned([0; PAGE_SIZE]));
+        for i in [0u32, 1, 1023, 1024, 1025, 1499] {
+            device.read_page(PageId(7 + u64::from(i)), &mut back.0).unwrap();
+            assert_eq!(back.0[..4], i.to_le_bytes(), "{}: page {}", device.describe(), 7 + i);
+            assert_eq!(back.0[PAGE_SIZE - 4..], i.to_le_bytes(), "{}: page {}", device.describe(), 7 + i);
+        }
+    }
+    // Page 12 fails: two pages written before it, the error is its own,
+    // nothing written after it.
+    let faulty = FaultyDevice::new(MemoryDevice::new(64));
+    faulty.inject(Rule { op: IoOp::Write, page: Some(PageId(12)), fault: Injected::NoSpace, times: 1 });
+    let (written, error) = faulty.write_pages(PageId(10), &refs[..5]).unwrap_err();
+    assert_eq!((written, error), (2, DeviceError::NoSpace { offset: 12 * PAGE_SIZE as u64 }));
+    let mut back = Box::new(Aligned([0; PAGE_SIZE]));
+    faulty.read_page(PageId(11), &mut back.0).unwrap();
+    assert_eq!(back.0[..4], 1u32.to_le_bytes());
+    assert!(faulty.read_page(PageId(13), &mut back.0).is_err() || back.0.iter().all(|&b| b == 0));
+}

@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 
 use rustix::fd::OwnedFd;
 use rustix::fs::{Mode, OFlags};
-use rustix::io::{Errno, IoSliceMut};
+use rustix::io::{Errno, IoSlice, IoSliceMut};
 
 use super::Device;
 use crate::error::{DeviceError, IoOp};
@@ -139,6 +139,27 @@ impl Device for FileDevice {
                 Err(Errno::INTR) => {}
                 Err(Errno::NOSPC) => return Err(DeviceError::NoSpace { offset }),
                 Err(errno) => return Err(DeviceError::Os { op: IoOp::Write, offset, errno }),
+            }
+        }
+        Ok(())
+    }
+
+    /// One `pwritev` per 1,024 pages. After a call that fails (or writes
+    /// less than a page), the next page is written alone, so that an error
+    /// belongs to the page it happened at.
+    fn write_pages(&self, first: PageId, bufs: &[&[u8; PAGE_SIZE]]) -> Result<(), (usize, DeviceError)> {
+        let mut done = 0;
+        while done < bufs.len() {
+            let chunk = bufs.get(done..(done + 1024).min(bufs.len())).unwrap_or_default();
+            let slices: Vec<IoSlice<'_>> = chunk.iter().map(|b| IoSlice::new(&b[..])).collect();
+            match rustix::io::pwritev(&self.fd, &slices, PageId(first.0 + done as u64).offset()) {
+                // Whole pages written; a partial last one is written again.
+                Ok(n) if n >= PAGE_SIZE => done += n / PAGE_SIZE,
+                Ok(_) | Err(_) => {
+                    let Some(buf) = chunk.first() else { break };
+                    self.write_page(PageId(first.0 + done as u64), buf).map_err(|e| (done, e))?;
+                    done += 1;
+                }
             }
         }
         Ok(())

@@ -47,6 +47,19 @@ pub trait Device: Send + Sync {
     /// only after [`sync`](Device::sync).
     fn write_page(&self, page: PageId, buf: &[u8; PAGE_SIZE]) -> Result<(), DeviceError>;
 
+    /// Writes `bufs` as the consecutive pages from `first`, as
+    /// [`write_page`](Device::write_page) would one by one. On a failure:
+    /// how many leading pages were written, and the error of the next one
+    /// (the pages after it are not written). A device may do it in one
+    /// request (write-back of a bulk load is mostly runs of pages). The
+    /// default writes page by page.
+    fn write_pages(&self, first: PageId, bufs: &[&[u8; PAGE_SIZE]]) -> Result<(), (usize, DeviceError)> {
+        for (i, buf) in bufs.iter().enumerate() {
+            self.write_page(PageId(first.0 + i as u64), buf).map_err(|e| (i, e))?;
+        }
+        Ok(())
+    }
+
     /// Makes every completed write durable.
     fn sync(&self) -> Result<(), DeviceError>;
 
@@ -74,6 +87,10 @@ impl<D: Device + ?Sized> Device for Arc<D> {
 
     fn write_page(&self, page: PageId, buf: &[u8; PAGE_SIZE]) -> Result<(), DeviceError> {
         (**self).write_page(page, buf)
+    }
+
+    fn write_pages(&self, first: PageId, bufs: &[&[u8; PAGE_SIZE]]) -> Result<(), (usize, DeviceError)> {
+        (**self).write_pages(first, bufs)
     }
 
     fn sync(&self) -> Result<(), DeviceError> {
