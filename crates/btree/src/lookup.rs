@@ -40,12 +40,18 @@ impl BTree<'_> {
     }
 
     /// Runs `f` on the value of `key` in place, under a shared latch on its
-    /// leaf (reached by shared latch coupling); `None` if the key is absent.
-    /// Writers to that leaf wait until `f` returns: `f` must be short and
-    /// must not write to the tree (it would wait for itself).
+    /// leaf; `None` if the key is absent. The leaf is found optimistically
+    /// and latched only if unchanged since (after the usual restarts, by
+    /// shared latch coupling), so `get_with` latches no inner node. Writers
+    /// to that leaf wait until `f` returns: `f` must be short and must not
+    /// write to the tree (it would wait for itself).
     pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, Error> {
         check_key(key)?;
-        let guard = self.leaf_shared(key, Toward::Key)?;
+        let guard = self.with_restarts(
+            &mut (),
+            |_| self.leaf_optimistic(key, Toward::Key)?.try_share().map_err(|_| Step::Restart),
+            |_| self.leaf_shared(key, Toward::Key),
+        )?;
         let page = guard.id();
         let body = guard.page().body();
         let corrupt = |_| Error::Corrupt { page };

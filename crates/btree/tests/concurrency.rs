@@ -70,7 +70,12 @@ fn run(memory: MemoryKind, keys: u64, ops: u64, seed: u64, max_entries: usize) {
                                 assert_eq!(removed, mine.remove(&k).is_some(), "seed {seed:#x}: remove {k}");
                             }
                             5..=7 => {
-                                let got = tree.get(&key(k)).unwrap();
+                                // Copied out, or read in place under the leaf's latch.
+                                let got = if op % 2 == 0 {
+                                    tree.get(&key(k)).unwrap()
+                                } else {
+                                    tree.get_with(&key(k), <[u8]>::to_vec).unwrap()
+                                };
                                 if stable(k) {
                                     assert_eq!(got, Some(value(k, 0)), "seed {seed:#x}: stable key {k}");
                                 } else if own {

@@ -229,6 +229,15 @@ impl<'a> OptimisticGuard<'a> {
         self.bm.states.get(self.page).is_some_and(|l| l.validate(self.snapshot))
     }
 
+    /// Latches the page shared if nothing changed since the guard was
+    /// taken; otherwise hands the guard back.
+    pub fn try_share(self) -> Result<SharedGuard<'a>, OptimisticGuard<'a>> {
+        match self.bm.states.get(self.page) {
+            Some(latch) if latch.try_share(self.snapshot) => Ok(SharedGuard::new(self.bm, self.page)),
+            _ => Err(self),
+        }
+    }
+
     /// Latches the page exclusively if nothing changed since the guard was
     /// taken; otherwise hands the guard back.
     pub fn try_upgrade(self) -> Result<ExclusiveGuard<'a>, OptimisticGuard<'a>> {

@@ -260,6 +260,22 @@ impl LatchWord {
         matches!(self.try_shared_from(observed), Ok(Ok(())))
     }
 
+    /// Takes a shared hold if no writer or eviction came since `snapshot`
+    /// (an optimistic read's word): readers that came and went meanwhile
+    /// do not matter. Never waits.
+    pub fn try_share(&self, snapshot: Word) -> bool {
+        let mut w = self.load();
+        while w.version() == snapshot.version() {
+            match self.try_shared_from(w) {
+                Ok(Ok(())) => return true,
+                // Lost a race with another reader: retry from what it left.
+                Ok(Err(now)) if now.state() != LOCKED && now.readers() < MAX_READERS => w = now,
+                _ => return false,
+            }
+        }
+        false
+    }
+
     /// Upgrades an optimistic read to an exclusive hold if nothing changed
     /// since `snapshot`.
     pub fn try_upgrade(&self, snapshot: Word) -> bool {

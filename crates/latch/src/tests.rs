@@ -114,6 +114,26 @@ fn a_write_invalidates_an_earlier_snapshot_and_upgrades_need_an_unchanged_versio
 }
 
 #[test]
+fn a_snapshot_becomes_a_shared_hold_only_if_no_writer_came() {
+    let l = LatchWord::new();
+    let snap = l.optimistic().unwrap();
+    // Readers that come and go (or stay) do not matter.
+    l.lock_shared().unwrap();
+    l.unlock_shared();
+    l.lock_shared().unwrap();
+    assert!(l.try_share(snap));
+    assert_eq!(l.load().readers(), 2);
+    l.unlock_shared();
+    l.unlock_shared();
+    // A writer holding it, or one that came and went, does.
+    assert!(l.try_upgrade(snap));
+    assert!(!l.try_share(snap), "held exclusively");
+    l.unlock_exclusive(Flag::Keep);
+    assert!(!l.try_share(snap), "a writer came in between");
+    assert_eq!(l.load().state(), UNLOCKED);
+}
+
+#[test]
 fn the_reader_count_is_bounded() {
     let l = LatchWord::new();
     for _ in 0..MAX_READERS {

@@ -127,3 +127,30 @@ fn at_most_one_upgrade_per_version() {
         assert_eq!(wins.load(Ordering::Relaxed), 1);
     });
 }
+
+/// A reader that turns its optimistic snapshot into a shared hold
+/// (`try_share`) reads, under that hold, exactly the data of the snapshot:
+/// a writer either came in between (and the hold is refused) or waits for
+/// the hold to end. The cell is not atomic: loom reports a reader and the
+/// writer overlapping as a data race.
+#[test]
+fn a_shared_hold_from_a_snapshot_excludes_writers_since() {
+    loom::model(|| {
+        let latch = Arc::new(LatchWord::new());
+        let cell = Arc::new(UnsafeCell::new(0u32));
+        let snap = latch.optimistic().unwrap();
+        let writer = {
+            let (latch, cell) = (latch.clone(), cell.clone());
+            thread::spawn(move || {
+                latch.lock_exclusive().unwrap();
+                cell.with_mut(|v| unsafe { *v = 1 });
+                latch.unlock_exclusive(Flag::Keep);
+            })
+        };
+        if latch.try_share(snap) {
+            assert_eq!(cell.with(|v| unsafe { *v }), 0, "the hold saw a write after its snapshot");
+            latch.unlock_shared();
+        }
+        writer.join().unwrap();
+    });
+}
