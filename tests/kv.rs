@@ -232,15 +232,24 @@ const INTERRUPT_AFTER_MS: u64 = 500;
 fn a_second_process_gets_database_in_use() {
     let d = Dir::new("in-use");
     assert_eq!(code(&d.run(&["put", "k", "v"])), Some(0));
-    // A load waiting on its input holds the database open.
-    let mut holder = d.cmd(&["load"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let out = loop {
-        let out = d.run(&["get", "k"]);
-        if code(&out) == Some(3) || Instant::now() > deadline {
-            break out;
+    // A load waiting on its input holds the database open. It may start
+    // while one of the polling `get`s holds it, and then exits "in use"
+    // itself: start it again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut holder, out) = 'started: loop {
+        let mut holder = d.cmd(&["load"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        loop {
+            assert!(Instant::now() < deadline, "the load never held the database");
+            if let Some(status) = holder.try_wait().unwrap() {
+                assert_eq!(status.code(), Some(3), "the load ended, but not for \"in use\"");
+                continue 'started;
+            }
+            let out = d.run(&["get", "k"]);
+            if code(&out) == Some(3) {
+                break 'started (holder, out);
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(Duration::from_millis(20));
     };
     drop(holder.stdin.take());
     assert_eq!(holder.wait().unwrap().code(), Some(0));
