@@ -90,7 +90,9 @@ struct Flusher {
     prev: u64,
     /// A spare tail buffer, swapped in when a flush takes the tail.
     spare: Vec<u8>,
-    block: Box<Block>,
+    /// The blocks of one flush, sealed before they are written (grown to
+    /// the largest flush so far: at most a megabyte).
+    blocks: Vec<Box<Block>>,
 }
 
 /// Counters for benchmarks and tests.
@@ -178,7 +180,7 @@ impl Log {
             ring,
             epoch,
             tail: Mutex::new(Tail { bytes: Vec::new(), first_block: resume.next_block, redo }),
-            flusher: Mutex::new(Flusher { prev: resume.prev, spare: Vec::new(), block: Block::boxed() }),
+            flusher: Mutex::new(Flusher { prev: resume.prev, spare: Vec::new(), blocks: Vec::new() }),
             appended: AtomicU64::new(resume.durable),
             durable: AtomicU64::new(resume.durable),
             head_block: AtomicU64::new(position(head).0.min(resume.next_block)),
@@ -377,27 +379,40 @@ impl Log {
         Ok(self.durable())
     }
 
-    /// Seals `bytes` into blocks from `first_block` on, writes and syncs them.
+    /// Seals `bytes` into blocks from `first_block` on, writes them (each
+    /// run of consecutive slots in one request: a flush of many blocks is
+    /// one or two writes, not one per block) and syncs them.
     fn write_blocks(&self, f: &mut Flusher, bytes: &[u8], first_block: u64) -> Result<(), LogError> {
-        for (i, payload) in bytes.chunks(PAYLOAD).enumerate() {
-            let number = first_block + i as u64;
-            let block = &mut f.block.0;
+        let n = bytes.len().div_ceil(PAYLOAD);
+        while f.blocks.len() < n {
+            f.blocks.push(Block::boxed());
+        }
+        for ((i, payload), block) in bytes.chunks(PAYLOAD).enumerate().zip(f.blocks.iter_mut()) {
+            let block = &mut block.0;
             block.fill(0);
             if let Some(dst) = block.get_mut(BLOCK_HEADER..BLOCK_HEADER + payload.len()) {
                 dst.copy_from_slice(payload);
             }
             let header = BlockHeader {
                 checksum: 0,
-                number,
+                number: first_block + i as u64,
                 prev: f.prev,
                 flush: first_block,
                 epoch: self.epoch,
                 used: payload.len() as u16,
             };
-            let sum = seal(block, &header);
-            self.device.write_page(PageId(slot(number, self.ring)), block).map_err(|e| self.fail(e))?;
-            f.prev = sum;
-            self.blocks.fetch_add(1, Ordering::Relaxed);
+            f.prev = seal(block, &header);
+        }
+        let sealed: Vec<&[u8; BLOCK]> = f.blocks.iter().take(n).map(|b| &b.0).collect();
+        let mut done = 0;
+        while done < n {
+            // Up to the end of the ring, where the slots wrap around.
+            let first = slot(first_block + done as u64, self.ring);
+            let run = (n - done).min((self.ring + 1 - first) as usize);
+            let bufs = sealed.get(done..done + run).unwrap_or_default();
+            self.device.write_pages(PageId(first), bufs).map_err(|(_, e)| self.fail(e))?;
+            done += run;
+            self.blocks.fetch_add(run as u64, Ordering::Relaxed);
         }
         self.device.sync().map_err(|e| self.fail(e))
     }
