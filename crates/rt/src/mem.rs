@@ -9,7 +9,8 @@
 //! `__wrap_memcpy` / `__wrap_memmove` here instead. Up to 64 bytes they
 //! copy with a few unaligned loads and stores (all loads before any store,
 //! so the same code serves `memmove`); longer copies use one `rep movsb`
-//! (fast on CPUs with ERMS), backwards for an overlapping `memmove`.
+//! (fast on CPUs with ERMS), except an overlapping `memmove` to a higher
+//! address, which goes backwards 16 bytes at a time.
 //!
 //! # Safety
 //!
@@ -115,14 +116,28 @@ unsafe extern "C" fn __wrap_memmove(dest: *mut u8, src: *const u8, n: usize) -> 
             // `dest` below `src`, or far enough above: forwards is safe.
             rep_movsb(dest, src, n);
         } else {
-            // `dest` overlaps above `src`: copy backwards, last byte first.
+            // `dest` overlaps above `src` (a node's slots shifting up for an
+            // insert): copy backwards, 16 bytes at a time from the end. A
+            // backwards `rep movsb` would do it a byte at a time (no fast
+            // string path runs backwards): it was 18 % of an insert
+            // workload's CPU. Each chunk is loaded before it is stored and
+            // later loads are lower than every store so far; the first 16
+            // bytes are loaded before anything is stored and stored last,
+            // covering the part below the last whole chunk.
             asm!(
-                "std",
-                "rep movsb",
-                "cld",
-                inout("rcx") n => _,
-                inout("rdi") dest.add(n - 1) => _,
-                inout("rsi") src.add(n - 1) => _,
+                "movdqu {head}, [{src}]",
+                "2:",
+                "sub {n}, 16",
+                "movdqu {chunk}, [{src} + {n}]",
+                "movdqu [{dst} + {n}], {chunk}",
+                "cmp {n}, 16",
+                "ja 2b",
+                "movdqu [{dst}], {head}",
+                src = in(reg) src,
+                dst = in(reg) dest,
+                n = inout(reg) n => _,
+                head = out(xmm_reg) _,
+                chunk = out(xmm_reg) _,
                 options(nostack)
             );
         }
