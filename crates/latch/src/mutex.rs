@@ -50,7 +50,9 @@ impl<T> Mutex<T> {
 
     /// Locks if no other thread holds it, without waiting.
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        matches!(self.latch.try_lock_exclusive(), Ok(true)).then_some(MutexGuard { mutex: self })
+        // `then`, not `then_some`: a guard made and dropped on failure
+        // would release the holder's lock.
+        matches!(self.latch.try_lock_exclusive(), Ok(true)).then(|| MutexGuard { mutex: self })
     }
 
     /// The data, through exclusive access to the mutex itself.

@@ -207,3 +207,18 @@ fn blocked_threads_park_and_all_get_the_latch() {
     assert_eq!(got.load(Ordering::SeqCst), WAITERS);
     assert_eq!(l.load().0 & PARKED, 0, "the last release clears the parked bit");
 }
+
+#[test]
+fn a_failed_try_lock_leaves_the_holders_lock_alone() {
+    let m = Mutex::new(1u32);
+    let held = m.lock();
+    // It used to build (and drop) a guard even when it failed, releasing
+    // the holder's lock.
+    assert!(m.try_lock().is_none());
+    assert!(m.try_lock().is_none(), "the failed attempt released the lock");
+    drop(held);
+    let mut again = m.try_lock().expect("free again");
+    *again += 1;
+    drop(again);
+    assert_eq!(*m.lock(), 2);
+}
