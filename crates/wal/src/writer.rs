@@ -15,7 +15,7 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use rustix::io::Errno;
 use snowfall_buffer::{Device, DeviceError, IoOp, PageId, WriteBackHook};
@@ -122,6 +122,10 @@ pub struct Log {
     failed: AtomicBool,
     failure: Mutex<Option<DeviceError>>,
     flushes: AtomicU64,
+    /// Bumped (and waited on, as a futex) whenever a flush ends: threads
+    /// waiting for durability wait for this, not for the flusher's lock,
+    /// so that they learn at once that a flush covered them.
+    flush_ends: AtomicU32,
     blocks: AtomicU64,
     records: AtomicU64,
 }
@@ -187,6 +191,7 @@ impl Log {
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
             flushes: AtomicU64::new(0),
+            flush_ends: AtomicU32::new(0),
             blocks: AtomicU64::new(0),
             records: AtomicU64::new(0),
         })
@@ -341,8 +346,36 @@ impl Log {
     /// The flush. `target`: return early if already durable that far
     /// (`u64::MAX`: flush what there is). `mark`: see
     /// [`flush_marked`](Self::flush_marked).
-    fn flush_inner(&self, target: u64, mut mark: Option<&mut dyn FnMut(u64)>) -> Result<u64, LogError> {
-        let mut f = self.flusher.lock();
+    fn flush_inner(&self, target: u64, mark: Option<&mut dyn FnMut(u64)>) -> Result<u64, LogError> {
+        let mut f = loop {
+            let ends = self.flush_ends.load(Ordering::Acquire);
+            if self.durable() >= target && mark.is_none() {
+                return Ok(self.durable());
+            }
+            if let Some(f) = self.flusher.try_lock() {
+                break f;
+            }
+            // Another thread is flushing, and that flush may well cover
+            // `target`: wait for it to end (not for its lock: the thread
+            // that flushed may take the lock again at once, for its next
+            // record, and keep the covered waiters for a whole sync).
+            let _ = snowfall_sys::futex::wait(&self.flush_ends, ends, None);
+        };
+        let result = self.flush_locked(&mut f, target, mark);
+        // The lock first, then the news: a waiter woken must find it free.
+        drop(f);
+        self.flush_ends.fetch_add(1, Ordering::Release);
+        snowfall_sys::futex::wake_all(&self.flush_ends);
+        result
+    }
+
+    /// The flush itself, under the flusher's lock.
+    fn flush_locked(
+        &self,
+        f: &mut Flusher,
+        target: u64,
+        mut mark: Option<&mut dyn FnMut(u64)>,
+    ) -> Result<u64, LogError> {
         if self.durable() >= target && mark.is_none() {
             return Ok(self.durable());
         }
@@ -371,7 +404,7 @@ impl Log {
             f.spare = bytes;
             return Ok(self.durable());
         }
-        let result = self.write_blocks(&mut f, &bytes, first_block);
+        let result = self.write_blocks(f, &bytes, first_block);
         f.spare = bytes;
         result?;
         self.durable.fetch_max(end, Ordering::AcqRel);

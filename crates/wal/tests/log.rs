@@ -278,10 +278,11 @@ fn threads_waiting_on_a_slow_sync_share_it() {
     assert_eq!(stats.records, 200);
     // While one thread syncs, the others append and wait, and a later sync
     // takes their records along. Without sharing there would be 200 syncs;
-    // here about 1.4 records go per sync (the thread that takes the next
-    // flush does so before the threads just released have appended again).
+    // here 74-75 (2.7 records per sync). Waiters used to queue on the
+    // flusher's lock, so a thread covered by a flush waited through the
+    // next one too: 122 syncs.
     eprintln!("{stats:?}");
-    assert!(stats.flushes < 185, "group commit did not group: {stats:?}");
+    assert!(stats.flushes < 110, "group commit did not group: {stats:?}");
 }
 
 #[test]
