@@ -76,3 +76,33 @@ fn too_many_exmap_interfaces_is_a_configuration_error() {
     let pool = snowfall_buffer::memory::Exmap::exmap_pool_pages(256, 4);
     assert!(pool >= 256 + 513 * 4 && pool.is_multiple_of(513), "{pool}");
 }
+
+#[test]
+fn optimistic_views_read_every_short_range_as_stored_and_refuse_out_of_bounds() {
+    // Short reads take plain loads (unguarded backends): check every length
+    // up to past the plain-load limit at the body's start, middle and end.
+    for kind in common::BACKENDS {
+        let (bm, _device) = memory_bm_with(kind, 1, 64);
+        let mut g = bm.allocate().unwrap();
+        let page = g.id();
+        for (i, b) in g.page_mut().body_mut().iter_mut().enumerate() {
+            *b = (i * 7 + i / 256) as u8;
+        }
+        let expected = g.page().body().to_vec();
+        drop(g);
+        let body = snowfall_buffer::BODY_SIZE;
+        for len in 0..=70 {
+            let starts = (0..12).chain(body / 2..body / 2 + 9).chain(body.saturating_sub(len + 12)..=body - len);
+            for at in starts {
+                let mut out = vec![0u8; len];
+                bm.read_optimistic(page, |v| v.read(at, &mut out)).unwrap();
+                assert_eq!(out, expected[at..at + len], "{kind:?}: {len} bytes at {at}");
+                assert!(bm.read_optimistic(page, |v| v.read(body - len + 1, &mut out)).is_err(), "{kind:?}: {len}");
+            }
+        }
+        let word = |at: usize| u64::from_le_bytes(expected[at..at + 8].try_into().unwrap());
+        assert_eq!(bm.read_optimistic(page, |v| v.u64_at(body - 8)).unwrap(), word(body - 8));
+        assert_eq!(bm.read_optimistic(page, |v| v.u32_at(body - 4)).unwrap(), (word(body - 8) >> 32) as u32);
+        assert!(bm.read_optimistic(page, |v| v.u32_at(body - 3)).is_err());
+    }
+}
