@@ -2820,6 +2820,10 @@ rec {
             packageId = "snowfall-latch";
           }
           {
+            name = "snowfall-sys";
+            packageId = "snowfall-sys";
+          }
+          {
             name = "static_assertions";
             packageId = "static_assertions";
           }
