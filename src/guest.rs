@@ -102,7 +102,7 @@ fn scenario(name: &str, memory: MemoryKind, path: &str, exmap_read: bool) -> Res
     };
     let open = || -> Result<BufferManager, String> {
         let block = path.starts_with("/dev/");
-        let device = FileDevice::open(path, FileOptions { create: !block, direct: true })
+        let device = FileDevice::open(path, FileOptions { create: !block, direct: true, read_only: false })
             .map_err(|e| format!("{name}: open {path}: {e}"))?;
         let direct = device.is_direct();
         let bm =

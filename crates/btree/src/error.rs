@@ -54,6 +54,8 @@ impl fmt::Display for Error {
     }
 }
 
+impl core::error::Error for Error {}
+
 impl From<snowfall_buffer::Error> for Error {
     fn from(e: snowfall_buffer::Error) -> Self {
         Error::Buffer(e)

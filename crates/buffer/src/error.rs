@@ -360,3 +360,11 @@ impl From<ConfigError> for Error {
         Error::Config(e)
     }
 }
+
+impl core::error::Error for DeviceError {}
+
+impl core::error::Error for ConfigError {}
+
+impl core::error::Error for MemoryError {}
+
+impl core::error::Error for Error {}

@@ -92,7 +92,12 @@ impl BufferManager {
             self.unreserve_frames(evicted as u64);
             self.count(Counter::Eviction, evicted as u64);
         }
-        write_error.map_or(Ok(evicted), Err)
+        // Frames were freed: whoever needed one goes on. A page that could
+        // not be written stays dirty; a checkpoint reports it.
+        match write_error {
+            Some(e) if evicted == 0 => Err(e),
+            _ => Ok(evicted),
+        }
     }
 
     /// Writes back `pages`, which the caller latched shared: the hook
@@ -120,6 +125,7 @@ impl BufferManager {
             pages.iter().copied().zip(buffers.iter().map(Page::bytes)).collect();
         order.sort_unstable_by_key(|&(page, _)| page);
         let mut written = 0;
+        let mut failed = 0;
         let mut first_error = None;
         let mut clean = |run: &[(PageId, &[u8; PAGE_SIZE])]| {
             for &(page, _) in run {
@@ -145,12 +151,21 @@ impl BufferManager {
                     Err((n, source)) => {
                         clean(run.get(at..at + n).unwrap_or_default());
                         let page = PageId(first.0 + (at + n) as u64);
-                        log::warn!("write-back of {page} to {} failed: {source}", self.device.describe());
                         first_error.get_or_insert(Error::WriteBack { page, source });
+                        failed += 1;
                         at += n + 1;
                     }
                 }
             }
+        }
+        if let Some(e) = &first_error {
+            // One record per batch, not per page: a full disk fails every
+            // page of every batch.
+            log::warn!(
+                "write-back to {}: {failed} of {} pages failed, the first: {e}",
+                self.device.describe(),
+                pages.len()
+            );
         }
         self.count(Counter::WriteBack, written as u64);
         self.give_back_write_buffers(buffers);

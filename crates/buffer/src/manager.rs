@@ -291,6 +291,10 @@ impl BufferManager {
         let pool = self.config.pool_pages();
         let mut backoff = Backoff::new();
         let mut fruitless = 0;
+        // A batch whose dirty victims could not be written (a full disk)
+        // frees nothing, but the clock hand moves on to other victims: try
+        // on, and report the write error if nothing ever frees.
+        let mut write_error = None;
         loop {
             let used = self.resident_count.load(Ordering::Relaxed);
             if used < pool {
@@ -303,10 +307,18 @@ impl BufferManager {
                 }
                 continue;
             }
-            if self.evict_batch()? == 0 {
+            let freed = match self.evict_batch() {
+                Ok(n) => n,
+                Err(e @ (Error::WriteBack { .. } | Error::LogFlush { .. })) => {
+                    write_error = Some(e);
+                    0
+                }
+                Err(e) => return Err(e),
+            };
+            if freed == 0 {
                 fruitless += 1;
                 if fruitless >= ATTEMPTS {
-                    return Err(Error::PoolExhausted { pool_pages: pool });
+                    return Err(write_error.unwrap_or(Error::PoolExhausted { pool_pages: pool }));
                 }
                 backoff.pause();
             }

@@ -27,7 +27,7 @@ fn dir() -> std::path::PathBuf {
 fn options() -> Options {
     Options {
         pool_bytes: 512 << 20,
-        max_bytes: 8 << 30,
+        max_bytes: Some(8 << 30),
         memory: MemoryKind::Madvise,
         log_bytes: 1 << 30,
         checkpoint_bytes: 256 << 20,

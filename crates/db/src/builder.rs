@@ -33,9 +33,18 @@ impl Builder {
         self
     }
 
-    /// The largest the database may grow (its virtual reservation).
+    /// The largest the database may grow in this open (its virtual
+    /// reservation; by default chosen from the file: see
+    /// [`Options::max_bytes`]).
     pub fn max_bytes(mut self, bytes: u64) -> Builder {
-        self.options.max_bytes = bytes;
+        self.options.max_bytes = Some(bytes);
+        self
+    }
+
+    /// Opens even if the log lost durable records (see
+    /// [`Options::accept_log_loss`]): for salvage.
+    pub fn accept_log_loss(mut self) -> Builder {
+        self.options.accept_log_loss = true;
         self
     }
 
@@ -87,15 +96,28 @@ impl Builder {
         &self.options
     }
 
-    /// Opens the database, creating it if the file is missing or empty.
+    /// Opens the database, creating it if the file is missing or empty
+    /// (and falling back to read-only as [`open`](Self::open) does).
     pub fn create(mut self) -> Result<Database, Error> {
         self.options.create = true;
         Database::open(&self.path, self.options)
     }
 
-    /// Opens an existing database: a missing file is an error.
+    /// Opens an existing database: a missing file is an error. If it cannot
+    /// be opened for writing because its disk is full or its files are not
+    /// writable, it is opened read-only instead (see
+    /// [`Database::read_only`]).
     pub fn open(mut self) -> Result<Database, Error> {
         self.options.create = false;
+        Database::open(&self.path, self.options)
+    }
+
+    /// Opens an existing database without writing to it at all (see
+    /// [`Options::read_only`]): reads work on a full disk, on read-only
+    /// media and beside other read-only opens.
+    pub fn open_read_only(mut self) -> Result<Database, Error> {
+        self.options.create = false;
+        self.options.read_only = true;
         Database::open(&self.path, self.options)
     }
 }

@@ -45,8 +45,18 @@ impl Inner {
         }
     }
 
+    /// Steps 2 and 3: every dirty page, then the free list into `trunks`;
+    /// returns the free list's head.
+    fn write_out(&self, trunks: &[PageId], free: &[PageId]) -> Result<u64, Error> {
+        self.bm.flush().map_err(|e| self.failed(Error::Buffer(e)))?;
+        let device = self.bm.device();
+        freelist::write(device, trunks, free)
+            .and_then(|h| device.sync().map(|()| h))
+            .map_err(|source| self.failed(Error::Io { file: self.file.clone(), source }))
+    }
+
     fn checkpoint_now(&self) -> Result<(), Error> {
-        self.check_stopped()?;
+        self.check_writable()?;
         let (redo, scan, next, free, trunks, catalog) = {
             let state = self.state.lock();
             let (_, snap) = self
@@ -64,15 +74,19 @@ impl Inner {
             let a = allocation.map_err(Error::Buffer)?;
             (redo, scan, a.next, a.free, a.storage, catalog)
         };
-        let file = || self.file.clone();
-        // 2. Pages.
-        self.bm.flush().map_err(|e| self.failed(Error::Buffer(e)))?;
-        // 3. The free list.
-        let device = self.bm.device();
-        let free_head = freelist::write(device, &trunks, &free)
-            .and_then(|h| device.sync().map(|()| h))
-            .map_err(|source| self.failed(Error::Io { file: file(), source }))?;
+        let written = self.write_out(&trunks, &free);
+        let free_head = match written {
+            Ok(head) => head,
+            Err(e) => {
+                // Not in effect: the pages set aside for the free list are
+                // free again (a full disk lets a later checkpoint retry).
+                self.bm.return_free(&trunks);
+                return Err(e);
+            }
+        };
         // 4. The superblock.
+        let file = || self.file.clone();
+        let device = self.bm.device();
         let mut state = self.state.lock();
         let sb = Superblock {
             generation: state.sb.generation + 1,
@@ -97,6 +111,8 @@ impl Inner {
         self.last_checkpoint_at.store(snowfall_sys::clock::Instant::now().as_nanos(), Ordering::Relaxed);
         let released: Vec<PageId> = core::mem::replace(&mut state.quarantine, trunks);
         self.bm.return_free(&released);
+        // Everything is written: a full disk, if there was one, has room.
+        *self.no_space.lock() = None;
         log::debug!("{}: checkpoint at LSN {redo} (scan from {scan}), {} free pages", self.file, free.len());
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! The database: named trees over one buffer manager and one log, writes
 //! with a durability each, batches that commit as one.
 
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ops::Bound;
@@ -12,7 +12,7 @@ use snowfall_buffer::{BufferManager, PageId};
 use snowfall_latch::Mutex;
 use snowfall_wal::Log;
 
-use crate::error::Error;
+use crate::error::{Error, ReadOnly};
 use crate::maintenance::Maintenance;
 use crate::options::{Durability, Options};
 use crate::range::Range;
@@ -44,7 +44,13 @@ pub(crate) struct Inner {
     pub(crate) next_batch: AtomicU64,
     /// Set by the first failure that stops writes.
     pub(crate) stopped: AtomicBool,
-    pub(crate) stop_cause: Mutex<Option<String>>,
+    pub(crate) stop_cause: Mutex<Option<Error>>,
+    /// The last write that found the disk full, and when (monotonic
+    /// nanoseconds): writes are refused with it until a checkpoint, tried
+    /// again at most every [`NO_SPACE_RETRY_NANOS`], writes everything out.
+    pub(crate) no_space: Mutex<Option<(u64, Error)>>,
+    /// Why the database is read-only, if it is.
+    pub(crate) read_only: Option<ReadOnly>,
     /// The redo LSN of the last checkpoint.
     pub(crate) last_checkpoint: AtomicU64,
     /// When the last checkpoint was taken (monotonic clock, nanoseconds).
@@ -126,28 +132,68 @@ impl Batch {
 /// the ring is nearly full (each write logs a few pages at most).
 const SLACK_BYTES: u64 = 8 << 20;
 
+/// How often writes refused for a full disk try a checkpoint to see if
+/// space came back (each try attempts to write every dirty page).
+pub(crate) const NO_SPACE_RETRY_NANOS: u64 = 1_000_000_000;
+
+/// A write of pages (not a sync, not the log) that the disk had no room
+/// for: the kernel took none of it, so trying again later is safe and
+/// nothing needs to stop.
+fn is_page_write_without_space(e: &Error) -> bool {
+    use snowfall_buffer::DeviceError::NoSpace;
+    matches!(e, Error::Io { source: NoSpace { .. }, .. })
+        || matches!(e, Error::Buffer(snowfall_buffer::Error::WriteBack { source: NoSpace { .. }, .. }))
+}
+
 impl Inner {
     /// Stops all writes for good (until reopened), remembering why.
-    pub(crate) fn stop(&self, cause: &dyn core::fmt::Display) {
+    pub(crate) fn stop(&self, cause: &Error) {
         let mut c = self.stop_cause.lock();
         if c.is_none() {
             log::error!("{}: stopping writes: {cause}", self.file);
-            *c = Some(cause.to_string());
+            *c = Some(cause.clone());
         }
         self.stopped.store(true, Ordering::Release);
     }
 
     pub(crate) fn check_stopped(&self) -> Result<(), Error> {
         if self.stopped.load(Ordering::Acquire) {
-            let cause = self.stop_cause.lock().clone().unwrap_or_default();
-            return Err(Error::Stopped { cause });
+            let cause = self.stop_cause.lock().clone().unwrap_or(Error::Config { what: "stopped" });
+            return Err(Error::Stopped { cause: alloc::boxed::Box::new(cause) });
         }
         Ok(())
     }
 
-    /// An error from a write: I/O and log failures stop the database.
+    /// Refuses writes to a read-only database, or one that was stopped.
+    pub(crate) fn check_writable(&self) -> Result<(), Error> {
+        if let Some(why) = &self.read_only {
+            return Err(Error::ReadOnly { file: self.file.clone(), why: why.clone() });
+        }
+        self.check_stopped()
+    }
+
+    /// The error that a full disk left, while it is too soon to try again.
+    pub(crate) fn no_space_wait(&self) -> Option<Error> {
+        let now = snowfall_sys::clock::Instant::now().as_nanos();
+        match &*self.no_space.lock() {
+            Some((at, e)) if now.saturating_sub(*at) < NO_SPACE_RETRY_NANOS => Some(e.clone()),
+            _ => None,
+        }
+    }
+
+    /// An error from a write: I/O and log failures stop the database; a
+    /// page write that found the disk full refuses writes until a
+    /// checkpoint gets everything out (see [`Inner::admit`]).
     pub(crate) fn failed(&self, e: Error) -> Error {
         match &e {
+            e if is_page_write_without_space(e) => {
+                let now = snowfall_sys::clock::Instant::now().as_nanos();
+                let mut no_space = self.no_space.lock();
+                if no_space.is_none() {
+                    log::warn!("{}: the disk is full; refusing writes until space is freed: {e}", self.file);
+                }
+                *no_space = Some((now, e.clone()));
+            }
             Error::Log(_) | Error::Io { .. } => self.stop(&e),
             Error::Buffer(snowfall_buffer::Error::Sync { .. } | snowfall_buffer::Error::LogFlush { .. }) => {
                 self.stop(&e)
@@ -177,11 +223,19 @@ impl Inner {
             || (since > 0 && elapsed >= self.options.checkpoint_interval.as_nanos() as u64)
     }
 
-    /// Before a write (holding no latch): refuses if stopped, and takes a
-    /// checkpoint if one is due (inline only when no background thread
-    /// does it, or when the ring is nearly full).
+    /// Before a write (holding no latch): refuses if read-only or stopped,
+    /// or while the disk is full (trying a checkpoint, at most once a
+    /// second, to see whether space came back), and takes a checkpoint if
+    /// one is due (inline only when no background thread does it, or when
+    /// the ring is nearly full).
     pub(crate) fn admit(&self) -> Result<(), Error> {
-        self.check_stopped()?;
+        self.check_writable()?;
+        if self.no_space.lock().is_some() {
+            if let Some(e) = self.no_space_wait() {
+                return Err(e);
+            }
+            self.checkpoint()?;
+        }
         if self.log_since_checkpoint() >= self.log_limit() {
             self.checkpoint()?;
         } else if self.options.spawn.is_none() && self.checkpoint_due() {
@@ -295,8 +349,10 @@ impl Database {
         match result {
             Ok(lsn) => db.settle(lsn, durability),
             Err(e) => {
+                // Half a batch is in the trees: only a reopen's undo takes
+                // it out, so nothing may write after it.
                 let e = db.failed(e);
-                db.stop(&"a batch failed halfway");
+                db.stop(&e);
                 Err(e)
             }
         }
@@ -308,8 +364,12 @@ impl Database {
         self.inner.checkpoint()
     }
 
-    /// Makes every write so far durable (flushes the log).
+    /// Makes every write so far durable (flushes the log). A read-only
+    /// database has nothing to sync.
     pub fn sync(&self) -> Result<(), Error> {
+        if self.inner.read_only.is_some() {
+            return Ok(());
+        }
         self.inner.check_stopped()?;
         self.inner.log.flush().map(|_| ()).map_err(|e| self.inner.failed(Error::Log(e)))
     }
@@ -367,6 +427,11 @@ impl Database {
         self.inner.recovery
     }
 
+    /// Why the database is open read-only (`None`: it takes writes).
+    pub fn read_only(&self) -> Option<&ReadOnly> {
+        self.inner.read_only.as_ref()
+    }
+
     /// The buffer manager (statistics, tests).
     pub fn buffer(&self) -> &BufferManager {
         &self.inner.bm
@@ -389,6 +454,9 @@ impl Database {
         }
         if let Some(m) = self.maintenance.take() {
             m.stop();
+        }
+        if self.inner.read_only.is_some() {
+            return Ok(());
         }
         if self.inner.stopped.load(Ordering::Acquire) {
             return self.inner.check_stopped();

@@ -1,5 +1,6 @@
 //! The database's errors: each says what is wrong and where.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use core::fmt;
 
@@ -123,7 +124,38 @@ pub enum Error {
     /// a batch that failed halfway) stopped all writes: reopen the database.
     Stopped {
         /// The first failure.
-        cause: String,
+        cause: Box<Error>,
+    },
+    /// The database is open read-only: writes are refused.
+    ReadOnly {
+        /// The file.
+        file: String,
+        /// Why it is read-only.
+        why: ReadOnly,
+    },
+    /// The log file is shorter than its ring: blocks it had made durable
+    /// may be gone (a bad copy, a file-system repair). Opening with
+    /// [`Options::accept_log_loss`](crate::Options::accept_log_loss)
+    /// accepts the loss.
+    LogTruncated {
+        /// The log file.
+        file: String,
+        /// Pages it has.
+        pages: u64,
+        /// Pages it must have.
+        expected: u64,
+    },
+    /// The log is damaged other than by a torn tail: a record that was
+    /// durable is unreadable or missing. Opening with
+    /// [`Options::accept_log_loss`](crate::Options::accept_log_loss)
+    /// accepts the loss (the log ends before the damage).
+    LogCorrupt {
+        /// The log file.
+        file: String,
+        /// Where (an LSN: a byte position in the endless log).
+        lsn: u64,
+        /// What is wrong.
+        what: &'static str,
     },
     /// No tree by that name.
     NoSuchTree {
@@ -154,7 +186,62 @@ pub enum Error {
     },
 }
 
+/// Why a database is open read-only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReadOnly {
+    /// It was opened with [`Builder::open_read_only`](crate::Builder::open_read_only).
+    Requested,
+    /// Opening it for writing failed with this error, and it was opened
+    /// read-only instead: the disk is full (recovery could not write back
+    /// what it redid, or could not take its checkpoint), or its files or
+    /// their file system are not writable. Free space (or fix the
+    /// permissions) and reopen to write.
+    Fallback(Box<Error>),
+}
+
+impl fmt::Display for ReadOnly {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadOnly::Requested => f.write_str("it was opened read-only"),
+            ReadOnly::Fallback(e) => write!(f, "opening it for writing failed: {e}"),
+        }
+    }
+}
+
 impl Error {
+    /// Whether this is (or was caused by) a write that found no space: a
+    /// full disk or an exhausted quota. Freeing space cures it.
+    pub fn is_no_space(&self) -> bool {
+        fn device(e: &DeviceError) -> bool {
+            matches!(e, DeviceError::NoSpace { .. })
+                || matches!(e, DeviceError::Os { errno: rustix::io::Errno::NOSPC | rustix::io::Errno::DQUOT, .. })
+        }
+        match self {
+            Error::Io { source, .. } => device(source),
+            Error::Log(e) => e.device_error().as_ref().is_some_and(device),
+            Error::Buffer(
+                snowfall_buffer::Error::WriteBack { source, .. }
+                | snowfall_buffer::Error::Sync { source }
+                | snowfall_buffer::Error::LogFlush { source, .. },
+            ) => device(source),
+            Error::Stopped { cause } => cause.is_no_space(),
+            Error::ReadOnly { why: ReadOnly::Fallback(cause), .. } => cause.is_no_space(),
+            _ => false,
+        }
+    }
+
+    /// Whether opening for writing failed because the files, or their
+    /// file system, refuse writing (a database on read-only media, or
+    /// write-protected files): such a database can still be read.
+    pub(crate) fn is_not_writable(&self) -> bool {
+        use rustix::io::Errno;
+        matches!(
+            self,
+            Error::Io { source: DeviceError::Os { errno: Errno::ACCESS | Errno::PERM | Errno::ROFS, .. }, .. }
+        )
+    }
+
     pub(crate) fn from_superblocks(file: &str, slot0: SuperblockProblem, slot1: SuperblockProblem) -> Error {
         use SuperblockProblem::{Empty, NoMagic, Version};
         let file = String::from(file);
@@ -194,6 +281,17 @@ impl fmt::Display for Error {
             Error::Stopped { cause } => {
                 write!(f, "the database stopped accepting writes after a failure ({cause}); reopen it")
             }
+            Error::ReadOnly { file, why } => write!(f, "{file} is open read-only ({why}): writes are refused"),
+            Error::LogTruncated { file, pages, expected } => write!(
+                f,
+                "{file} is truncated: {pages} pages, its ring needs {expected}; writes it had made durable may be \
+                 lost (open with accept_log_loss to accept that)"
+            ),
+            Error::LogCorrupt { file, lsn, what } => write!(
+                f,
+                "{file} is damaged at LSN {lsn}: {what} (open with accept_log_loss to accept losing the writes \
+                 from there on)"
+            ),
             Error::NoSuchTree { name } => write!(f, "no tree named {name:?}"),
             Error::Catalog { what } => f.write_str(what),
             Error::Integrity { file, what } => write!(f, "{file}: integrity check failed: {what}"),
@@ -202,6 +300,10 @@ impl fmt::Display for Error {
         }
     }
 }
+
+/// Each message already names its cause, so `source` adds nothing (a
+/// reporter walking the chain would print every cause twice).
+impl core::error::Error for Error {}
 
 impl From<snowfall_btree::Error> for Error {
     fn from(e: snowfall_btree::Error) -> Self {

@@ -47,7 +47,7 @@ impl Journal for Inner {
             Err(e) => {
                 // The tree holds a change the log refused: nothing may
                 // write after this.
-                self.stop(&e);
+                self.stop(&Error::Log(e));
                 Err(e)
             }
         }

@@ -82,7 +82,7 @@ pub mod superblock;
 
 pub use builder::Builder;
 pub use db::{Batch, Database, Recovery, Tree};
-pub use error::{Error, SuperblockProblem};
+pub use error::{Error, ReadOnly, SuperblockProblem};
 pub use integrity::Integrity;
 pub use options::{Durability, Options, Spawn};
 pub use range::{Entry, Range};

@@ -69,13 +69,15 @@ fn flush_once(db: &Inner) {
     if db.log.appended() > db.log.durable()
         && let Err(e) = db.log.flush()
     {
-        db.stop(&e);
+        db.stop(&Error::Log(e));
     }
 }
 
-/// The checkpointer's step: a checkpoint if one is due.
+/// The checkpointer's step: a checkpoint if one is due (while the disk is
+/// full, at most as often as writers retry).
 fn checkpoint_once(db: &Inner) {
     if db.checkpoint_due()
+        && db.no_space_wait().is_none()
         && let Err(e) = db.try_checkpoint()
     {
         log::error!("{}: background checkpoint failed: {e}", db.file);

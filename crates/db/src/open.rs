@@ -9,14 +9,14 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use snowfall_buffer::device::{FileDevice, FileOptions};
+use snowfall_buffer::device::{FileDevice, FileOptions, Overlay};
 use snowfall_buffer::{BufferManager, Config, Device, DeviceError, PAGE_SIZE, PageId, WriteBackHook};
 use snowfall_latch::Mutex;
 use snowfall_wal::format::{MAX_FLUSH_BLOCKS, lsn};
 use snowfall_wal::{Log, LogError, LogHeader, LogHook};
 
 use crate::db::{Database, Inner, State};
-use crate::error::{Error, SuperblockProblem};
+use crate::error::{Error, ReadOnly, SuperblockProblem};
 use crate::freelist;
 use crate::options::Options;
 use crate::superblock::{SUPERBLOCK_PAGES, Superblock};
@@ -70,135 +70,236 @@ fn io(file: &str) -> impl Fn(DeviceError) -> Error + '_ {
     move |source| Error::Io { file: String::from(file), source }
 }
 
+/// Address space a database reserves by default at least (when the file
+/// and the address-space limit allow): room to grow well past a small file
+/// within one open.
+const DEFAULT_RESERVATION_BYTES: u64 = 64 << 30;
+/// Room the automatic reservation leaves beyond the file and the pool at
+/// the least.
+const MIN_HEADROOM_BYTES: u64 = 64 << 20;
+
 impl Database {
     /// Opens the database in file `path`, its log in `path.wal` (creating
     /// both if `options.create` and the file is missing or empty). The file
     /// is locked against other processes (the log is only ever opened with
-    /// it).
+    /// it): exclusively, or shared if `options.read_only`.
+    ///
+    /// If opening for writing fails because the disk is full (recovery
+    /// could not write back what it redid) or the files are not writable,
+    /// the database is opened read-only instead, with the reason in
+    /// [`Database::read_only`] and every write refused with
+    /// [`Error::ReadOnly`]; if that fails too, the first error is returned.
     pub fn open(path: &str, options: Options) -> Result<Database, Error> {
-        let file_options = FileOptions { create: options.create, direct: true };
-        let data = FileDevice::open(path, file_options).map_err(io(path))?;
-        data.lock_exclusive().map_err(|e| match e {
-            DeviceError::Os { errno: rustix::io::Errno::WOULDBLOCK, .. } => Error::InUse { file: path.into() },
-            other => Error::Io { file: path.into(), source: other },
-        })?;
-        let log_path = format!("{path}.wal");
-        let log = FileDevice::open(&log_path, file_options).map_err(|e| match e {
-            DeviceError::Os { errno: rustix::io::Errno::NOENT, .. } if data.page_count() == Ok(0) => {
-                Error::Empty { file: path.into() }
+        if path.ends_with(".wal") {
+            return Err(Error::Config { what: "a database path must not end in .wal (that is the name of its log)" });
+        }
+        if options.read_only {
+            return open_path(path, options, Some(ReadOnly::Requested));
+        }
+        match open_path(path, options.clone(), None) {
+            Err(e) if e.is_no_space() || e.is_not_writable() => {
+                let read_only = Options { read_only: true, create: false, ..options };
+                let why = ReadOnly::Fallback(Box::new(e.clone()));
+                log::warn!("{path}: opening read-only: {why}");
+                open_path(path, read_only, Some(why)).map_err(|_| e)
             }
-            // Say what the data file is before blaming the missing log.
-            DeviceError::Os { errno: rustix::io::Errno::NOENT, .. } => {
-                match read_slot(&data, 0, path).and_then(|a| Superblock::newest([a, read_slot(&data, 1, path)?], path))
-                {
-                    Err(e) => e,
-                    Ok(_) => Error::LogMismatch { file: log_path.clone(), what: "the log file is missing" },
-                }
-            }
-            other => io(&log_path)(other),
-        })?;
-        Database::open_on(Box::new(data), Box::new(log), path, options)
+            other => other,
+        }
     }
 
     /// Opens the database on two devices (the data pages and the log);
-    /// `name` is for messages.
+    /// `name` is for messages. With `options.read_only` nothing is ever
+    /// written to either device.
     pub fn open_on(
         data: Box<dyn Device>,
         log_device: Box<dyn Device>,
         name: &str,
         options: Options,
     ) -> Result<Database, Error> {
-        let log_name = format!("{name}.wal");
-        let slot = |data: &dyn Device, i: u64| read_slot(data, i, name);
-        // A database never created, or whose creation a crash cut short
-        // (nothing in the log yet, no superblock), is created afresh; a
-        // missing superblock with anything else present is an error.
-        let never_written = data.page_count().map_err(io(name))? <= SUPERBLOCK_PAGES
-            && slot(&*data, 0)? == Err(SuperblockProblem::Empty)
-            && slot(&*data, 1)? == Err(SuperblockProblem::Empty);
-        if never_written {
-            if Log::read_header(&*log_device).is_ok_and(|h| Log::has_records(&*log_device, &h)) {
-                return Err(Error::Truncated { file: name.into(), pages: 0, expected: SUPERBLOCK_PAGES });
+        let why = options.read_only.then_some(ReadOnly::Requested);
+        open_devices(data, log_device, name, options, why)
+    }
+}
+
+/// Opens the files of the database at `path` and then the database on
+/// them; `why` is set when opening read-only.
+fn open_path(path: &str, options: Options, why: Option<ReadOnly>) -> Result<Database, Error> {
+    let read_only = why.is_some();
+    let file_options = FileOptions { create: options.create && !read_only, direct: true, read_only };
+    let data = FileDevice::open(path, file_options).map_err(io(path))?;
+    let locked = if read_only { data.lock_shared() } else { data.lock_exclusive() };
+    locked.map_err(|e| match e {
+        DeviceError::Os { errno: rustix::io::Errno::WOULDBLOCK, .. } => Error::InUse { file: path.into() },
+        other => Error::Io { file: path.into(), source: other },
+    })?;
+    // The log is created only with its database: opening an existing one
+    // whose log is gone must not leave an empty log behind.
+    let new = never_written(&data, path)?;
+    let log_path = format!("{path}.wal");
+    let log_options = FileOptions { create: file_options.create && new, ..file_options };
+    let log = FileDevice::open(&log_path, log_options).map_err(|e| match e {
+        DeviceError::Os { errno: rustix::io::Errno::NOENT, .. } if new => Error::Empty { file: path.into() },
+        // Say what the data file is before blaming the missing log.
+        DeviceError::Os { errno: rustix::io::Errno::NOENT, .. } => {
+            match read_slot(&data, 0, path).and_then(|a| Superblock::newest([a, read_slot(&data, 1, path)?], path)) {
+                Err(e) => e,
+                Ok(_) => Error::LogMismatch { file: log_path.clone(), what: "the log file is missing" },
             }
-            if !options.create {
-                return Err(Error::Empty { file: name.into() });
-            }
-            create(&*data, &*log_device, name, &options)?;
         }
-        let sb = Superblock::newest([slot(&*data, 0)?, slot(&*data, 1)?], name)?;
-        let header = match Log::read_header(&*log_device) {
-            Ok(h) => h,
-            Err(LogError::Read { source: DeviceError::PastEnd { .. } }) => {
-                return Err(Error::LogMismatch { file: log_name, what: "the log file is missing or empty" });
-            }
-            Err(LogError::Header(snowfall_wal::HeaderError::NotALog)) => {
-                return Err(Error::LogMismatch { file: log_name, what: "the log file is not a SnowfallDB log" });
-            }
-            Err(e) => return Err(Error::Log(e)),
-        };
-        if header.db_id != sb.db_id || header.ring != sb.ring {
-            return Err(Error::LogMismatch { file: log_name, what: "the log file belongs to another database" });
+        other => io(&log_path)(other),
+    })?;
+    let db = open_devices(Box::new(data), Box::new(log), path, options, why)?;
+    if new && !read_only {
+        // The two files exist once their directory entries are durable.
+        FileDevice::sync_directory_of(path).map_err(io(path))?;
+    }
+    Ok(db)
+}
+
+/// Whether `data` holds no database yet: never created, or a creation a
+/// crash cut short (no superblock written).
+fn never_written(data: &dyn Device, name: &str) -> Result<bool, Error> {
+    Ok(data.page_count().map_err(io(name))? <= SUPERBLOCK_PAGES
+        && read_slot(data, 0, name)? == Err(SuperblockProblem::Empty)
+        && read_slot(data, 1, name)? == Err(SuperblockProblem::Empty))
+}
+
+/// The virtual reservation for a database file of `file_pages` pages (see
+/// [`Options::max_bytes`]).
+fn reservation_bytes(options: &Options, file_pages: u64) -> Result<u64, Error> {
+    if let Some(bytes) = options.max_bytes {
+        return Ok(bytes);
+    }
+    let file = file_pages.saturating_mul(PAGE_SIZE as u64);
+    let want = DEFAULT_RESERVATION_BYTES.max(file.saturating_mul(2));
+    let floor = (file.saturating_add(file / 4)).max(options.pool_bytes).saturating_add(MIN_HEADROOM_BYTES);
+    snowfall_buffer::memory::reservable_bytes(want, floor).ok_or(Error::Buffer(snowfall_buffer::Error::Memory(
+        snowfall_buffer::MemoryError::Reserve { bytes: floor, errno: rustix::io::Errno::NOMEM },
+    )))
+}
+
+/// Opens the database on its devices: superblock, log header, free list,
+/// recovery, a new epoch, the log, undo, a first checkpoint (all but the
+/// reading skipped when `why` says it is read-only).
+fn open_devices(
+    data: Box<dyn Device>,
+    log_device: Box<dyn Device>,
+    name: &str,
+    options: Options,
+    why: Option<ReadOnly>,
+) -> Result<Database, Error> {
+    let read_only = why.is_some();
+    // Read-only: whatever recovery writes stays in memory.
+    let (data, log_device): (Box<dyn Device>, Box<dyn Device>) =
+        if read_only { (Box::new(Overlay::new(data)), Box::new(Overlay::new(log_device))) } else { (data, log_device) };
+    let log_name = format!("{name}.wal");
+    let slot = |data: &dyn Device, i: u64| read_slot(data, i, name);
+    // A database never created, or whose creation a crash cut short
+    // (nothing in the log yet, no superblock), is created afresh; a
+    // missing superblock with anything else present is an error.
+    if never_written(&*data, name)? {
+        if Log::read_header(&*log_device).is_ok_and(|h| Log::has_records(&*log_device, &h)) {
+            return Err(Error::Truncated { file: name.into(), pages: 0, expected: SUPERBLOCK_PAGES });
         }
-        let (free, trunks) = freelist::read(&*data, sb.free_head, sb.free_pages, sb.page_count)?;
-        check_length(name, data.page_count().map_err(io(name))?, &sb, &free)?;
+        if !options.create || read_only {
+            return Err(Error::Empty { file: name.into() });
+        }
+        create(&*data, &*log_device, name, &options)?;
+    }
+    let sb = Superblock::newest([slot(&*data, 0)?, slot(&*data, 1)?], name)?;
+    let header = match Log::read_header(&*log_device) {
+        Ok(h) => h,
+        Err(LogError::Read { source: DeviceError::PastEnd { .. } }) => {
+            return Err(Error::LogMismatch { file: log_name, what: "the log file is missing or empty" });
+        }
+        Err(LogError::Header(snowfall_wal::HeaderError::NotALog)) => {
+            return Err(Error::LogMismatch { file: log_name, what: "the log file is not a SnowfallDB log" });
+        }
+        Err(e) => return Err(Error::Log(e)),
+    };
+    if header.db_id != sb.db_id || header.ring != sb.ring {
+        return Err(Error::LogMismatch { file: log_name, what: "the log file belongs to another database" });
+    }
+    // A log shorter than its ring lost blocks (it is created whole).
+    let log_pages = log_device.page_count().map_err(io(&log_name))?;
+    let log_expected = Log::device_pages(header.ring);
+    let log_short = log_pages < log_expected;
+    if log_short && !options.accept_log_loss {
+        return Err(Error::LogTruncated { file: log_name, pages: log_pages, expected: log_expected });
+    }
+    let (free, trunks) = freelist::read(&*data, sb.free_head, sb.free_pages, sb.page_count)?;
+    let file_pages = data.page_count().map_err(io(name))?;
+    check_length(name, file_pages, &sb, &free)?;
 
-        let hook = Arc::new(Hook { recovered: AtomicU64::new(0), log: Mutex::new(None) });
-        let config = Config {
-            pool_bytes: options.pool_bytes,
-            virtual_bytes: options.max_bytes,
-            memory: options.memory,
-            ..Config::default()
-        };
-        config.validate().map_err(|e| Error::Buffer(e.into()))?;
-        let memory = snowfall_buffer::memory::open_backend(&config, config.virtual_pages(), data.block_device())
-            .map_err(|e| Error::Buffer(e.into()))?;
-        let bm = BufferManager::with_parts(config, data, memory, Box::new(SharedHook(hook.clone())))?;
-        bm.restore_allocation(sb.page_count, Vec::new())?;
+    let hook = Arc::new(Hook { recovered: AtomicU64::new(0), log: Mutex::new(None) });
+    let config = Config {
+        pool_bytes: options.pool_bytes,
+        virtual_bytes: reservation_bytes(&options, file_pages.max(sb.page_count))?,
+        memory: options.memory,
+        ..Config::default()
+    };
+    config.validate().map_err(|e| Error::Buffer(e.into()))?;
+    let memory = snowfall_buffer::memory::open_backend(&config, config.virtual_pages(), data.block_device())
+        .map_err(|e| Error::Buffer(e.into()))?;
+    let bm = BufferManager::with_parts(config, data, memory, Box::new(SharedHook(hook.clone())))?;
+    bm.restore_allocation(sb.page_count, Vec::new())?;
 
-        let recovered = crate::recovery::redo(&bm, &*log_device, &sb, free, &hook)?;
+    let salvage = crate::recovery::Salvage { accept: options.accept_log_loss, log_short, log_name: &log_name };
+    let recovered = crate::recovery::redo(&bm, &*log_device, &sb, free, &hook, &salvage)?;
+    if let Some(loss) = &recovered.lost {
+        log::warn!("{name}: opened accepting the loss of log records: {loss}");
+    }
+    if log_short && !read_only {
+        // Whole again, so that the next open does not see a loss.
+        log_device.allocate(log_expected).and_then(|()| log_device.sync()).map_err(io(&log_name))?;
+    }
 
-        // A new epoch, durable before this open writes any log block.
-        let epoch = sb.epoch.max(recovered.max_epoch) + 1;
-        let sb = Superblock { generation: sb.generation + 1, epoch, ..sb };
+    // A new epoch, durable before this open writes any log block.
+    let epoch = sb.epoch.max(recovered.max_epoch) + 1;
+    let sb = Superblock { generation: sb.generation + 1, epoch, ..sb };
+    if !read_only {
         let page = aligned(sb.encode());
         bm.device().write_page(sb.slot(), &page.0).and_then(|()| bm.device().sync()).map_err(io(name))?;
-
-        let log = Arc::new(Log::open(log_device, sb.ring, epoch, recovered.resume, sb.scan, sb.redo)?);
-        *hook.log.lock() = Some(LogHook(log.clone()));
-        bm.track_allocation();
-        let free: Vec<PageId> = recovered.free.into_iter().filter(|p| !trunks.contains(p)).collect();
-        bm.restore_allocation(recovered.next, free)?;
-
-        let inner = Arc::new(Inner {
-            bm,
-            log,
-            file: name.into(),
-            tree_config: snowfall_btree::Config::default(),
-            state: Mutex::new(State { catalog: recovered.catalog, quarantine: trunks, sb: sb.clone() }),
-            checkpointing: Mutex::new(()),
-            batches: Mutex::new(Vec::new()),
-            next_batch: AtomicU64::new((u64::from(epoch) << 32) | 1),
-            stopped: AtomicBool::new(false),
-            stop_cause: Mutex::new(None),
-            last_checkpoint: AtomicU64::new(sb.redo),
-            last_checkpoint_at: AtomicU64::new(snowfall_sys::clock::Instant::now().as_nanos()),
-            closed: AtomicBool::new(false),
-            recovery: crate::db::Recovery {
-                records_redone: recovered.redone,
-                batches_undone: recovered.undone_batches,
-            },
-            options,
-        });
-        inner.undo(recovered.incomplete, sb.scan)?;
-        inner.checkpoint()?;
-        log::info!(
-            "{name}: open (epoch {epoch}; recovery redid {} records, undid {} batches)",
-            inner.recovery.records_redone,
-            inner.recovery.batches_undone
-        );
-        let maintenance = crate::maintenance::start(&inner)?;
-        Ok(Database { inner, maintenance })
     }
+
+    let log = Arc::new(Log::open(log_device, sb.ring, epoch, recovered.resume, sb.scan, sb.redo)?);
+    *hook.log.lock() = Some(LogHook(log.clone()));
+    bm.track_allocation();
+    let free: Vec<PageId> = recovered.free.into_iter().filter(|p| !trunks.contains(p)).collect();
+    bm.restore_allocation(recovered.next, free)?;
+
+    let inner = Arc::new(Inner {
+        bm,
+        log,
+        file: name.into(),
+        tree_config: snowfall_btree::Config::default(),
+        state: Mutex::new(State { catalog: recovered.catalog, quarantine: trunks, sb: sb.clone() }),
+        checkpointing: Mutex::new(()),
+        batches: Mutex::new(Vec::new()),
+        next_batch: AtomicU64::new((u64::from(epoch) << 32) | 1),
+        stopped: AtomicBool::new(false),
+        stop_cause: Mutex::new(None),
+        no_space: Mutex::new(None),
+        read_only: why,
+        last_checkpoint: AtomicU64::new(sb.redo),
+        last_checkpoint_at: AtomicU64::new(snowfall_sys::clock::Instant::now().as_nanos()),
+        closed: AtomicBool::new(false),
+        recovery: crate::db::Recovery { records_redone: recovered.redone, batches_undone: recovered.undone_batches },
+        options,
+    });
+    inner.undo(recovered.incomplete, sb.scan, recovered.end)?;
+    if read_only {
+        log::info!("{name}: open read-only (recovery redid {} records in memory)", inner.recovery.records_redone);
+        return Ok(Database { inner, maintenance: None });
+    }
+    inner.checkpoint()?;
+    log::info!(
+        "{name}: open (epoch {epoch}; recovery redid {} records, undid {} batches)",
+        inner.recovery.records_redone,
+        inner.recovery.batches_undone
+    );
+    let maintenance = crate::maintenance::start(&inner)?;
+    Ok(Database { inner, maintenance })
 }
 
 /// Writes a new database's log header and first superblock.
@@ -225,8 +326,14 @@ fn create(data: &dyn Device, log: &dyn Device, name: &str, options: &Options) ->
         free_pages: 0,
         catalog: Vec::new(),
     };
+    // Both slots, the other one zeroed: later superblock writes then land
+    // on space the file already has (no hole to fill on a full disk).
     let page = aligned(sb.encode());
-    data.write_page(sb.slot(), &page.0).and_then(|()| data.sync()).map_err(io(name))?;
+    let other = aligned([0; PAGE_SIZE]);
+    data.write_page(PageId(1 - sb.slot().0), &other.0)
+        .and_then(|()| data.write_page(sb.slot(), &page.0))
+        .and_then(|()| data.sync())
+        .map_err(io(name))?;
     log::info!("{name}: created (log of {} MiB)", options.log_bytes >> 20);
     Ok(())
 }

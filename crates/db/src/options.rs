@@ -38,8 +38,15 @@ pub struct Options {
     pub create: bool,
     /// Memory for cached pages.
     pub pool_bytes: u64,
-    /// The largest the database may grow (its virtual reservation).
-    pub max_bytes: u64,
+    /// The largest the database may grow in this open: its virtual
+    /// reservation, which is reserved address space, not memory. `None`
+    /// (the default) chooses it from the file: the larger of 64 GiB and
+    /// twice the file, and where the address space is limited (`ulimit -v`,
+    /// strict overcommit) the largest that can be reserved down to the file
+    /// plus a quarter (at least the pool plus 64 MiB). A database that
+    /// reaches it gets [`Error::Buffer`](crate::Error::Buffer) `OutOfSpace`
+    /// on writes until it is reopened with more.
+    pub max_bytes: Option<u64>,
     /// The memory backend.
     pub memory: MemoryKind,
     /// Size of the write-ahead log's ring (fixed when the database is
@@ -56,6 +63,20 @@ pub struct Options {
     pub group_interval: Duration,
     /// Where the background flusher runs (`None`: no background thread).
     pub spawn: Option<Arc<dyn Spawn>>,
+    /// Open without writing anything to the files (opened `O_RDONLY`, with
+    /// a shared lock, so several read-only opens may run at once). Recovery
+    /// still replays the log, into memory only. Every write gets
+    /// [`Error::ReadOnly`](crate::Error::ReadOnly).
+    pub read_only: bool,
+    /// Open even if the log has lost records it had made durable (it is
+    /// shorter than its ring, or damaged other than by a torn tail), which
+    /// is otherwise [`Error::LogTruncated`](crate::Error::LogTruncated) or
+    /// [`Error::LogCorrupt`](crate::Error::LogCorrupt). Recovery then ends
+    /// the log before the damage: the writes in and after it are lost, and
+    /// pages written back from them may remain, so run
+    /// [`Database::check_integrity`](crate::Database::check_integrity)
+    /// after. For salvage, never by default.
+    pub accept_log_loss: bool,
 }
 
 impl core::fmt::Debug for Options {
@@ -71,6 +92,8 @@ impl core::fmt::Debug for Options {
             .field("durability", &self.durability)
             .field("group_interval", &self.group_interval)
             .field("background", &self.spawn.is_some())
+            .field("read_only", &self.read_only)
+            .field("accept_log_loss", &self.accept_log_loss)
             .finish()
     }
 }
@@ -80,7 +103,7 @@ impl Default for Options {
         Options {
             create: true,
             pool_bytes: 256 << 20,
-            max_bytes: 64 << 30,
+            max_bytes: None,
             memory: MemoryKind::Auto,
             log_bytes: 256 << 20,
             checkpoint_bytes: 64 << 20,
@@ -88,6 +111,8 @@ impl Default for Options {
             durability: Durability::Sync,
             group_interval: Duration::from_millis(10),
             spawn: None,
+            read_only: false,
+            accept_log_loss: false,
         }
     }
 }

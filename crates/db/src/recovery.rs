@@ -24,7 +24,8 @@ use alloc::vec::Vec;
 
 use snowfall_btree::journal::Decoded;
 use snowfall_buffer::{BufferManager, Device, PageId};
-use snowfall_wal::{LogError, Resume, Scan};
+use snowfall_wal::format::{lsn, position};
+use snowfall_wal::{LogError, Record, Resume, Scan};
 
 use crate::db::Inner;
 use crate::drop_tree::DropRecord;
@@ -42,9 +43,38 @@ pub(crate) struct BatchWrite {
     before: Option<Vec<u8>>,
 }
 
+/// What redo may accept, and names.
+pub(crate) struct Salvage<'a> {
+    /// Accept lost log records (end the log before the damage).
+    pub(crate) accept: bool,
+    /// The log file is shorter than its ring (accepted, or redo would not
+    /// run).
+    pub(crate) log_short: bool,
+    /// The log's name, for errors.
+    pub(crate) log_name: &'a str,
+}
+
+impl Salvage<'_> {
+    /// Damage to the log, `e`: an error, or (salvaging) the loss to accept.
+    fn accept(&self, e: Error, lost: &mut Option<Error>) -> Result<(), Error> {
+        let e = named(e, self.log_name);
+        if self.accept && matches!(e, Error::LogCorrupt { .. }) {
+            *lost = Some(e);
+            Ok(())
+        } else {
+            Err(e)
+        }
+    }
+}
+
 /// What redo found.
 pub(crate) struct Recovered {
     pub(crate) resume: Resume,
+    /// Where the records redo used end (the log's end, or where damage
+    /// that was accepted begins).
+    pub(crate) end: u64,
+    /// The loss accepted, if any.
+    pub(crate) lost: Option<Error>,
     pub(crate) max_epoch: u32,
     pub(crate) catalog: Vec<(String, PageId)>,
     pub(crate) free: Vec<PageId>,
@@ -56,6 +86,14 @@ pub(crate) struct Recovered {
 
 fn malformed(lsn: u64) -> Error {
     Error::Log(LogError::Corrupt { lsn, what: "a record does not parse" })
+}
+
+/// The log's own corruption errors, named for the file.
+fn named(e: Error, file: &str) -> Error {
+    match e {
+        Error::Log(LogError::Corrupt { lsn, what }) => Error::LogCorrupt { file: file.into(), lsn, what },
+        other => other,
+    }
 }
 
 /// Splits a create-tree record: (name, unit bytes).
@@ -118,13 +156,23 @@ impl Redoer<'_> {
 
 /// Reads the log from the checkpoint in `sb` and redoes it into `bm`,
 /// whose allocation starts from the checkpoint's `free` list.
+///
+/// Besides corruption the scan reports itself, the log must reach the
+/// checkpoint's redo point: the blocks before it were synced before the
+/// checkpoint's superblock was written, so a log that ends earlier lost
+/// them. With `salvage.accept`, either kind of loss ends the log there
+/// instead; the log then resumes a whole ring ahead of the checkpoint, past
+/// any LSN the lost records could have stamped on a page that reached the
+/// file, so that LSNs keep growing.
 pub(crate) fn redo(
     bm: &BufferManager,
     log: &dyn Device,
     sb: &Superblock,
     free: Vec<PageId>,
     hook: &Hook,
+    salvage: &Salvage<'_>,
 ) -> Result<Recovered, Error> {
+    let mut lost = None;
     let mut scan = Scan::new(log, sb.ring, sb.scan, sb.checkpoint_epoch);
     let mut redoer = Redoer {
         bm,
@@ -138,62 +186,25 @@ pub(crate) fn redo(
     // Drops in progress: root -> pages listed so far.
     let mut dropping: BTreeMap<PageId, Vec<PageId>> = BTreeMap::new();
     let mut redone = 0;
-    while let Some(record) = scan.next_record()? {
-        // Everything read so far is on disk: pages redone up to here may be
-        // written back by evictions.
-        hook.recovered_to(record.end);
-        let lsn = record.end;
-        let live = record.start >= sb.redo;
-        match record.kind {
-            UNIT => {
-                let unit = Decoded::decode(&record.body).map_err(|_| malformed(record.start))?;
-                if let Some(w) = unit.write
-                    && w.batch != 0
-                {
-                    batches.entry(w.batch).or_default().push(BatchWrite {
-                        lsn,
-                        tree: w.tree,
-                        key: w.key.to_vec(),
-                        before: w.before.ok_or_else(|| malformed(record.start))?.map(<[u8]>::to_vec),
-                    });
-                }
-                if live {
-                    redoer.unit(&unit, lsn)?;
-                    redone += 1;
-                }
+    let mut end = sb.scan;
+    loop {
+        let record = match scan.next_record() {
+            Ok(Some(record)) => record,
+            Ok(None) => break,
+            Err(e) => {
+                salvage.accept(Error::Log(e), &mut lost)?;
+                break;
             }
-            COMMIT => {
-                let mut id = [0u8; 8];
-                id.copy_from_slice(record.body.get(..8).ok_or_else(|| malformed(record.start))?);
-                batches.remove(&u64::from_le_bytes(id));
+        };
+        let record_end = record.end;
+        match redo_record(&mut redoer, record, sb, &mut catalog, &mut batches, &mut dropping, hook) {
+            Ok(did) => redone += did,
+            Err(e) => {
+                salvage.accept(e, &mut lost)?;
+                break;
             }
-            CREATE_TREE => {
-                let (name, unit) = create_parts(&record.body, record.start)?;
-                let unit = Decoded::decode(unit).map_err(|_| malformed(record.start))?;
-                let root = unit.changes.first().map(|(p, _)| *p).ok_or_else(|| malformed(record.start))?;
-                if live {
-                    redoer.unit(&unit, lsn)?;
-                    redone += 1;
-                    if !catalog.iter().any(|(n, _)| n == name) {
-                        catalog.push((name.into(), root));
-                    }
-                }
-            }
-            DROP_TREE => {
-                let d = DropRecord::decode(&record.body).ok_or_else(|| malformed(record.start))?;
-                dropping.entry(d.root).or_default().extend(d.pages);
-                // A drop takes effect at its last record; one cut short never happened.
-                if d.last {
-                    let pages = dropping.remove(&d.root).unwrap_or_default();
-                    if live {
-                        catalog.retain(|(n, r)| !(n == d.name && *r == d.root));
-                        redoer.free.extend(pages);
-                        redone += 1;
-                    }
-                }
-            }
-            _ => return Err(Error::Log(LogError::Corrupt { lsn: record.start, what: "a record of unknown kind" })),
         }
+        end = record_end;
     }
     // Ids handed out after the checkpoint whose change never reached the
     // log (other threads' later ones did) hold nothing: free.
@@ -202,8 +213,30 @@ pub(crate) fn redo(
             redoer.free.insert(PageId(p));
         }
     }
+    // The blocks before the checkpoint's redo point were synced before its
+    // superblock was written: a log that ends before them lost them.
+    let mut resume = scan.resume();
+    let redo_block = position(sb.redo).0;
+    if lost.is_none() && resume.next_block < redo_block {
+        salvage.accept(
+            Error::LogCorrupt {
+                file: salvage.log_name.into(),
+                lsn: lsn(resume.next_block, 0),
+                what: "the log ends before the last checkpoint: blocks it had synced are missing",
+            },
+            &mut lost,
+        )?;
+    }
+    if lost.is_some() || salvage.log_short {
+        // Every block ever written lies below the checkpoint's first block
+        // plus the ring (appends stop a ring ahead of it): start past them.
+        let next_block = resume.next_block.max(position(sb.scan).0 + sb.ring + 1);
+        resume = Resume { next_block, prev: 0, durable: lsn(next_block, 0) };
+    }
     Ok(Recovered {
-        resume: scan.resume(),
+        resume,
+        end,
+        lost,
         max_epoch: scan.max_epoch(),
         catalog,
         free: redoer.free.into_iter().collect(),
@@ -214,29 +247,105 @@ pub(crate) fn redo(
     })
 }
 
+/// Redoes one record; returns how many units it redid (0 or 1).
+#[allow(clippy::too_many_arguments, reason = "the redo state, passed apart so each piece's use is visible")]
+fn redo_record(
+    redoer: &mut Redoer<'_>,
+    record: Record,
+    sb: &Superblock,
+    catalog: &mut Vec<(String, PageId)>,
+    batches: &mut BTreeMap<u64, Vec<BatchWrite>>,
+    dropping: &mut BTreeMap<PageId, Vec<PageId>>,
+    hook: &Hook,
+) -> Result<u64, Error> {
+    let mut redone = 0;
+    // Everything read so far is on disk: pages redone up to here may be
+    // written back by evictions.
+    hook.recovered_to(record.end);
+    let lsn = record.end;
+    let live = record.start >= sb.redo;
+    match record.kind {
+        UNIT => {
+            let unit = Decoded::decode(&record.body).map_err(|_| malformed(record.start))?;
+            if let Some(w) = unit.write
+                && w.batch != 0
+            {
+                batches.entry(w.batch).or_default().push(BatchWrite {
+                    lsn,
+                    tree: w.tree,
+                    key: w.key.to_vec(),
+                    before: w.before.ok_or_else(|| malformed(record.start))?.map(<[u8]>::to_vec),
+                });
+            }
+            if live {
+                redoer.unit(&unit, lsn)?;
+                redone += 1;
+            }
+        }
+        COMMIT => {
+            let mut id = [0u8; 8];
+            id.copy_from_slice(record.body.get(..8).ok_or_else(|| malformed(record.start))?);
+            batches.remove(&u64::from_le_bytes(id));
+        }
+        CREATE_TREE => {
+            let (name, unit) = create_parts(&record.body, record.start)?;
+            let unit = Decoded::decode(unit).map_err(|_| malformed(record.start))?;
+            let root = unit.changes.first().map(|(p, _)| *p).ok_or_else(|| malformed(record.start))?;
+            if live {
+                redoer.unit(&unit, lsn)?;
+                redone += 1;
+                if !catalog.iter().any(|(n, _)| n == name) {
+                    catalog.push((name.into(), root));
+                }
+            }
+        }
+        DROP_TREE => {
+            let d = DropRecord::decode(&record.body).ok_or_else(|| malformed(record.start))?;
+            dropping.entry(d.root).or_default().extend(d.pages);
+            // A drop takes effect at its last record; one cut short never happened.
+            if d.last {
+                let pages = dropping.remove(&d.root).unwrap_or_default();
+                if live {
+                    catalog.retain(|(n, r)| !(n == d.name && *r == d.root));
+                    redoer.free.extend(pages);
+                    redone += 1;
+                }
+            }
+        }
+        _ => return Err(Error::Log(LogError::Corrupt { lsn: record.start, what: "a record of unknown kind" })),
+    }
+    Ok(redone)
+}
+
 impl Inner {
     /// Undoes the writes of batches that never committed (see the module
-    /// docs); `from` is where the log was read from.
-    pub(crate) fn undo(&self, incomplete: BTreeMap<u64, Vec<BatchWrite>>, from: u64) -> Result<(), Error> {
+    /// docs); the log was read from `from` to `end`.
+    pub(crate) fn undo(&self, incomplete: BTreeMap<u64, Vec<BatchWrite>>, from: u64, end: u64) -> Result<(), Error> {
         if incomplete.is_empty() {
             return Ok(());
         }
         let keys: BTreeSet<(PageId, &[u8])> =
             incomplete.values().flatten().map(|w| (w.tree, w.key.as_slice())).collect();
-        // The last committed write to each of those keys.
+        // The last committed write to each of those keys, up to `end` (what
+        // lies past it was not redone: damage accepted by salvage).
         let mut last: BTreeMap<(PageId, Vec<u8>), u64> = BTreeMap::new();
         let mut scan = Scan::new(self.log.device(), self.log.ring(), from, 0);
-        while let Some(record) = scan.next_record()? {
-            if record.kind != UNIT {
-                continue;
+        let log_name = alloc::format!("{}.wal", self.file);
+        // Nothing to read if redo used no record (the first read could
+        // meet the damage salvage accepted).
+        let mut more = from < end;
+        while more {
+            let Some(record) = scan.next_record().map_err(|e| named(Error::Log(e), &log_name))? else { break };
+            if record.kind == UNIT {
+                let unit = Decoded::decode(&record.body).map_err(|_| named(malformed(record.start), &log_name))?;
+                if let Some(w) = unit.write
+                    && !incomplete.contains_key(&w.batch)
+                    && keys.contains(&(w.tree, w.key))
+                {
+                    last.insert((w.tree, w.key.to_vec()), record.end);
+                }
             }
-            let unit = Decoded::decode(&record.body).map_err(|_| malformed(record.start))?;
-            if let Some(w) = unit.write
-                && !incomplete.contains_key(&w.batch)
-                && keys.contains(&(w.tree, w.key))
-            {
-                last.insert((w.tree, w.key.to_vec()), record.end);
-            }
+            more = record.end < end;
         }
         let mut writes: Vec<&BatchWrite> = incomplete.values().flatten().collect();
         writes.sort_by_key(|w| core::cmp::Reverse(w.lsn));

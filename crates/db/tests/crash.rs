@@ -123,10 +123,58 @@ impl Device for Crashy {
     }
 }
 
+/// A device a read-only open must never write to: any write or sync
+/// fails the test.
+struct NoWrites(Arc<MemoryDevice>);
+
+impl Device for NoWrites {
+    fn read_page(&self, page: PageId, buf: &mut [u8; PAGE_SIZE]) -> Result<(), DeviceError> {
+        self.0.read_page(page, buf)
+    }
+
+    fn write_page(&self, page: PageId, _buf: &[u8; PAGE_SIZE]) -> Result<(), DeviceError> {
+        panic!("a read-only open wrote {page}")
+    }
+
+    fn sync(&self) -> Result<(), DeviceError> {
+        panic!("a read-only open synced")
+    }
+
+    fn page_count(&self) -> Result<u64, DeviceError> {
+        self.0.page_count()
+    }
+
+    fn describe(&self) -> &str {
+        "read-only"
+    }
+}
+
+/// Recovers read-only (in memory; the devices refuse writes): checks the
+/// integrity and that writes are refused; returns the contents.
+fn read_only_contents(data: &Arc<MemoryDevice>, log: &Arc<MemoryDevice>, seed: u64) -> BTreeMap<u64, Vec<u8>> {
+    let ro = match Database::open_on(
+        Box::new(NoWrites(data.clone())),
+        Box::new(NoWrites(log.clone())),
+        "crash",
+        Options { read_only: true, ..options() },
+    ) {
+        Ok(ro) => ro,
+        // Power failed before the database was first created: nothing to
+        // read (a writable open creates it).
+        Err(snowfall_db::Error::Empty { .. }) => return BTreeMap::new(),
+        Err(e) => panic!("seed {seed}: read-only recovery failed: {e}"),
+    };
+    ro.check().unwrap_or_else(|e| panic!("seed {seed}: integrity check after read-only recovery: {e}"));
+    if let Ok(t) = ro.existing_tree("t") {
+        assert!(matches!(t.insert(b"no", b"no"), Err(snowfall_db::Error::ReadOnly { .. })), "seed {seed}");
+    }
+    contents(&ro)
+}
+
 fn options() -> Options {
     Options {
         pool_bytes: 1 << 20,
-        max_bytes: 64 << 20,
+        max_bytes: Some(64 << 20),
         memory: MemoryKind::Madvise,
         log_bytes: 16 << 20,
         checkpoint_bytes: 256 << 10,
@@ -377,11 +425,14 @@ fn crash_once(seed: u64, workload_seed: u64, totals: &BTreeMap<Point, i64>) -> O
         data.crash_torn(seed ^ 1);
         log.crash_torn(seed ^ 2);
     }
+    // A read-only open first: the same recovery, in memory only.
+    let read_only = read_only_contents(&data, &log, seed);
     let clock = Clock::never();
     let db = open(&data, &log, &clock).unwrap_or_else(|e| panic!("seed {seed}: recovery failed: {e}"));
     db.check().unwrap_or_else(|e| panic!("seed {seed}: integrity check after recovery: {e}"));
     UNDONE.fetch_add(db.recovery().batches_undone, Ordering::Relaxed);
     let got = contents(&db);
+    assert!(read_only == got, "seed {seed}: a read-only open saw other contents than recovery");
     let prefix = matching_prefix(&ops, durable, &got);
     if prefix.is_none() {
         explain(&ops, durable, &got);

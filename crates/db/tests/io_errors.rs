@@ -78,12 +78,13 @@ fn a_full_log_disk_is_a_typed_error() {
 }
 
 #[test]
-fn a_full_data_disk_during_eviction_is_a_typed_error_and_loses_nothing() {
+fn a_full_data_disk_refuses_writes_until_space_returns_and_loses_nothing() {
     let (data, log) = devices();
     let db = open(&data, &log, Options { pool_bytes: 1 << 20, ..small() });
     let t = db.tree("t").unwrap();
-    // Fill past the 1 MiB pool, with every data write failing for a while.
-    data.inject(Rule { op: IoOp::Write, page: None, fault: Injected::NoSpace, times: 1000 });
+    // Fill past the 1 MiB pool with every data write failing: the pool
+    // fills with pages that cannot be written.
+    data.inject(Rule { op: IoOp::Write, page: None, fault: Injected::NoSpace, times: u32::MAX });
     let mut failed = None;
     for i in 0..20_000u64 {
         if let Err(e) = t.insert_with(&key(i), &[1; 100], Durability::None) {
@@ -92,12 +93,19 @@ fn a_full_data_disk_during_eviction_is_a_typed_error_and_loses_nothing() {
         }
     }
     let (at, e) = failed.expect("the pool filled with pages that could not be written");
-    assert!(matches!(e, Error::Buffer(_)), "{e:?}");
-    data.clear();
-    // The disk has room again: everything written so far is there.
-    for i in 0..at {
+    assert!(e.is_no_space(), "{e:?}");
+    // Writes are refused at once with the same typed error, not tried.
+    let refused = t.insert(b"refused", b"x").unwrap_err();
+    assert!(refused.is_no_space(), "{refused:?}");
+    assert_eq!(t.get(b"refused").unwrap(), None);
+    // Reads go on: everything written so far is there.
+    for i in (0..at).step_by(97) {
         assert_eq!(t.get(&key(i)).unwrap().as_deref(), Some(&[1u8; 100][..]), "key {i}");
     }
+    // The disk has room again: the next write after the retry interval
+    // takes a checkpoint that writes everything out, and goes on.
+    data.clear();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     t.insert(b"more", b"ok").unwrap();
     db.close().unwrap();
     let db = open(&data, &log, small());

@@ -79,7 +79,7 @@ impl fmt::Display for LogError {
             LogError::Read { source } => write!(f, "reading the write-ahead log failed: {source}"),
             LogError::Header(HeaderError::NotALog) => f.write_str("the log file is not a SnowfallDB log"),
             LogError::Header(HeaderError::Version(v)) => {
-                write!(f, "the log has format version {v}, this build reads 1")
+                write!(f, "the log has format version {v}, this build reads {}", crate::format::LOG_VERSION)
             }
             LogError::Header(HeaderError::Corrupt) => f.write_str("the log header is corrupt (checksum mismatch)"),
             LogError::Header(HeaderError::BlockSize(b)) => write!(f, "the log has {b}-byte blocks, this build 4096"),
@@ -87,3 +87,5 @@ impl fmt::Display for LogError {
         }
     }
 }
+
+impl core::error::Error for LogError {}

@@ -44,8 +44,9 @@ pub const BLOCK_HEADER: usize = 40;
 pub const PAYLOAD: usize = BLOCK - BLOCK_HEADER;
 /// The log header's magic bytes.
 pub const MAGIC: [u8; 8] = *b"SNOWWAL\0";
-/// The log format this build writes and reads.
-pub const LOG_VERSION: u32 = 1;
+/// The log format this build writes and reads. Version 2: the file is as
+/// long as the whole ring from the start (version 1 grew as it was written).
+pub const LOG_VERSION: u32 = 2;
 /// Most payload bytes one flush writes (a flush is the unit a crash can
 /// tear; the recovery scan looks this far past a bad block for proof that
 /// the bad block had been made durable).

@@ -142,12 +142,27 @@ impl core::fmt::Debug for Log {
 }
 
 impl Log {
-    /// Writes a new log's header to `device` (overwriting whatever it held)
-    /// and syncs it. The ring holds the device's pages after the header.
+    /// Writes a new log's header to `device` (overwriting whatever it held),
+    /// makes the device as long as the whole ring with its space reserved
+    /// ([`Device::allocate`]) and syncs it. The ring holds the device's
+    /// pages after the header.
+    ///
+    /// The full length is what lets recovery tell a log that was cut short
+    /// (a bad copy, a file-system repair) from one that simply ends: a log
+    /// shorter than [`Log::device_pages`] has lost blocks. Reserving the
+    /// space up front means a full disk never stops the log (file systems
+    /// that cannot reserve get the length alone).
     pub fn format(device: &dyn Device, header: &LogHeader) -> Result<(), LogError> {
         let block = Block(header.encode());
         device.write_page(PageId(0), &block.0).map_err(|source| LogError::Io { source })?;
+        device.allocate(Log::device_pages(header.ring)).map_err(|source| LogError::Io { source })?;
         device.sync().map_err(|source| LogError::Io { source })
+    }
+
+    /// The pages a log with a ring of `ring` blocks occupies: the header
+    /// and the ring.
+    pub const fn device_pages(ring: u64) -> u64 {
+        ring + 1
     }
 
     /// Reads the header of an existing log.

@@ -127,6 +127,17 @@ impl<D: Device> Device for FaultyDevice<D> {
         }
     }
 
+    /// Fails like a write of the last page would; otherwise the inner
+    /// device allocates its own way.
+    fn allocate(&self, pages: u64) -> Result<(), DeviceError> {
+        let last = PageId(pages.saturating_sub(1));
+        match self.take(IoOp::Write, Some(last)) {
+            None => self.inner.allocate(pages),
+            Some(Injected::Errno(errno)) => Err(DeviceError::Os { op: IoOp::Write, offset: last.offset(), errno }),
+            Some(Injected::NoSpace | Injected::Short(_)) => Err(DeviceError::NoSpace { offset: last.offset() }),
+        }
+    }
+
     fn page_count(&self) -> Result<u64, DeviceError> {
         self.inner.page_count()
     }

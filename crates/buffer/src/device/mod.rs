@@ -6,10 +6,14 @@
 //!   writes not yet made durable by `sync`.
 //! - [`FaultyDevice`]: wraps another device and injects failures (EIO, short
 //!   reads and writes, a full disk) for tests.
+//! - [`Overlay`]: another device read-only underneath, with writes kept in
+//!   memory: how a database is opened read-only (recovery still replays the
+//!   log, into memory).
 
 mod faulty;
 mod file;
 mod memory;
+mod overlay;
 
 use alloc::sync::Arc;
 
@@ -18,6 +22,7 @@ use rustix::fd::BorrowedFd;
 pub use faulty::{FaultyDevice, Injected, Rule};
 pub use file::{FileDevice, FileOptions};
 pub use memory::MemoryDevice;
+pub use overlay::Overlay;
 
 use crate::error::DeviceError;
 use crate::page::{PAGE_SIZE, PageId};
@@ -63,6 +68,19 @@ pub trait Device: Send + Sync {
     /// Makes every completed write durable.
     fn sync(&self) -> Result<(), DeviceError>;
 
+    /// Makes the device at least `pages` pages long, with the storage for
+    /// them reserved where the device can (a file: `fallocate`), so that
+    /// later writes below that length do not run out of space. Pages added
+    /// read as zeros. Durable after [`sync`](Device::sync). The default
+    /// writes a zero page at `pages - 1` if the device is shorter: the
+    /// length is right, the space is not reserved.
+    fn allocate(&self, pages: u64) -> Result<(), DeviceError> {
+        if pages == 0 || self.page_count()? >= pages {
+            return Ok(());
+        }
+        self.write_page(PageId(pages - 1), &[0; PAGE_SIZE])
+    }
+
     /// How many pages the device holds (its size divided by the page size).
     fn page_count(&self) -> Result<u64, DeviceError>;
 
@@ -95,6 +113,10 @@ impl<D: Device + ?Sized> Device for Arc<D> {
 
     fn sync(&self) -> Result<(), DeviceError> {
         (**self).sync()
+    }
+
+    fn allocate(&self, pages: u64) -> Result<(), DeviceError> {
+        (**self).allocate(pages)
     }
 
     fn page_count(&self) -> Result<u64, DeviceError> {

@@ -20,10 +20,12 @@
 mod emulated;
 mod exmap;
 mod madvise;
+mod reserve;
 
 pub use emulated::{EmulatedExmap, POISON};
 pub use exmap::Exmap;
 pub use madvise::Madvise;
+pub use reserve::reservable_bytes;
 
 use alloc::boxed::Box;
 

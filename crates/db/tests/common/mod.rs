@@ -22,7 +22,7 @@ impl Spawn for Threads {
 pub fn small() -> Options {
     Options {
         pool_bytes: 4 << 20,
-        max_bytes: 256 << 20,
+        max_bytes: Some(256 << 20),
         memory: MemoryKind::Madvise,
         log_bytes: 16 << 20,
         checkpoint_bytes: 2 << 20,
@@ -75,4 +75,25 @@ pub fn key(n: u64) -> [u8; 8] {
 #[allow(clippy::big_endian_bytes, reason = "keys sort like numbers")]
 pub fn unkey(k: &[u8]) -> u64 {
     u64::from_be_bytes(k.try_into().unwrap_or([0; 8]))
+}
+
+/// Runs `work` on the database in file `path` (created with `small()`
+/// settings) and then abandons it as a crash would: no close, no last
+/// checkpoint, so what `work` wrote since the last checkpoint is in the log
+/// only. The database is opened on its files without taking their lock
+/// (which an abandoned handle would keep), so the same process can open it
+/// again.
+pub fn abandoned_on_files(path: &TempPath, work: impl FnOnce(&snowfall_db::Database)) {
+    use snowfall_buffer::device::{FileDevice, FileOptions};
+    let data = FileDevice::open(path.str(), FileOptions::default()).unwrap();
+    let log = FileDevice::open(path.wal().to_str().unwrap(), FileOptions::default()).unwrap();
+    let db = snowfall_db::Database::open_on(Box::new(data), Box::new(log), path.str(), small()).unwrap();
+    work(&db);
+    // A crash: the files stay as they are (the leaked descriptors hold no lock).
+    std::mem::forget(db);
+}
+
+/// The bytes of a file.
+pub fn bytes(path: &std::path::Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
 }
