@@ -11,7 +11,13 @@
 //!   n << 12`, holding 512 64-bit entries `page | len << 52` that an ACTION
 //!   ioctl (ALLOC or FREE) processes and overwrites with `res: i32`
 //!   (0 or -errno) and `pages: i16`;
-//! - READ: `pread(fd, area + page * 4096, len, READ << 8 | interface)`.
+//! - READ: `preadv(fd, &[iovec { area + page * 4096, len }], 1,
+//!   READ << 8 | interface)`: one iovec, never `pread`. On 6.1 a `pread`
+//!   reaches the module as a single-buffer (`ITER_UBUF`) iterator, which the
+//!   kernel's `iov_iter_restore`, called by the module's read, does not
+//!   support: a kernel WARNING (once per boot) that taints the kernel and
+//!   panics one running with `panic_on_warn`. `preadv` gives an iovec
+//!   iterator, which it supports.
 //!
 //! What this module never does, because it crashes the 6.1 kernel: entries
 //! of more than one page (ENOMEM inside one returns with a spinlock held),
@@ -38,7 +44,7 @@ use rustix::mm::{MapFlags, ProtFlags, mmap, munmap};
 use static_assertions::const_assert_eq;
 
 use crate::PAGE_SIZE;
-use crate::syscall::syscall4;
+use crate::syscall::{syscall4, syscall5};
 
 /// The device node.
 pub const DEVICE: &str = "/dev/exmap";
@@ -57,7 +63,7 @@ const INTERFACE_OFFSET: u64 = 0xE000_0000_0000_0000;
 const ONE_PAGE_ENTRY: u64 = 1 << 52;
 const OP_READ: u64 = 0;
 
-/// An ACTION opcode (READ goes through `pread`; WRITE is never sent).
+/// An ACTION opcode (READ goes through `preadv`; WRITE is never sent).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u16)]
 pub enum Op {
@@ -282,7 +288,8 @@ impl Exmap {
     }
 
     /// Reads `count` pages at `page` from the backing block device into the
-    /// area (allocating them), through `interface`. Returns bytes read.
+    /// area (allocating them), through `interface`, with one `preadv` of one
+    /// iovec (not `pread`: see the module documentation). Returns bytes read.
     ///
     /// # Safety
     ///
@@ -292,17 +299,22 @@ impl Exmap {
         if page.saturating_add(count as u64) > self.area_pages {
             return Err(Errno::INVAL);
         }
-        let target = self.area.wrapping_add(page as usize * PAGE_SIZE);
-        // SAFETY: the range lies in our area; the kernel fills it. The
-        // offset argument encodes the opcode and interface, as the module
-        // defines for reads through its descriptor.
+        let iov = k::iovec {
+            iov_base: self.area.wrapping_add(page as usize * PAGE_SIZE).cast(),
+            iov_len: (count * PAGE_SIZE) as k::__kernel_size_t,
+        };
+        // SAFETY: `iov` is one valid iovec on our stack, and its range lies
+        // in our area; the kernel fills it. The offset (`pos_l`; `pos_h` is
+        // 0) encodes the opcode and interface, as the module defines for
+        // reads through its descriptor.
         unsafe {
-            syscall4(
-                k::__NR_pread64,
+            syscall5(
+                k::__NR_preadv,
                 self.fd.as_raw_fd() as usize,
-                target as usize,
-                count * PAGE_SIZE,
+                (&raw const iov) as usize,
+                1,
                 ((OP_READ << 8) | u64::from(interface)) as usize,
+                0,
             )
         }
     }
