@@ -18,17 +18,25 @@ Usage: snowfall [OPTIONS] <COMMAND> [ARGS]
 
 Key-value commands:
   put KEY VALUE    Set KEY to VALUE (creates the database and tree if needed).
-  get KEY          Print the value of KEY alone (status 1 if there is none).
-  del KEY          Remove KEY (status 1 if it was not there).
+  get KEY          Print the value of KEY alone (status 1 if there is none or
+                   the tree does not exist).
+  del KEY          Remove KEY (status 1 if it was not there or the tree does
+                   not exist).
   scan [--from K] [--to K] [--reverse] [--limit N]
-                   Print KEY<TAB>VALUE lines in key order, from K (inclusive)
-                   to K (exclusive). Backslash, tab, newline, control bytes
-                   and invalid UTF-8 are escaped (\\\\, \\t, \\n, \\xNN).
+                   Print KEY<TAB>VALUE lines in key order, from --from K
+                   (included) up to --to K (excluded: K itself is never
+                   printed). Backslash, tab, newline, control bytes and
+                   invalid UTF-8 are escaped (\\\\, \\t, \\n, \\xNN). Status 1 if
+                   the tree does not exist, as for a missing key; a range
+                   with no keys prints nothing (status 0).
   load [FILE]      Insert KEY<TAB>VALUE lines (scan's format) from FILE or
-                   standard input; progress on standard error. Ctrl-C stops
-                   it with what was loaded committed (status 130).
+                   standard input. It stops at the first line that cannot
+                   load (status 2, or 3 for a database error), naming it,
+                   with the lines before it committed; Ctrl-C stops it the
+                   same way (status 130). Progress each second if standard
+                   error is a terminal.
   trees            List the trees.
-  drop-tree NAME   Drop a tree and free its pages.
+  drop-tree NAME   Drop a tree and free its pages (status 1 if there is none).
   stat             Sizes, counts and buffer statistics.
   check            Verify every tree, page checksum and log record.
   bench [load] [rndread] [mixed] [--keys N] [--value BYTES] [--threads T]
@@ -42,7 +50,8 @@ Key-value commands:
                    durability none unless --durability is given.
 
 Options (anywhere before --):
-  --db PATH        The database file (default snowfall.db; its log is PATH.wal).
+  --db PATH        The database file (default snowfall.db). Its log is
+                   PATH.wal, so PATH itself must not end in .wal.
   --tree NAME      The tree (default \"default\").
   --pool SIZE      Memory for cached pages, like 64M or 2G (default 64M).
   --memory auto|madvise|exmap
@@ -74,13 +83,15 @@ Other commands:
   help           Print this help.
 
 Environment:
-  SNOWFALL_LOG   Log level: off, error, warn, info (default; warn for the
-                 key-value commands), debug, trace.
+  SNOWFALL_LOG   Log level: off, error, warn, info (default), debug, trace.
+                 The key-value commands log nothing unless it is set.
   SNOWFALL_EXMAP With qemu-guest: `required` makes a missing /dev/exmap a failure.
 
-Exit status: 0 success, 1 key not found (or a failed selftest), 2 usage
-error or bad input, 3 database error (corrupt, I/O, in use), 101 panic,
-130 load interrupted.";
+Exit status: 0 success, 1 key or tree not found (or a failed selftest),
+2 usage error or bad input (a malformed or over-long load line, a key or
+value over the size limits, a FILE that cannot be read), 3 database error
+(corrupt, I/O, in use), 101 panic, 130 load interrupted. A failure is one
+line on standard error (a usage error adds a pointer to --help).";
 
 /// What `origin_main` received, for the self-test to compare with what the
 /// `.init_array` function recorded.
@@ -102,10 +113,6 @@ pub fn run(args: &[&[u8]], startup: Startup) -> i32 {
         return USAGE;
     };
     if crate::kv::COMMANDS.contains(&command) {
-        // A closed pipe is then an EPIPE the commands handle, not a death.
-        if let Err(e) = snowfall_sys::signal::ignore(snowfall_sys::signal::SIGPIPE) {
-            errln!("snowfall: cannot ignore SIGPIPE: {e}");
-        }
         return crate::kv::run(&global, command, rest);
     }
     match command {

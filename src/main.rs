@@ -13,6 +13,7 @@ mod guest;
 mod kv;
 mod mapping;
 mod selftest;
+mod tty;
 
 use alloc::vec::Vec;
 

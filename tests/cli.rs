@@ -26,6 +26,11 @@ fn help_lists_the_commands_and_exit_codes() {
             "debug <WHAT>",
             "SNOWFALL_LOG",
             "101 panic",
+            // What issue 12 asked to be said plainly.
+            "--to K (excluded: K itself is never",
+            "must not end in .wal",
+            "The key-value commands log nothing unless it is set.",
+            "A failure is one\nline on standard error",
         ] {
             assert!(text.contains(needle), "help lacks {needle:?}:\n{text}");
         }

@@ -44,6 +44,52 @@ impl Dir {
         child.stdin.take().unwrap().write_all(input).unwrap();
         child.wait_with_output().unwrap()
     }
+
+    /// Like `run_with_input`, for a command that may stop reading before
+    /// the end: the input is written from another thread, and a pipe the
+    /// command closed ends the writing quietly.
+    fn run_feeding(&self, args: &[&str], input: Vec<u8>) -> Output {
+        let mut child =
+            self.cmd(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        out
+    }
+
+    /// The files in the test's directory, sorted.
+    fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(&self.0).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    }
+
+    /// Runs `args` under `bash` with a file-size limit (`ulimit -f`, in KiB)
+    /// and SIGXFSZ ignored, so that writes past `limit_kib` fail with
+    /// `EFBIG`: a device error on demand.
+    fn run_with_file_limit(&self, limit_kib: u64, log: Option<&str>, args: &[&str]) -> Output {
+        let mut c = Command::new("bash");
+        c.arg("-c")
+            .arg(format!("trap '' XFSZ; ulimit -f {limit_kib} && exec \"$0\" \"$@\""))
+            .arg(snowfall_bin())
+            .arg("--db")
+            .arg(self.db())
+            .args(args)
+            .env_remove("SNOWFALL_LOG");
+        if let Some(level) = log {
+            c.env("SNOWFALL_LOG", level);
+        }
+        c.output().unwrap()
+    }
+}
+
+/// The lines on stderr.
+fn stderr_lines(out: &Output) -> usize {
+    stderr(out).lines().count()
 }
 
 impl Drop for Dir {
@@ -80,8 +126,8 @@ fn put_get_del_and_their_exit_statuses() {
     assert_eq!(code(&d.run(&["drop-tree", "other"])), Some(0));
     assert_eq!(stdout(&d.run(&["trees"])), "default\n");
     let out = d.run(&["--tree", "other", "get", "a"]);
-    assert_eq!(code(&out), Some(3), "{out:?}");
-    assert!(stderr(&out).contains("no tree named \"other\""), "{}", stderr(&out));
+    assert_eq!(code(&out), Some(1), "{out:?}");
+    assert_eq!(stderr(&out), "snowfall: no tree named \"other\"\n");
     let out = d.run(&["stat"]);
     assert!(stdout(&out).contains("trees: 1\n") && stdout(&out).contains("page faults: "), "{}", stdout(&out));
     let out = d.run(&["check"]);
@@ -157,7 +203,10 @@ fn scan_output_loads_back_byte_for_byte() {
     let f = Dir::new("escape-bad");
     let out = f.run_with_input(&["load"], b"a\t1\nno tab here\nc\t3\n");
     assert_eq!(code(&out), Some(2));
-    assert!(stderr(&out).contains("line 2: no tab"), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "snowfall: load: line 2: no tab between key and value; 1 entry before it loaded and committed\n"
+    );
     assert_eq!(stdout(&f.run(&["scan"])), "a\t1\n");
     let out = f.run_with_input(&["load"], b"bad\\q\tx\n");
     assert!(code(&out) == Some(2) && stderr(&out).contains("bad escape"), "{}", stderr(&out));
@@ -209,7 +258,9 @@ fn ctrl_c_during_load_commits_what_was_loaded() {
         .and_then(|rest| rest.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no count in {err}"));
-    assert!(err.contains(&format!("interrupted: {n} entries loaded and committed")), "{err}");
+    let entries = if n == 1 { "1 entry".to_owned() } else { format!("{n} entries") };
+    // One line: no progress lines, stderr being a pipe.
+    assert_eq!(err, format!("snowfall: interrupted: {entries} loaded and committed\n"));
     assert!(n <= 50_000, "{err}");
     eprintln!("load interrupted after {n} of 50000 lines");
     let check = d.run(&["check"]);
@@ -304,4 +355,206 @@ fn every_bench_workload_runs_and_reports() {
     assert_eq!((row[0], row[2], row.len()), ("rndread", "5000", 13), "{csv}");
     assert_eq!(code(&d.run(&["bench", "--keys", "x"])), Some(2));
     assert_eq!(code(&d.run(&["bench", "nosuch"])), Some(2));
+}
+
+#[test]
+fn a_db_path_ending_in_wal_is_refused_and_creates_nothing() {
+    let d = Dir::new("wal-path");
+    let wal = d.0.join("x.db.wal");
+    for args in [&["put", "k", "v"][..], &["get", "k"], &["load"], &["bench", "--keys", "10"]] {
+        let out =
+            Command::new(snowfall_bin()).arg("--db").arg(&wal).args(args).env_remove("SNOWFALL_LOG").output().unwrap();
+        assert_eq!(code(&out), Some(2), "{args:?}: {out:?}");
+        let err = stderr(&out);
+        assert!(err.starts_with("snowfall: --db '") && err.contains("names a database's log"), "{err}");
+        assert!(err.contains("x.db')"), "names the database: {err}");
+        assert_eq!(d.files(), Vec::<String>::new(), "{args:?} left files behind");
+    }
+}
+
+#[test]
+fn a_missing_tree_is_not_found_like_a_missing_key() {
+    let d = Dir::new("no-tree");
+    assert_eq!(code(&d.run(&["put", "k", "v"])), Some(0));
+    let files = d.files();
+    for args in
+        [&["get", "k"][..], &["del", "k"], &["scan"], &["scan", "--from", "a", "--to", "z"], &["drop-tree", "other"]]
+    {
+        let args: Vec<&str> = ["--tree", "other"].iter().chain(args).copied().collect();
+        let out = d.run(&args);
+        assert_eq!(code(&out), Some(1), "{args:?}: {out:?}");
+        assert_eq!(stderr(&out), "snowfall: no tree named \"other\"\n", "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // Nothing was created: still one tree, the same files.
+    assert_eq!(stdout(&d.run(&["trees"])), "default\n");
+    assert_eq!(d.files(), files);
+    // An existing tree's empty range is a successful scan of nothing.
+    let out = d.run(&["scan", "--from", "x"]);
+    assert_eq!((code(&out), out.stdout.len(), out.stderr.len()), (Some(0), 0, 0), "{out:?}");
+    // `--to` is exclusive: its own key is not printed.
+    assert_eq!(stdout(&d.run(&["scan", "--to", "k"])), "");
+    assert_eq!(stdout(&d.run(&["scan", "--from", "k", "--to", "k\u{1}"])), "k\tv\n");
+}
+
+#[test]
+fn over_long_keys_and_values_are_bad_input() {
+    let d = Dir::new("too-large");
+    assert_eq!(code(&d.run(&["put", "k", "v"])), Some(0));
+    let long_key = "k".repeat(1025);
+    let long_value = "v".repeat(1024);
+    for args in [
+        &["put", long_key.as_str(), "v"][..],
+        &["put", "k", long_value.as_str()],
+        &["get", long_key.as_str()],
+        &["del", long_key.as_str()],
+        &["scan", "--from", long_key.as_str()],
+    ] {
+        let out = d.run(args);
+        assert_eq!(code(&out), Some(2), "{}: {out:?}", args[0]);
+        assert_eq!(stderr_lines(&out), 1, "{}", stderr(&out));
+        assert!(stderr(&out).contains("limit") || stderr(&out).contains("too large"), "{}", stderr(&out));
+    }
+    // Nothing was written.
+    assert_eq!(stdout(&d.run(&["scan"])), "k\tv\n");
+    // In `load`: the line is named, the ones before it committed.
+    for (bad, what) in
+        [(format!("{long_key}\tv"), "key of 1025 bytes"), (format!("k\t{long_value}"), "value of 1024 bytes")]
+    {
+        let e = Dir::new("too-large-load");
+        let out = e.run_with_input(&["load"], format!("a\t1\nb\t2\n{bad}\nc\t3\n").as_bytes());
+        assert_eq!(code(&out), Some(2), "{out:?}");
+        let err = stderr(&out);
+        assert!(err.starts_with(&format!("snowfall: load: line 3: {what}")), "{err}");
+        assert!(err.ends_with("; 2 entries before it loaded and committed\n"), "{err}");
+        assert_eq!(stderr_lines(&out), 1, "{err}");
+        assert_eq!(stdout(&e.run(&["scan"])), "a\t1\nb\t2\n");
+    }
+}
+
+#[test]
+fn load_refuses_an_over_long_line_at_once() {
+    // The longest valid line: a 1-byte key and a 1,023-byte value, every
+    // byte escaped (`\x01`, 4 characters), and the tab: 4,097 bytes.
+    let d = Dir::new("long-line");
+    let escaped = "\\x01".repeat(1023);
+    let longest = format!("\\x01\t{escaped}");
+    assert_eq!(longest.len(), 4097);
+    let out = d.run_with_input(&["load"], format!("{longest}\n").as_bytes());
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert_eq!(d.run(&["--hex", "get", "01"]).stdout, format!("{}\n", "01".repeat(1023)).into_bytes());
+    // One byte more is refused for its length (not parsed).
+    let out = d.run_with_input(&["load"], format!("a\t1\n{longest}x\n").as_bytes());
+    assert_eq!(code(&out), Some(2), "{out:?}");
+    assert_eq!(
+        stderr(&out),
+        "snowfall: load: line 2 is longer than the longest valid line (4097 bytes); 1 entry before it loaded and committed\n"
+    );
+    // In hex form the longest line is 2,049 bytes.
+    let hex = format!("01\t{}", "01".repeat(1023));
+    let out = d.run_with_input(&["--hex", "load"], format!("{hex}\n{hex}0\n").as_bytes());
+    assert_eq!(code(&out), Some(2), "{out:?}");
+    assert!(stderr(&out).starts_with("snowfall: load: line 2 is longer than the longest valid line (2049 bytes)"));
+    // 64 MiB with no newline after two good lines: refused after reading
+    // about a chunk of it, in bounded memory, and the two lines committed.
+    let e = Dir::new("long-line-64m");
+    let mut input = b"a\t1\nb\t2\n".to_vec();
+    input.resize(input.len() + (64 << 20), b'a');
+    let started = Instant::now();
+    let out = e.run_feeding(&["load"], input);
+    let took = started.elapsed();
+    assert_eq!(code(&out), Some(2), "{out:?}");
+    assert_eq!(
+        stderr(&out),
+        "snowfall: load: line 3 is longer than the longest valid line (4097 bytes); 2 entries before it loaded and committed\n"
+    );
+    assert_eq!(stdout(&e.run(&["scan"])), "a\t1\nb\t2\n");
+    eprintln!("64 MiB without a newline refused in {took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+#[test]
+fn load_names_an_unreadable_file_and_creates_nothing() {
+    let d = Dir::new("load-file");
+    let out = d.run(&["load", "/nonexistent/input"]);
+    assert_eq!(code(&out), Some(2), "{out:?}");
+    assert_eq!(
+        stderr(&out),
+        "snowfall: load: /nonexistent/input: cannot open: no such file or directory (os error 2)\n"
+    );
+    assert_eq!(d.files(), Vec::<String>::new());
+    let dir = std::env::temp_dir();
+    let out = d.run(&["load", dir.to_str().unwrap()]);
+    assert_eq!(code(&out), Some(2), "{out:?}");
+    assert!(stderr(&out).ends_with(": cannot open: is a directory (os error 21)\n"), "{}", stderr(&out));
+    assert_eq!(stderr_lines(&out), 1);
+    assert_eq!(d.files(), Vec::<String>::new());
+}
+
+#[test]
+fn a_database_error_is_one_line_and_log_records_are_opt_in() {
+    // Writes past a file-size limit fail (EFBIG) and stop the database:
+    // the engine logs "stopping writes" and "closing failed" as errors,
+    // which appear only if SNOWFALL_LOG asks for them.
+    let d = Dir::new("efbig");
+    assert_eq!(code(&d.run(&["put", "k", "v"])), Some(0));
+    let log_kib = std::fs::metadata(format!("{}.wal", d.db())).unwrap().len() / 1024;
+    let out = d.run_with_file_limit(log_kib, None, &["put", "k2", "v"]);
+    assert_eq!(code(&out), Some(3), "{out:?}");
+    assert_eq!(stderr_lines(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).starts_with("snowfall: ") && !stderr(&out).contains(" ERROR "), "{}", stderr(&out));
+    let out = d.run_with_file_limit(log_kib, Some("error"), &["put", "k2", "v"]);
+    assert_eq!(code(&out), Some(3), "{out:?}");
+    assert!(stderr(&out).contains(" ERROR ") && stderr_lines(&out) > 1, "{}", stderr(&out));
+    assert_eq!(stdout(&d.run(&["scan"])), "k\tv\n");
+
+    // A load that fails the same way part way: one line, naming the line,
+    // saying that committing the entries before it failed too. Reopening
+    // recovers a prefix of them.
+    let e = Dir::new("efbig-load");
+    assert_eq!(code(&e.run(&["put", "k", "v"])), Some(0));
+    let input: String = (0..100_000).map(|i| format!("key{i:07}\t{}\n", "v".repeat(50))).collect();
+    let path = e.0.join("input");
+    std::fs::write(&path, input).unwrap();
+    let out = e.run_with_file_limit(1024, None, &["load", path.to_str().unwrap()]);
+    assert_eq!(code(&out), Some(3), "{out:?}");
+    let err = stderr(&out);
+    assert_eq!(stderr_lines(&out), 1, "{err}");
+    let line: usize = err
+        .strip_prefix("snowfall: load: line ")
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no line number in {err}"));
+    assert!(err.contains(&format!("; committing the {} entries before it failed too", line - 1)), "{err}");
+    let check = e.run(&["check"]);
+    assert_eq!(code(&check), Some(0), "{check:?}");
+    let entries: usize = stdout(&check).split(' ').nth(1).unwrap().parse().unwrap();
+    assert!(entries <= line, "{entries} entries after recovery, line {line} failed");
+    eprintln!("load failed at line {line}; {entries} entries recovered");
+}
+
+#[test]
+fn load_shows_progress_only_on_a_terminal() {
+    // Input that takes over a second, so that a progress line is due.
+    let d = Dir::new("progress");
+    let slow = format!(
+        "(printf 'a\\t1\\n'; sleep 1.5; printf 'b\\t2\\n') | '{}' --db '{}' load",
+        snowfall_bin().display(),
+        d.db()
+    );
+    let out = Command::new("sh").arg("-c").arg(&slow).env_remove("SNOWFALL_LOG").output().unwrap();
+    assert_eq!(code(&out), Some(0), "{out:?}");
+    let err = stderr(&out);
+    assert!(err.starts_with("snowfall: loaded 2 entries in ") && stderr_lines(&out) == 1, "{err}");
+    // Under `script`, standard error is a terminal.
+    let e = Dir::new("progress-tty");
+    let slow = slow.replace(&d.db(), &e.db());
+    let Ok(out) = Command::new("script").args(["-qec", &slow, "/dev/null"]).env_remove("SNOWFALL_LOG").output() else {
+        eprintln!("no `script` (util-linux) here: the terminal case is not tested");
+        return;
+    };
+    assert_eq!(code(&out), Some(0), "{out:?}");
+    let text = stdout(&out);
+    assert!(text.contains("snowfall: loading: 2 entries, "), "{text}");
+    assert!(text.contains("snowfall: loaded 2 entries in "), "{text}");
 }

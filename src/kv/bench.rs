@@ -32,6 +32,20 @@ use crate::cli::{SUCCESS, lossy, usage};
 /// One operation: `(thread, i, scratch buffer)`.
 type Op<'a> = dyn Fn(usize, u64, &mut Vec<u8>) -> Result<(), snowfall_db::Error> + Sync + 'a;
 
+/// Why a workload could not run.
+enum Failure {
+    /// The database failed.
+    Db(snowfall_db::Error),
+    /// The benchmark's threads could not be started.
+    Threads(snowfall_sys::Errno),
+}
+
+impl From<snowfall_db::Error> for Failure {
+    fn from(e: snowfall_db::Error) -> Self {
+        Failure::Db(e)
+    }
+}
+
 /// Every this many operations, one latency sample.
 const SAMPLE_EVERY: u64 = 8;
 
@@ -133,12 +147,7 @@ fn peak_rss_mib() -> f64 {
 /// Runs `op(thread, i, scratch)` on every thread: for `n` operations split over the
 /// threads (`Some(n)`), or until `seconds` pass. Returns the operations
 /// done, the seconds taken and sorted latency samples (nanoseconds).
-fn drive(
-    threads: usize,
-    n: Option<u64>,
-    seconds: u64,
-    op: &Op<'_>,
-) -> Result<(u64, f64, Vec<u64>), snowfall_db::Error> {
+fn drive(threads: usize, n: Option<u64>, seconds: u64, op: &Op<'_>) -> Result<(u64, f64, Vec<u64>), Failure> {
     let done = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let failure: snowfall_latch::Mutex<Option<snowfall_db::Error>> = snowfall_latch::Mutex::new(None);
@@ -174,13 +183,12 @@ fn drive(
         done.fetch_add(count, Ordering::Relaxed);
         samples.lock().extend(mine);
     };
-    if let Err(e) = snowfall_rt::thread::run_parallel(threads, &work) {
-        errln!("snowfall: bench: cannot start threads: {e}");
-    }
+    let started = snowfall_rt::thread::run_parallel(threads, &work);
     let secs = start.elapsed().as_secs_f64();
     if let Some(e) = failure.lock().take() {
-        return Err(e);
+        return Err(Failure::Db(e));
     }
+    started.map_err(Failure::Threads)?;
     let mut samples = core::mem::take(&mut *samples.lock());
     samples.sort_unstable();
     Ok((done.load(Ordering::Relaxed), secs, samples))
@@ -214,7 +222,7 @@ fn insert_keys(
     s: &Settings,
     durability: Durability,
     order: fn(u64) -> u64,
-) -> Result<(u64, f64, Vec<u64>), snowfall_db::Error> {
+) -> Result<(u64, f64, Vec<u64>), Failure> {
     let value_len = s.value;
     drive(s.threads, Some(s.keys), 0, &|_, i, v| {
         value_of(i, value_len, v);
@@ -229,7 +237,7 @@ fn lookups(
     s: &Settings,
     durability: Durability,
     mixed: bool,
-) -> Result<(u64, f64, Vec<u64>), snowfall_db::Error> {
+) -> Result<(u64, f64, Vec<u64>), Failure> {
     let (keys, value_len, seed) = (s.keys, s.value, s.seed);
     drive(s.threads, None, s.seconds, &|t, i, v| {
         let r = splitmix(seed ^ (t as u64) << 48 ^ i);
@@ -265,7 +273,7 @@ pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     let db = bench_global.open(true)?;
     let mut reports = Vec::new();
     let mut loaded_in_order = false;
-    let result = (|| -> Result<(), snowfall_db::Error> {
+    let result = (|| -> Result<(), Failure> {
         for &w in &s.workloads {
             if w != "load" && !loaded_in_order {
                 insert_keys(&db.tree("ordered")?, &s, durability, |i| i)?;
@@ -286,8 +294,15 @@ pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     if !s.keep {
         remove();
     }
-    result.map_err(db_error)?;
-    closed.map_err(db_error)?;
+    // The first failure is the one reported.
+    match result {
+        Err(Failure::Db(e)) => return Err(db_error(e)),
+        Err(Failure::Threads(e)) => {
+            errln!("snowfall: bench: cannot start {} threads: {e}", s.threads);
+            return Err(super::DB_ERROR);
+        }
+        Ok(()) => closed.map_err(db_error)?,
+    }
     print(&s, g, durability, &reports)
 }
 

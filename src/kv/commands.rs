@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use snowfall_rt::{errln, outln};
 
 use super::out::written;
-use super::{Global, NOT_FOUND, db_error, escape, positional};
+use super::{Global, NOT_FOUND, close, db_error, escape, positional};
 use crate::cli::SUCCESS;
 
 /// `put KEY VALUE`
@@ -17,67 +17,65 @@ pub fn put(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
         g.bytes("VALUE", a.get(1).copied().unwrap_or_default())?,
     );
     let db = g.open(true)?;
-    let tree = db.tree(&g.tree).map_err(db_error)?;
-    tree.insert(&key, &value).map_err(db_error)?;
-    db.close().map_err(db_error)?;
-    Ok(SUCCESS)
+    let result = db.tree(&g.tree).and_then(|tree| tree.insert(&key, &value)).map(|_| SUCCESS).map_err(db_error);
+    close(db, result)
 }
 
-/// `get KEY`: the value alone (hex with `--hex`).
+/// `get KEY`: the value alone (hex with `--hex`); status 1 if the key or
+/// the tree is not there.
 pub fn get(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     let a = positional("get", args, &["KEY"])?;
     let key = g.bytes("KEY", a.first().copied().unwrap_or_default())?;
     let db = g.open(false)?;
-    let tree = db.existing_tree(&g.tree).map_err(db_error)?;
-    let Some(value) = tree.get(&key).map_err(db_error)? else {
-        errln!("snowfall: key not found");
-        return Err(NOT_FOUND);
-    };
-    let mut line = Vec::with_capacity(2 * value.len() + 1);
-    if g.hex {
-        escape::escape(&value, true, &mut line);
-    } else {
-        line.extend_from_slice(&value);
-    }
-    line.push(b'\n');
-    written(snowfall_rt::io::write_all(snowfall_rt::io::STDOUT, &line))
+    let result = (|| {
+        let Some(value) = db.existing_tree(&g.tree).and_then(|tree| tree.get(&key)).map_err(db_error)? else {
+            errln!("snowfall: key not found");
+            return Err(NOT_FOUND);
+        };
+        let mut line = Vec::with_capacity(2 * value.len() + 1);
+        if g.hex {
+            escape::escape(&value, true, &mut line);
+        } else {
+            line.extend_from_slice(&value);
+        }
+        line.push(b'\n');
+        written(snowfall_rt::io::write_all(snowfall_rt::io::STDOUT, &line))
+    })();
+    close(db, result)
 }
 
-/// `del KEY`
+/// `del KEY`: status 1 if the key or the tree is not there.
 pub fn del(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     let a = positional("del", args, &["KEY"])?;
     let key = g.bytes("KEY", a.first().copied().unwrap_or_default())?;
     let db = g.open(false)?;
-    let tree = db.existing_tree(&g.tree).map_err(db_error)?;
-    let existed = tree.remove(&key).map_err(db_error)?;
-    db.close().map_err(db_error)?;
-    if existed {
-        Ok(SUCCESS)
-    } else {
-        errln!("snowfall: key not found");
-        Err(NOT_FOUND)
-    }
+    let result = match db.existing_tree(&g.tree).and_then(|tree| tree.remove(&key)) {
+        Ok(true) => Ok(SUCCESS),
+        Ok(false) => {
+            errln!("snowfall: key not found");
+            Err(NOT_FOUND)
+        }
+        Err(e) => Err(db_error(e)),
+    };
+    close(db, result)
 }
 
 /// `trees`: one name per line.
 pub fn trees(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     positional("trees", args, &[])?;
     let db = g.open(false)?;
-    for name in db.tree_names() {
-        written(outln!("{name}"))?;
-    }
-    Ok(SUCCESS)
+    let result = db.tree_names().iter().try_for_each(|name| written(outln!("{name}")).map(drop)).map(|()| SUCCESS);
+    close(db, result)
 }
 
-/// `drop-tree NAME`
+/// `drop-tree NAME`: status 1 if there is no such tree.
 pub fn drop_tree(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     let a = positional("drop-tree", args, &["NAME"])?;
     let name = core::str::from_utf8(a.first().copied().unwrap_or_default())
         .map_err(|_| crate::cli::usage("drop-tree: the name must be UTF-8".into()))?;
     let mut db = g.open(false)?;
-    db.drop_tree(name).map_err(db_error)?;
-    db.close().map_err(db_error)?;
-    Ok(SUCCESS)
+    let result = db.drop_tree(name).map(|()| SUCCESS).map_err(db_error);
+    close(db, result)
 }
 
 /// `stat`: sizes, counts and buffer statistics, `name: value` lines.
@@ -103,17 +101,15 @@ pub fn stat(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
         ("log in use", format!("{} of {} bytes", s.log_bytes_used, s.log_bytes_capacity)),
         ("recovery", format!("{} records redone, {} batches undone", s.records_redone, s.batches_undone)),
     ];
-    for (name, value) in lines {
-        written(outln!("{name}: {value}"))?;
-    }
-    Ok(SUCCESS)
+    let result = lines.iter().try_for_each(|(name, value)| written(outln!("{name}: {value}")).map(drop));
+    close(db, result.map(|()| SUCCESS))
 }
 
 /// `check`: the integrity check; status 3 if it fails.
 pub fn check(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     positional("check", args, &[])?;
     let db = g.open(false)?;
-    match db.check_integrity() {
+    let result = match db.check_integrity() {
         Ok(r) => written(outln!(
             "ok: {} entries, {} pages and {} log records verified",
             r.entries,
@@ -121,5 +117,6 @@ pub fn check(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
             r.log_records_verified
         )),
         Err(e) => Err(db_error(e)),
-    }
+    };
+    close(db, result)
 }

@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 use snowfall_db::{Database, Durability, MemoryKind, Spawn};
 use snowfall_rt::errln;
 
-use crate::cli::{lossy, usage};
+use crate::cli::{USAGE, lossy, usage};
 
 /// Exit status: the key was not found.
 pub const NOT_FOUND: i32 = 1;
@@ -99,6 +99,15 @@ pub fn parse_global<'a>(args: &[&'a [u8]]) -> Result<(Global, Vec<&'a [u8]>), St
         let text = core::str::from_utf8(value).map_err(|_| format!("{} must be UTF-8", lossy(name)))?;
         match name {
             b"--db" => {
+                // The log of PATH is PATH.wal: `--db x.db.wal` would make a
+                // second database next to x.db's log, with a log x.db.wal.wal.
+                if let Some(db) = text.strip_suffix(".wal") {
+                    let own = if db.is_empty() { String::new() } else { format!(" ('{db}')") };
+                    return Err(format!(
+                        "--db '{text}': a path ending in .wal names a database's log (the log of PATH is \
+                         PATH.wal); give the database's own path{own}"
+                    ));
+                }
                 g.db = text.into();
                 g.db_given = true;
             }
@@ -157,17 +166,51 @@ impl Global {
     }
 }
 
-/// Reports a database error; returns [`DB_ERROR`].
+/// The exit status for database error `e`: [`NOT_FOUND`] for a tree that
+/// is not there (as for a key), [`USAGE`] for a key or value larger than the
+/// engine takes (bad input: nothing was written), [`DB_ERROR`] otherwise.
+pub fn status_of(e: &snowfall_db::Error) -> i32 {
+    use snowfall_btree::Error as TreeError;
+    use snowfall_db::Error;
+    match e {
+        Error::NoSuchTree { .. } => NOT_FOUND,
+        Error::Tree(TreeError::KeyTooLarge { .. } | TreeError::ValueTooLarge { .. }) => USAGE,
+        _ => DB_ERROR,
+    }
+}
+
+/// Reports database error `e` on one line; returns its [`status_of`].
 pub fn db_error(e: snowfall_db::Error) -> i32 {
     errln!("snowfall: {e}");
-    DB_ERROR
+    status_of(&e)
+}
+
+/// Closes `db` after a command that ended with `result`. A command that
+/// failed has reported its error, the one line on stderr: a failure to close
+/// after it is not reported again (the engine logs it if `SNOWFALL_LOG` asks).
+/// After success, a failure to close is the command's error.
+pub fn close(db: Database, result: Result<i32, i32>) -> Result<i32, i32> {
+    match result {
+        Ok(status) => db.close().map(|()| status).map_err(db_error),
+        Err(status) => {
+            drop(db);
+            Err(status)
+        }
+    }
 }
 
 /// Runs key-value command `command` with its arguments `args`.
 pub fn run(g: &Global, command: &[u8], args: &[&[u8]]) -> i32 {
-    // Quiet unless asked: a command's output is its result.
-    if snowfall_rt::env::var("SNOWFALL_LOG").is_none() {
-        log::set_max_level(log::LevelFilter::Warn);
+    // A command's result is its output and exit status, and a failure is one
+    // line on stderr. Log records (the engine's warnings, such as a file
+    // system refusing O_DIRECT, and its errors, which the command reports
+    // itself) appear only if `SNOWFALL_LOG` asks for them.
+    if snowfall_rt::env::var(snowfall_rt::logger::LEVEL_VAR).is_none() {
+        log::set_max_level(log::LevelFilter::Off);
+    }
+    // A closed pipe is then an EPIPE the commands handle, not a death.
+    if let Err(e) = snowfall_sys::signal::ignore(snowfall_sys::signal::SIGPIPE) {
+        log::warn!("cannot ignore SIGPIPE ({e}): a closed pipe will end the command by the signal");
     }
     let result = match command {
         b"put" => commands::put(g, args),

@@ -1,8 +1,10 @@
 //! `scan [--from K] [--to K] [--reverse] [--limit N]`: `key<TAB>value`
 //! lines in key order (`--from` inclusive, `--to` exclusive), escaped as
-//! `escape.rs` says.
+//! `escape.rs` says. A tree that does not exist is status 1 (as a key is
+//! for `get`); a range with no keys in it prints nothing, status 0.
 
 use alloc::format;
+use alloc::vec::Vec;
 use core::ops::Bound;
 
 use super::out::{Out, written};
@@ -30,12 +32,26 @@ pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
         }
     }
     let db = g.open(false)?;
+    let result = print(g, &db, from, to, reverse, limit);
+    super::close(db, result)
+}
+
+/// Prints the entries of `g.tree` from `from` to `to` (exclusive).
+fn print(
+    g: &Global,
+    db: &snowfall_db::Database,
+    from: Option<Vec<u8>>,
+    to: Option<Vec<u8>>,
+    reverse: bool,
+    limit: u64,
+) -> Result<i32, i32> {
+    // A missing tree is status 1, as a missing key is for `get`.
     let tree = db.existing_tree(&g.tree).map_err(db_error)?;
     let low = from.map_or(Bound::Unbounded, Bound::Included);
     let high = to.map_or(Bound::Unbounded, Bound::Excluded);
     let range = tree.range::<[u8]>((low.as_ref().map(|k| k.as_slice()), high.as_ref().map(|k| k.as_slice())));
     let mut out = Out::new();
-    let mut print = |entry: Result<snowfall_db::Entry, snowfall_db::Error>| -> Result<(), i32> {
+    let mut emit = |entry: Result<snowfall_db::Entry, snowfall_db::Error>| -> Result<(), i32> {
         let (k, v) = entry.map_err(db_error)?;
         let buf = out.buf();
         escape::escape(&k, g.hex, buf);
@@ -46,9 +62,9 @@ pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
         out.maybe_flush().map_err(|e| written(Err(e)).unwrap_or_else(|status| status))
     };
     let printed = if reverse {
-        range.rev().take(limit as usize).try_for_each(&mut print)
+        range.rev().take(limit as usize).try_for_each(&mut emit)
     } else {
-        range.take(limit as usize).try_for_each(&mut print)
+        range.take(limit as usize).try_for_each(&mut emit)
     };
     match printed {
         Ok(()) => written(out.flush()),
