@@ -2446,10 +2446,6 @@ rec {
             features = [ "fs" "pipe" "mm" "process" "mount" "system" ];
           }
           {
-            name = "snowfall-btree";
-            packageId = "snowfall-btree";
-          }
-          {
             name = "snowfall-buffer";
             packageId = "snowfall-buffer";
           }

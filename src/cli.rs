@@ -59,6 +59,15 @@ Options (anywhere before --):
   --durability sync|group|none
                    When writes are acknowledged (default sync: on disk).
   --hex            Keys and values as hex digits, in arguments and output.
+  --max-size SIZE  The most the database may grow to while open (its reserved
+                   address space; default: 64G or twice the file, less where
+                   ulimit -v or strict overcommit allow less).
+  --log-size SIZE  The log's size, for a database this command creates
+                   (default 256M, at least 16M; its space is reserved).
+  --accept-log-loss
+                   Open even if the log lost records it had made durable (cut
+                   short, or damaged before its end): the writes from the
+                   damage on are lost. For salvage; run check after.
   -h, --help       Print this help.
   -V, --version    Print the version.
 
@@ -87,11 +96,17 @@ Environment:
                  The key-value commands log nothing unless it is set.
   SNOWFALL_EXMAP With qemu-guest: `required` makes a missing /dev/exmap a failure.
 
+Reading commands (get, scan, trees, stat, check) open the database
+read-only: they write nothing, so they work on a full disk and on read-only
+media. Writing commands on a full disk (or write-protected files) fail with
+one line saying so, and change nothing.
+
 Exit status: 0 success, 1 key or tree not found (or a failed selftest),
 2 usage error or bad input (a malformed or over-long load line, a key or
 value over the size limits, a FILE that cannot be read), 3 database error
-(corrupt, I/O, in use), 101 panic, 130 load interrupted. A failure is one
-line on standard error (a usage error adds a pointer to --help).";
+(corrupt, I/O, in use, disk full, read-only, out of memory), 101 panic,
+130 load interrupted. A failure is one line on standard error (a usage
+error adds a pointer to --help).";
 
 /// What `origin_main` received, for the self-test to compare with what the
 /// `.init_array` function recorded.

@@ -30,7 +30,10 @@ fn help_lists_the_commands_and_exit_codes() {
             "--to K (excluded: K itself is never",
             "must not end in .wal",
             "The key-value commands log nothing unless it is set.",
-            "A failure is one\nline on standard error",
+            "A failure is one line on standard error",
+            "--max-size SIZE",
+            "--accept-log-loss",
+            "open the database\nread-only",
         ] {
             assert!(text.contains(needle), "help lacks {needle:?}:\n{text}");
         }

@@ -270,7 +270,7 @@ pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     };
     remove();
     let bench_global = Global { db: path.clone(), durability, ..g.clone() };
-    let db = bench_global.open(true)?;
+    let db = bench_global.open(super::Open::Create)?;
     let mut reports = Vec::new();
     let mut loaded_in_order = false;
     let result = (|| -> Result<(), Failure> {

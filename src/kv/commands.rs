@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use snowfall_rt::{errln, outln};
 
 use super::out::written;
-use super::{Global, NOT_FOUND, close, db_error, escape, positional};
+use super::{Global, NOT_FOUND, Open, close, db_error, escape, positional};
 use crate::cli::SUCCESS;
 
 /// `put KEY VALUE`
@@ -16,7 +16,7 @@ pub fn put(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
         g.bytes("KEY", a.first().copied().unwrap_or_default())?,
         g.bytes("VALUE", a.get(1).copied().unwrap_or_default())?,
     );
-    let db = g.open(true)?;
+    let db = g.open(Open::Create)?;
     let result = db.tree(&g.tree).and_then(|tree| tree.insert(&key, &value)).map(|_| SUCCESS).map_err(db_error);
     close(db, result)
 }
@@ -26,7 +26,7 @@ pub fn put(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
 pub fn get(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     let a = positional("get", args, &["KEY"])?;
     let key = g.bytes("KEY", a.first().copied().unwrap_or_default())?;
-    let db = g.open(false)?;
+    let db = g.open(Open::Read)?;
     let result = (|| {
         let Some(value) = db.existing_tree(&g.tree).and_then(|tree| tree.get(&key)).map_err(db_error)? else {
             errln!("snowfall: key not found");
@@ -48,7 +48,7 @@ pub fn get(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
 pub fn del(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     let a = positional("del", args, &["KEY"])?;
     let key = g.bytes("KEY", a.first().copied().unwrap_or_default())?;
-    let db = g.open(false)?;
+    let db = g.open(Open::Write)?;
     let result = match db.existing_tree(&g.tree).and_then(|tree| tree.remove(&key)) {
         Ok(true) => Ok(SUCCESS),
         Ok(false) => {
@@ -63,7 +63,7 @@ pub fn del(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
 /// `trees`: one name per line.
 pub fn trees(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     positional("trees", args, &[])?;
-    let db = g.open(false)?;
+    let db = g.open(Open::Read)?;
     let result = db.tree_names().iter().try_for_each(|name| written(outln!("{name}")).map(drop)).map(|()| SUCCESS);
     close(db, result)
 }
@@ -73,7 +73,7 @@ pub fn drop_tree(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     let a = positional("drop-tree", args, &["NAME"])?;
     let name = core::str::from_utf8(a.first().copied().unwrap_or_default())
         .map_err(|_| crate::cli::usage("drop-tree: the name must be UTF-8".into()))?;
-    let mut db = g.open(false)?;
+    let mut db = g.open(Open::Write)?;
     let result = db.drop_tree(name).map(|()| SUCCESS).map_err(db_error);
     close(db, result)
 }
@@ -81,7 +81,7 @@ pub fn drop_tree(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
 /// `stat`: sizes, counts and buffer statistics, `name: value` lines.
 pub fn stat(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     positional("stat", args, &[])?;
-    let db = g.open(false)?;
+    let db = g.open(Open::Read)?;
     let s = db.stats();
     let file = |path: &str| rustix::fs::stat(path).map(|st| st.st_size).unwrap_or(0);
     let page = snowfall_buffer::PAGE_SIZE as u64;
@@ -108,7 +108,7 @@ pub fn stat(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
 /// `check`: the integrity check; status 3 if it fails.
 pub fn check(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     positional("check", args, &[])?;
-    let db = g.open(false)?;
+    let db = g.open(Open::Read)?;
     let result = match db.check_integrity() {
         Ok(r) => written(outln!(
             "ok: {} entries, {} pages and {} log records verified",

@@ -27,7 +27,7 @@ use snowfall_rt::errln;
 use snowfall_sys::clock::Instant;
 use snowfall_sys::signal::{SIGINT, catch, raised};
 
-use super::{DB_ERROR, Global, INTERRUPTED, escape, status_of};
+use super::{DB_ERROR, Global, INTERRUPTED, Open, escape, status_of};
 use crate::cli::{SUCCESS, USAGE, lossy, usage};
 
 /// Bytes read per `read(2)`.
@@ -143,7 +143,7 @@ pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     if let Err(e) = catch(SIGINT) {
         log::warn!("cannot catch SIGINT ({e}): Ctrl-C will end the load without committing");
     }
-    let db = g.open(true)?;
+    let db = g.open(Open::Create)?;
     let start = Instant::now();
     let tree = db.tree(&g.tree).map_err(super::db_error)?;
     let mut loader = Loader { tree: &tree, hex: g.hex, line: 0, loaded: 0 };

@@ -50,6 +50,24 @@ pub struct Global {
     pub durability_given: bool,
     /// Keys and values in hex.
     pub hex: bool,
+    /// The virtual reservation (`None`: the engine chooses from the file).
+    pub max_size: Option<u64>,
+    /// The log's size, for a database this command creates.
+    pub log_size: Option<u64>,
+    /// Open even if the log lost durable records.
+    pub accept_log_loss: bool,
+}
+
+/// How a command opens the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Open {
+    /// For reading only: nothing is written (works on a full disk, on
+    /// read-only media, beside other readers).
+    Read,
+    /// For writing; a missing database is an error.
+    Write,
+    /// For writing, creating the database if it is missing.
+    Create,
 }
 
 impl Default for Global {
@@ -63,6 +81,9 @@ impl Default for Global {
             durability: Durability::Sync,
             durability_given: false,
             hex: false,
+            max_size: None,
+            log_size: None,
+            accept_log_loss: false,
         }
     }
 }
@@ -83,9 +104,13 @@ pub fn parse_global<'a>(args: &[&'a [u8]]) -> Result<(Global, Vec<&'a [u8]>), St
             Some(i) if arg.starts_with(b"--") => (arg.get(..i).unwrap_or_default(), arg.get(i + 1..)),
             _ => (arg, None),
         };
-        let global = [&b"--db"[..], b"--tree", b"--pool", b"--memory", b"--durability"];
+        let global = [&b"--db"[..], b"--tree", b"--pool", b"--memory", b"--durability", b"--max-size", b"--log-size"];
         if name == b"--hex" {
             g.hex = true;
+            continue;
+        }
+        if name == b"--accept-log-loss" {
+            g.accept_log_loss = true;
             continue;
         }
         if !global.contains(&name) {
@@ -112,9 +137,14 @@ pub fn parse_global<'a>(args: &[&'a [u8]]) -> Result<(Global, Vec<&'a [u8]>), St
                 g.db_given = true;
             }
             b"--tree" => g.tree = text.into(),
-            b"--pool" => {
-                g.pool =
-                    size::parse_size(text).ok_or_else(|| format!("--pool: '{text}' is not a size like 64M or 2G"))?;
+            b"--pool" | b"--max-size" | b"--log-size" => {
+                let bytes = size::parse_size(text)
+                    .ok_or_else(|| format!("{}: '{text}' is not a size like 64M or 2G", lossy(name)))?;
+                match name {
+                    b"--pool" => g.pool = bytes,
+                    b"--max-size" => g.max_size = Some(bytes),
+                    _ => g.log_size = Some(bytes),
+                }
             }
             b"--memory" => {
                 g.memory = match text {
@@ -148,15 +178,29 @@ impl Spawn for Threads {
 }
 
 impl Global {
-    /// Opens the database: `create` makes it if missing (writing commands);
-    /// otherwise a missing file is an error.
-    pub fn open(&self, create: bool) -> Result<Database, i32> {
-        let builder = Database::builder(&self.db)
+    /// Opens the database as `how` says. Opened for writing on a full disk
+    /// (or with write-protected files), the engine opens it read-only
+    /// instead, and the command's first write says so.
+    pub fn open(&self, how: Open) -> Result<Database, i32> {
+        let mut builder = Database::builder(&self.db)
             .pool_bytes(self.pool)
             .memory(self.memory)
             .durability(self.durability)
             .background(Arc::new(Threads));
-        let opened = if create { builder.create() } else { builder.open() };
+        if let Some(bytes) = self.max_size {
+            builder = builder.max_bytes(bytes);
+        }
+        if let Some(bytes) = self.log_size {
+            builder = builder.log_bytes(bytes);
+        }
+        if self.accept_log_loss {
+            builder = builder.accept_log_loss();
+        }
+        let opened = match how {
+            Open::Read => builder.open_read_only(),
+            Open::Write => builder.open(),
+            Open::Create => builder.create(),
+        };
         opened.map_err(db_error)
     }
 
@@ -170,8 +214,8 @@ impl Global {
 /// is not there (as for a key), [`USAGE`] for a key or value larger than the
 /// engine takes (bad input: nothing was written), [`DB_ERROR`] otherwise.
 pub fn status_of(e: &snowfall_db::Error) -> i32 {
-    use snowfall_btree::Error as TreeError;
     use snowfall_db::Error;
+    use snowfall_db::TreeError;
     match e {
         Error::NoSuchTree { .. } => NOT_FOUND,
         Error::Tree(TreeError::KeyTooLarge { .. } | TreeError::ValueTooLarge { .. }) => USAGE,

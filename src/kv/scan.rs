@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use core::ops::Bound;
 
 use super::out::{Out, written};
-use super::{Global, db_error, escape};
+use super::{Global, Open, db_error, escape};
 use crate::cli::{SUCCESS, lossy, usage};
 
 /// Runs `scan`.
@@ -31,7 +31,7 @@ pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
             other => return Err(usage(format!("scan: unknown argument '{}'", lossy(other)))),
         }
     }
-    let db = g.open(false)?;
+    let db = g.open(Open::Read)?;
     let result = print(g, &db, from, to, reverse, limit);
     super::close(db, result)
 }

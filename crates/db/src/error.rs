@@ -204,7 +204,10 @@ impl fmt::Display for ReadOnly {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReadOnly::Requested => f.write_str("it was opened read-only"),
-            ReadOnly::Fallback(e) => write!(f, "opening it for writing failed: {e}"),
+            ReadOnly::Fallback(e) if e.is_no_space() => {
+                write!(f, "the disk is full, so it could not be opened for writing: {e}; free space and reopen")
+            }
+            ReadOnly::Fallback(e) => write!(f, "it could not be opened for writing: {e}"),
         }
     }
 }
@@ -281,7 +284,7 @@ impl fmt::Display for Error {
             Error::Stopped { cause } => {
                 write!(f, "the database stopped accepting writes after a failure ({cause}); reopen it")
             }
-            Error::ReadOnly { file, why } => write!(f, "{file} is open read-only ({why}): writes are refused"),
+            Error::ReadOnly { file, why } => write!(f, "{file} is read-only, writes are refused: {why}"),
             Error::LogTruncated { file, pages, expected } => write!(
                 f,
                 "{file} is truncated: {pages} pages, its ring needs {expected}; writes it had made durable may be \

@@ -86,6 +86,6 @@ pub use error::{Error, ReadOnly, SuperblockProblem};
 pub use integrity::Integrity;
 pub use options::{Durability, Options, Spawn};
 pub use range::{Entry, Range};
-pub use snowfall_btree::{Direction, MAX_ENTRY, MAX_KEY};
+pub use snowfall_btree::{Direction, Error as TreeError, MAX_ENTRY, MAX_KEY};
 pub use snowfall_buffer::memory::MemoryKind;
 pub use stats::Stats;

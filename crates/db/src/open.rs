@@ -126,6 +126,9 @@ impl Database {
 fn open_path(path: &str, options: Options, why: Option<ReadOnly>) -> Result<Database, Error> {
     let read_only = why.is_some();
     let file_options = FileOptions { create: options.create && !read_only, direct: true, read_only };
+    // Whether this open makes the files: a creation that fails (no room for
+    // the log, say) then takes them away again.
+    let existed = (rustix::fs::stat(path).is_ok(), rustix::fs::stat(format!("{path}.wal").as_str()).is_ok());
     let data = FileDevice::open(path, file_options).map_err(io(path))?;
     let locked = if read_only { data.lock_shared() } else { data.lock_exclusive() };
     locked.map_err(|e| match e {
@@ -148,7 +151,21 @@ fn open_path(path: &str, options: Options, why: Option<ReadOnly>) -> Result<Data
         }
         other => io(&log_path)(other),
     })?;
-    let db = open_devices(Box::new(data), Box::new(log), path, options, why)?;
+    let db = match open_devices(Box::new(data), Box::new(log), path, options, why) {
+        Ok(db) => db,
+        Err(e) => {
+            if new && !read_only {
+                // Both files are closed by now; only what this open made goes.
+                if !existed.1 {
+                    let _ = rustix::fs::unlink(log_path.as_str());
+                }
+                if !existed.0 {
+                    let _ = rustix::fs::unlink(path);
+                }
+            }
+            return Err(e);
+        }
+    };
     if new && !read_only {
         // The two files exist once their directory entries are durable.
         FileDevice::sync_directory_of(path).map_err(io(path))?;
@@ -311,7 +328,12 @@ fn create(data: &dyn Device, log: &dyn Device, name: &str, options: &Options) ->
     let mut id = [0u8; 8];
     let _ = rustix::rand::getrandom(&mut id, rustix::rand::GetRandomFlags::empty());
     let db_id = u64::from_le_bytes(id) | 1;
-    Log::format(log, &LogHeader { db_id, ring })?;
+    // The log's whole ring is reserved here: a disk without room for it
+    // fails the creation, never a write later.
+    Log::format(log, &LogHeader { db_id, ring }).map_err(|e| match e.device_error() {
+        Some(source) => Error::Io { file: format!("{name}.wal"), source },
+        None => Error::Log(e),
+    })?;
     let start = lsn(1, 0);
     let sb = Superblock {
         generation: 1,
