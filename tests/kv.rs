@@ -560,3 +560,58 @@ fn load_shows_progress_only_on_a_terminal() {
     assert!(text.contains("snowfall: loading: 2 entries, "), "{text}");
     assert!(text.contains("snowfall: loaded 2 entries in "), "{text}");
 }
+
+#[test]
+fn a_truncated_log_is_refused_naming_it_and_salvage_opens_it() {
+    let d = Dir::new("cut-log");
+    assert_eq!(code(&d.run(&["put", "k", "v"])), Some(0));
+    let wal = format!("{}.wal", d.db());
+    let full = std::fs::metadata(&wal).unwrap().len();
+    let whole = std::fs::read(&wal).unwrap();
+    for len in [4096, 4097, 1 << 20, full - 1] {
+        std::fs::OpenOptions::new().write(true).open(&wal).unwrap().set_len(len).unwrap();
+        for args in [&["get", "k"][..], &["check"], &["put", "k2", "v2"]] {
+            let out = d.run(args);
+            assert_eq!(code(&out), Some(3), "{args:?} with the log cut to {len}: {out:?}");
+            assert_eq!(stderr_lines(&out), 1, "{}", stderr(&out));
+            assert!(stderr(&out).contains(&format!("{wal} is truncated")), "{}", stderr(&out));
+        }
+        std::fs::write(&wal, &whole).unwrap();
+    }
+    // Accepting the loss opens it (and a writing command mends the log).
+    std::fs::OpenOptions::new().write(true).open(&wal).unwrap().set_len(8192).unwrap();
+    assert_eq!(stdout(&d.run(&["--accept-log-loss", "get", "k"])), "v\n");
+    assert_eq!(code(&d.run(&["--accept-log-loss", "put", "k2", "v2"])), Some(0));
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), full);
+    assert_eq!(stdout(&d.run(&["scan"])), "k\tv\nk2\tv2\n");
+}
+
+#[test]
+fn the_binary_runs_within_a_small_address_space_limit() {
+    // The reserved address space is chosen to fit `ulimit -v` (it was a
+    // fixed 64 GiB, which no limit below that allowed).
+    let d = Dir::new("ulimit-v");
+    let limited = |args: &[&str]| {
+        Command::new("bash")
+            .arg("-c")
+            .arg("ulimit -v 512000 && exec \"$0\" \"$@\"")
+            .arg(snowfall_bin())
+            .arg("--db")
+            .arg(d.db())
+            .args(args)
+            .env_remove("SNOWFALL_LOG")
+            .output()
+            .unwrap()
+    };
+    let out = limited(&["put", "k", "v"]);
+    assert_eq!(code(&out), Some(0), "{out:?}");
+    assert_eq!(stdout(&limited(&["get", "k"])), "v\n");
+    // An explicit size the limit cannot hold is one line, status 3.
+    let out = limited(&["--max-size", "64G", "get", "k"]);
+    assert_eq!(code(&out), Some(3), "{out:?}");
+    assert_eq!(stderr_lines(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot reserve"), "{}", stderr(&out));
+    // Threads and a benchmark's database fit too (bench removes its --db).
+    let out = limited(&["--pool", "16M", "bench", "load", "--keys", "20000", "--seconds", "1"]);
+    assert_eq!(code(&out), Some(0), "{out:?}");
+}
