@@ -10,8 +10,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use snowfall_power_loss_fs::Mounted;
 
 /// A fresh directory under the system's temporary directory, removed when
-/// dropped, with `backing/` and `mnt/` inside.
-pub struct Scratch(PathBuf);
+/// dropped, with `backing/` and `mnt/` inside; and one for copies of the
+/// backing directory, in memory (/dev/shm) where there is one, because
+/// checking a database reads every page with `O_DIRECT` and syncs, which
+/// on a disk makes each check cost a few hundred milliseconds.
+pub struct Scratch(PathBuf, PathBuf);
 
 impl Scratch {
     pub fn new(name: &str) -> Scratch {
@@ -19,10 +22,14 @@ impl Scratch {
         let n = N.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("power-loss-fs-{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        for sub in ["backing", "mnt", "copy"] {
+        for sub in ["backing", "mnt"] {
             std::fs::create_dir_all(dir.join(sub)).unwrap();
         }
-        Scratch(dir)
+        let shm = Path::new("/dev/shm");
+        let copy = if shm.is_dir() { shm.join(dir.file_name().unwrap()) } else { dir.join("copy") };
+        let _ = std::fs::remove_dir_all(&copy);
+        std::fs::create_dir_all(&copy).unwrap();
+        Scratch(dir, copy)
     }
 
     /// The directory holding the durable state.
@@ -35,9 +42,14 @@ impl Scratch {
         self.0.join("mnt")
     }
 
+    /// A file of the scratch directory, outside the backing directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
     /// A place for a copy of the backing directory.
     pub fn copy(&self) -> PathBuf {
-        self.0.join("copy")
+        self.1.clone()
     }
 
     /// Mounts the emulation of `backing()` on `mnt()`, or says loudly why
@@ -78,5 +90,6 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(&self.1);
     }
 }
