@@ -40,7 +40,7 @@ fn options(create: bool) -> Options {
     Options {
         create,
         pool_bytes: 1 << 20,
-        max_bytes: 256 << 20,
+        max_bytes: Some(256 << 20),
         memory: MemoryKind::Madvise,
         log_bytes: 16 << 20,
         checkpoint_bytes: 512 << 10,
