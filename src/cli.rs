@@ -61,6 +61,11 @@ Other commands:
   debug <WHAT>   Misbehave on purpose, for the test-suite. WHAT is one of:
                    panic              panic on the main thread (exit 101)
                    thread-panic       panic on another thread (exit 101)
+                   out-of-memory      an allocation too large for any
+                                      machine (exit 3, out of memory)
+                   panic-after-failed-allocation
+                                      a failed allocation handled, then
+                                      a panic (exit 101)
                    segv-unguarded     fault in a registered range outside a
                                       guard (killed by SIGSEGV)
                    segv-unregistered  fault in a guard outside every
@@ -79,8 +84,8 @@ Environment:
   SNOWFALL_EXMAP With qemu-guest: `required` makes a missing /dev/exmap a failure.
 
 Exit status: 0 success, 1 key not found (or a failed selftest), 2 usage
-error or bad input, 3 database error (corrupt, I/O, in use), 101 panic,
-130 load interrupted.";
+error or bad input, 3 database error (corrupt, I/O, in use) or out of
+memory (or a failed start), 101 panic, 130 load interrupted.";
 
 /// What `origin_main` received, for the self-test to compare with what the
 /// `.init_array` function recorded.

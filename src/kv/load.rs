@@ -5,6 +5,7 @@
 //! usage error naming the line.
 
 use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use rustix::fd::{AsFd, OwnedFd};
@@ -15,6 +16,7 @@ use snowfall_sys::signal::{SIGINT, catch, raised};
 
 use super::{Global, INTERRUPTED, db_error, escape};
 use crate::cli::{SUCCESS, lossy, usage};
+use crate::oom::OutOfMemory;
 
 /// Bytes read per `read(2)`.
 const CHUNK: usize = 256 << 10;
@@ -62,7 +64,11 @@ pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     let (mut loaded, mut line_no) = (0u64, 0u64);
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = alloc::vec![0u8; CHUNK];
+    // One line's key and value, decoded (reused from line to line).
+    let (mut key, mut value) = (Vec::new(), Vec::new());
     let mut stop: Option<i32> = None;
+    // What stopped the load if memory ran out, and at which line.
+    let mut out_of_memory: Option<(OutOfMemory, u64)> = None;
     let mut eof = false;
     while stop.is_none() && !eof {
         let n = match input.read(&mut buf) {
@@ -80,6 +86,12 @@ pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
             break;
         }
         eof = n == 0;
+        // A line longer than the memory left is not an abort.
+        if let Err(e) = crate::oom::reserve(&mut pending, n, "a line of input") {
+            out_of_memory = Some((e, line_no + 1));
+            stop = Some(crate::oom::STATUS);
+            break;
+        }
         pending.extend_from_slice(buf.get(..n).unwrap_or_default());
         // Whole lines; at the end of input, the last line needs no newline.
         let mut consumed = 0;
@@ -91,17 +103,21 @@ pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
                 None => break,
             };
             line_no += 1;
-            match parse(line, g.hex) {
-                Ok((k, v)) => match tree.insert_with(&k, &v, Durability::None) {
+            match parse(line, g.hex, &mut key, &mut value) {
+                Ok(()) => match tree.insert_with(&key, &value, Durability::None) {
                     Ok(_) => loaded += 1,
                     Err(e) => {
                         errln!("snowfall: load: line {line_no}: {e}");
                         stop = Some(super::DB_ERROR);
                     }
                 },
-                Err(what) => {
+                Err(Malformed::Text(what)) => {
                     usage(format!("load: line {line_no}: {what}"));
                     stop = Some(crate::cli::USAGE);
+                }
+                Err(Malformed::Memory(e)) => {
+                    out_of_memory = Some((e, line_no));
+                    stop = Some(crate::oom::STATUS);
                 }
             }
             consumed = next;
@@ -126,6 +142,11 @@ pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
             errln!("snowfall: interrupted: {loaded} entries loaded and committed");
             Err(INTERRUPTED)
         }
+        // One line, as every out-of-memory report.
+        Some(status) if let Some((e, line)) = out_of_memory => {
+            errln!("snowfall: {e} (line {line}); the {loaded} entries before it are loaded and committed");
+            Err(status)
+        }
         Some(status) => {
             errln!("snowfall: stopped: {loaded} entries before line {line_no} loaded and committed");
             Err(status)
@@ -133,14 +154,26 @@ pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     }
 }
 
-/// Splits and decodes one `key<TAB>value` line.
-fn parse(line: &[u8], hex: bool) -> Result<(Vec<u8>, Vec<u8>), alloc::string::String> {
+/// Why a line was not loaded.
+enum Malformed {
+    /// It is not `key<TAB>value` in text (or hex) form.
+    Text(String),
+    /// Its key or value does not fit in memory.
+    Memory(OutOfMemory),
+}
+
+/// Splits and decodes one `key<TAB>value` line into `key` and `value`.
+fn parse(line: &[u8], hex: bool, key: &mut Vec<u8>, value: &mut Vec<u8>) -> Result<(), Malformed> {
     let tab = line
         .iter()
         .position(|&b| b == b'\t')
-        .ok_or_else(|| alloc::string::String::from("no tab between key and value"))?;
-    let (key, value) = (line.get(..tab).unwrap_or_default(), line.get(tab + 1..).unwrap_or_default());
-    let key = escape::unescape(key, hex).map_err(|e| format!("key: {e}"))?;
-    let value = escape::unescape(value, hex).map_err(|e| format!("value: {e}"))?;
-    Ok((key, value))
+        .ok_or_else(|| Malformed::Text(String::from("no tab between key and value")))?;
+    let (key_text, value_text) = (line.get(..tab).unwrap_or_default(), line.get(tab + 1..).unwrap_or_default());
+    for (name, what, text, out) in [("key", "a key", key_text, key), ("value", "a value", value_text, value)] {
+        out.clear();
+        // Decoding never needs more than the text's length.
+        crate::oom::reserve(out, text.len(), what).map_err(Malformed::Memory)?;
+        escape::unescape_into(text, hex, out).map_err(|e| Malformed::Text(format!("{name}: {e}")))?;
+    }
+    Ok(())
 }

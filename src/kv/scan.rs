@@ -33,7 +33,7 @@ pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     let tree = db.existing_tree(&g.tree).map_err(db_error)?;
     let low = from.map_or(Bound::Unbounded, Bound::Included);
     let high = to.map_or(Bound::Unbounded, Bound::Excluded);
-    let range = tree.range::<[u8]>((low.as_ref().map(|k| k.as_slice()), high.as_ref().map(|k| k.as_slice())));
+    let range = tree.range::<[u8]>((low.as_ref().map(|k| &**k), high.as_ref().map(|k| &**k)));
     let mut out = Out::new();
     let mut print = |entry: Result<snowfall_db::Entry, snowfall_db::Error>| -> Result<(), i32> {
         let (k, v) = entry.map_err(db_error)?;
