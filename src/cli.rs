@@ -79,6 +79,11 @@ Other commands:
   debug <WHAT>   Misbehave on purpose, for the test-suite. WHAT is one of:
                    panic              panic on the main thread (exit 101)
                    thread-panic       panic on another thread (exit 101)
+                   out-of-memory      an allocation too large for any
+                                      machine (exit 3, out of memory)
+                   panic-after-failed-allocation
+                                      a failed allocation handled, then
+                                      a panic (exit 101)
                    segv-unguarded     fault in a registered range outside a
                                       guard (killed by SIGSEGV)
                    segv-unregistered  fault in a guard outside every
@@ -104,9 +109,9 @@ one line saying so, and change nothing.
 Exit status: 0 success, 1 key or tree not found (or a failed selftest),
 2 usage error or bad input (a malformed or over-long load line, a key or
 value over the size limits, a FILE that cannot be read), 3 database error
-(corrupt, I/O, in use, disk full, read-only, out of memory), 101 panic,
-130 load interrupted. A failure is one line on standard error (a usage
-error adds a pointer to --help).";
+(corrupt, I/O, in use, disk full, read-only), out of memory or a failed
+start, 101 panic, 130 load interrupted. A failure is one line on standard
+error (a usage error adds a pointer to --help).";
 
 /// What `origin_main` received, for the self-test to compare with what the
 /// `.init_array` function recorded.

@@ -1,6 +1,7 @@
 //! `snowfall debug <what>`: misbehave on purpose so the test-suite can check
-//! how the static binary dies: panics exit 101 with their message, faults
-//! that fault recovery must not swallow kill the process with their signal.
+//! how the static binary dies: panics exit 101 with their message, an
+//! allocation that fails exits 3 saying so, faults that fault recovery must
+//! not swallow kill the process with their signal.
 //!
 //! # Safety
 //!
@@ -27,6 +28,8 @@ pub fn run(what: &[u8]) -> i32 {
     let outcome = match what {
         b"panic" => panic!("deliberate panic requested by `snowfall debug panic`"),
         b"thread-panic" => thread_panic(),
+        b"out-of-memory" => out_of_memory(),
+        b"panic-after-failed-allocation" => panic_after_failed_allocation(),
         b"segv-unguarded" => segv_unguarded(),
         b"segv-unregistered" => segv_unregistered(),
         b"sigbus-unguarded" => sigbus_unguarded(),
@@ -44,6 +47,31 @@ fn thread_panic() -> Result<(), String> {
         .map_err(|e| alloc::format!("spawn: {e}"))?;
     t.join();
     Ok(())
+}
+
+/// More bytes than x86_64 Linux gives a process's address space (128 TiB):
+/// an allocation of this size fails on every machine, whatever its memory
+/// and overcommit settings.
+const IMPOSSIBLE_BYTES: usize = 1 << 47;
+
+/// An infallible allocation that fails: the panic handler must report it
+/// as out of memory (status 3), not as a bug.
+fn out_of_memory() -> Result<(), String> {
+    // `black_box` around the vector too: the optimiser may otherwise drop
+    // an allocation whose memory is never used.
+    let v: alloc::vec::Vec<u8> =
+        core::hint::black_box(alloc::vec::Vec::with_capacity(core::hint::black_box(IMPOSSIBLE_BYTES)));
+    Err(alloc::format!("allocated {} bytes", v.capacity()))
+}
+
+/// A fallible allocation that fails (handled), then an unrelated panic:
+/// still a bug (status 101), although the allocator recorded a failure.
+fn panic_after_failed_allocation() -> Result<(), String> {
+    let mut v: alloc::vec::Vec<u8> = alloc::vec::Vec::new();
+    if core::hint::black_box(&mut v).try_reserve_exact(core::hint::black_box(IMPOSSIBLE_BYTES)).is_ok() {
+        return Err(alloc::format!("allocated {} bytes", v.capacity()));
+    }
+    panic!("deliberate panic after a failed allocation was handled")
 }
 
 /// A read of an inaccessible page inside a registered range, outside any

@@ -12,6 +12,7 @@ mod debug;
 mod guest;
 mod kv;
 mod mapping;
+mod oom;
 mod selftest;
 mod tty;
 
@@ -21,7 +22,12 @@ use alloc::vec::Vec;
 #[allow(unsafe_code, reason = "the entry point origin calls by name")]
 #[unsafe(no_mangle)]
 unsafe fn origin_main(argc: usize, argv: *mut *mut u8, _envp: *mut *mut u8) -> i32 {
-    let args: Vec<&[u8]> = snowfall_rt::env::args().map(|a| a.to_bytes()).collect();
+    // The first allocation of the process, sized by the command line.
+    let mut args: Vec<&[u8]> = match oom::with_capacity(argc, "the argument list") {
+        Ok(args) => args,
+        Err(e) => return e.report(),
+    };
+    args.extend(snowfall_rt::env::args().map(|a| a.to_bytes()));
     if args.len() != argc {
         snowfall_rt::errln!("snowfall: start-up recorded {} arguments, origin passed {argc}", args.len());
         return cli::FAILURE;

@@ -14,6 +14,12 @@
 //!
 //! Writes use `--durability` if given, else `none` (the log is synced at
 //! the end of each workload); the table says which.
+//!
+//! Memory proportional to the input: one latency sample per
+//! [`SAMPLE_EVERY`] operations (8 bytes each: `--keys` bytes for the
+//! inserts, growing with `--seconds` for the timed workloads) and a thread
+//! per `--threads` (at most 64). Each is fallible: a failed allocation or
+//! thread start stops the bench with one line on stderr and status 3.
 
 use alloc::format;
 use alloc::string::String;
@@ -22,32 +28,60 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use snowfall_buffer::scenario::SplitMix64;
 use snowfall_db::{Database, Durability, Tree};
+use snowfall_rt::thread::SpawnError;
 use snowfall_rt::{errln, outln};
 use snowfall_sys::clock::Instant;
 
 use super::out::written;
-use super::{Global, db_error};
+use super::{DB_ERROR, Global, db_error};
 use crate::cli::{SUCCESS, lossy, usage};
+use crate::oom::OutOfMemory;
 
 /// One operation: `(thread, i, scratch buffer)`.
 type Op<'a> = dyn Fn(usize, u64, &mut Vec<u8>) -> Result<(), snowfall_db::Error> + Sync + 'a;
 
-/// Why a workload could not run.
+/// Every this many operations, one latency sample.
+const SAMPLE_EVERY: u64 = 8;
+
+/// Why a workload stopped.
 enum Failure {
     /// The database failed.
     Db(snowfall_db::Error),
-    /// The benchmark's threads could not be started.
-    Threads(snowfall_sys::Errno),
+    /// Latency samples did not fit in memory.
+    Memory(OutOfMemory),
+    /// Not every thread could be started (so the results would not be for
+    /// `threads` threads).
+    Threads {
+        /// Why.
+        error: SpawnError,
+        /// How many were wanted.
+        threads: usize,
+    },
 }
 
 impl From<snowfall_db::Error> for Failure {
-    fn from(e: snowfall_db::Error) -> Self {
+    fn from(e: snowfall_db::Error) -> Failure {
         Failure::Db(e)
     }
 }
 
-/// Every this many operations, one latency sample.
-const SAMPLE_EVERY: u64 = 8;
+impl Failure {
+    /// Reports the failure on stderr (one line); returns the exit status.
+    fn report(self) -> i32 {
+        match self {
+            Failure::Db(e) => db_error(e),
+            Failure::Memory(e) => e.report(),
+            Failure::Threads { error, threads } => {
+                errln!("snowfall: bench: cannot start {threads} threads: {error}");
+                DB_ERROR
+            }
+        }
+    }
+}
+
+/// What a workload measured: operations, seconds, sorted latency samples
+/// (nanoseconds).
+type Run = (u64, f64, Vec<u64>);
 
 struct Settings {
     workloads: Vec<&'static str>,
@@ -147,48 +181,74 @@ fn peak_rss_mib() -> f64 {
 /// Runs `op(thread, i, scratch)` on every thread: for `n` operations split over the
 /// threads (`Some(n)`), or until `seconds` pass. Returns the operations
 /// done, the seconds taken and sorted latency samples (nanoseconds).
-fn drive(threads: usize, n: Option<u64>, seconds: u64, op: &Op<'_>) -> Result<(u64, f64, Vec<u64>), Failure> {
+fn drive(threads: usize, n: Option<u64>, seconds: u64, op: &Op<'_>) -> Result<Run, Failure> {
     let done = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
-    let failure: snowfall_latch::Mutex<Option<snowfall_db::Error>> = snowfall_latch::Mutex::new(None);
+    let failure: snowfall_latch::Mutex<Option<Failure>> = snowfall_latch::Mutex::new(None);
     let samples: snowfall_latch::Mutex<Vec<u64>> = snowfall_latch::Mutex::new(Vec::new());
     let start = Instant::now();
+    let fail = |f: Failure| {
+        *failure.lock() = Some(f);
+        stop.store(true, Ordering::Relaxed);
+    };
     let work = |t: usize| {
-        let mut mine = Vec::new();
-        let mut scratch = Vec::new();
         let (from, to) = match n {
-            Some(n) => (n * t as u64 / threads as u64, n * (t as u64 + 1) / threads as u64),
+            // In 128 bits: `--keys` times the thread number may not fit in 64.
+            Some(n) => {
+                let share = |t: usize| (u128::from(n) * t as u128 / threads as u128) as u64;
+                (share(t), share(t + 1))
+            }
             None => (0, u64::MAX),
         };
+        // Room for every sample of a counted run up front (`--keys` decides
+        // how many); a timed run's samples grow as it goes.
+        let expected = n.map_or(0, |_| ((to - from) / SAMPLE_EVERY + 1) as usize);
+        let mut mine = match crate::oom::with_capacity(expected, "latency samples") {
+            Ok(mine) => mine,
+            Err(e) => return fail(Failure::Memory(e)),
+        };
+        let mut scratch = Vec::new();
         let mut count = 0;
         for i in from..to {
-            if n.is_none()
-                && (stop.load(Ordering::Relaxed) || (count % 256 == 0 && start.elapsed().as_secs() >= seconds))
-            {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if n.is_none() && count % 256 == 0 && start.elapsed().as_secs() >= seconds {
                 stop.store(true, Ordering::Relaxed);
                 break;
             }
             let sampled = count % SAMPLE_EVERY == 0;
             let t0 = if sampled { Some(Instant::now()) } else { None };
             if let Err(e) = op(t, i, &mut scratch) {
-                *failure.lock() = Some(e);
-                stop.store(true, Ordering::Relaxed);
+                fail(Failure::Db(e));
                 break;
             }
             if let Some(t0) = t0 {
+                if let Err(e) = crate::oom::reserve(&mut mine, 1, "latency samples") {
+                    fail(Failure::Memory(e));
+                    break;
+                }
                 mine.push(t0.elapsed().as_nanos() as u64);
             }
             count += 1;
         }
         done.fetch_add(count, Ordering::Relaxed);
-        samples.lock().extend(mine);
+        let mut all = samples.lock();
+        match crate::oom::reserve(&mut all, mine.len(), "latency samples") {
+            Ok(()) => all.extend(mine),
+            Err(e) => {
+                drop(all);
+                fail(Failure::Memory(e));
+            }
+        }
     };
-    let started = snowfall_rt::thread::run_parallel(threads, &work);
+    // Threads that did start run to the end of their share (or of
+    // `--seconds`) before the error is returned: `run_parallel` joins them.
+    snowfall_rt::thread::run_parallel(threads, &work).map_err(|error| Failure::Threads { error, threads })?;
     let secs = start.elapsed().as_secs_f64();
     if let Some(e) = failure.lock().take() {
-        return Err(Failure::Db(e));
+        return Err(e);
     }
-    started.map_err(Failure::Threads)?;
     let mut samples = core::mem::take(&mut *samples.lock());
     samples.sort_unstable();
     Ok((done.load(Ordering::Relaxed), secs, samples))
@@ -199,7 +259,7 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted.get(i).map_or(0.0, |&ns| ns as f64 / 1000.0)
 }
 
-fn report(db: &Database, workload: &'static str, before: snowfall_db::Stats, run: (u64, f64, Vec<u64>)) -> Report {
+fn report(db: &Database, workload: &'static str, before: snowfall_db::Stats, run: Run) -> Report {
     let after = db.stats();
     let (ops, seconds, samples) = run;
     Report {
@@ -217,12 +277,7 @@ fn report(db: &Database, workload: &'static str, before: snowfall_db::Stats, run
 /// Inserts `s.keys` keys, key number `i` being `order(i)`, split over the
 /// threads: `splitmix` for `load`'s random order, the identity for the
 /// ordered data `rndread` and `mixed` read.
-fn insert_keys(
-    tree: &Tree<'_>,
-    s: &Settings,
-    durability: Durability,
-    order: fn(u64) -> u64,
-) -> Result<(u64, f64, Vec<u64>), Failure> {
+fn insert_keys(tree: &Tree<'_>, s: &Settings, durability: Durability, order: fn(u64) -> u64) -> Result<Run, Failure> {
     let value_len = s.value;
     drive(s.threads, Some(s.keys), 0, &|_, i, v| {
         value_of(i, value_len, v);
@@ -232,12 +287,7 @@ fn insert_keys(
 
 /// Uniform random lookups on the ordered data for `s.seconds`, each value
 /// checked; with `mixed`, half of the operations update instead.
-fn lookups(
-    data: &Tree<'_>,
-    s: &Settings,
-    durability: Durability,
-    mixed: bool,
-) -> Result<(u64, f64, Vec<u64>), Failure> {
+fn lookups(data: &Tree<'_>, s: &Settings, durability: Durability, mixed: bool) -> Result<Run, Failure> {
     let (keys, value_len, seed) = (s.keys, s.value, s.seed);
     drive(s.threads, None, s.seconds, &|t, i, v| {
         let r = splitmix(seed ^ (t as u64) << 48 ^ i);
@@ -294,15 +344,8 @@ pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     if !s.keep {
         remove();
     }
-    // The first failure is the one reported.
-    match result {
-        Err(Failure::Db(e)) => return Err(db_error(e)),
-        Err(Failure::Threads(e)) => {
-            errln!("snowfall: bench: cannot start {} threads: {e}", s.threads);
-            return Err(super::DB_ERROR);
-        }
-        Ok(()) => closed.map_err(db_error)?,
-    }
+    result.map_err(Failure::report)?;
+    closed.map_err(db_error)?;
     print(&s, g, durability, &reports)
 }
 

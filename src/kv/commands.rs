@@ -1,7 +1,6 @@
 //! The small commands: one operation each.
 
 use alloc::format;
-use alloc::vec::Vec;
 
 use snowfall_rt::{errln, outln};
 
@@ -32,7 +31,7 @@ pub fn get(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
             errln!("snowfall: key not found");
             return Err(NOT_FOUND);
         };
-        let mut line = Vec::with_capacity(2 * value.len() + 1);
+        let mut line = crate::oom::with_capacity(2 * value.len() + 1, "the value").map_err(|e| e.report())?;
         if g.hex {
             escape::escape(&value, true, &mut line);
         } else {

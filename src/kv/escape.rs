@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 /// Why text does not decode.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BadText {
     /// A backslash not followed by `\`, `t`, `n` or `xNN`.
     Escape {
@@ -85,30 +85,33 @@ fn hex_digit(d: u8) -> Option<u8> {
     }
 }
 
-/// Decodes hex form.
-pub fn from_hex(text: &[u8]) -> Result<Vec<u8>, BadText> {
-    if !text.len().is_multiple_of(2) {
-        return Err(BadText::Hex { at: text.len() });
+/// The byte two hex digits stand for.
+fn hex_pair(h: u8, l: u8) -> Result<u8, (bool, bool)> {
+    match (hex_digit(h), hex_digit(l)) {
+        (Some(h), Some(l)) => Ok(h << 4 | l),
+        (h, l) => Err((h.is_none(), l.is_none())),
     }
-    text.chunks(2)
-        .enumerate()
-        .map(|(i, pair)| match pair {
-            [h, l] => match (hex_digit(*h), hex_digit(*l)) {
-                (Some(h), Some(l)) => Ok(h << 4 | l),
-                (None, _) => Err(BadText::Hex { at: 2 * i }),
-                (_, None) => Err(BadText::Hex { at: 2 * i + 1 }),
-            },
-            _ => Err(BadText::Hex { at: 2 * i }),
-        })
-        .collect()
 }
 
-/// Decodes text form (or hex form if `hex`).
-pub fn unescape(text: &[u8], hex: bool) -> Result<Vec<u8>, BadText> {
+/// Decodes text form (or hex form if `hex`) into `out`, after what it
+/// holds. The result is never longer than `text`: with `text.len()` bytes
+/// of spare capacity (reserved fallibly by a caller whose text comes from
+/// input), decoding allocates nothing.
+pub fn unescape_into(text: &[u8], hex: bool, out: &mut Vec<u8>) -> Result<(), BadText> {
     if hex {
-        return from_hex(text);
+        if !text.len().is_multiple_of(2) {
+            return Err(BadText::Hex { at: text.len() });
+        }
+        for (i, pair) in text.chunks_exact(2).enumerate() {
+            let &[h, l] = pair else { return Err(BadText::Hex { at: 2 * i }) };
+            match hex_pair(h, l) {
+                Ok(b) => out.push(b),
+                Err((true, _)) => return Err(BadText::Hex { at: 2 * i }),
+                Err(_) => return Err(BadText::Hex { at: 2 * i + 1 }),
+            }
+        }
+        return Ok(());
     }
-    let mut out = Vec::with_capacity(text.len());
     let mut i = 0;
     while let Some(&b) = text.get(i) {
         if b != b'\\' {
@@ -122,13 +125,13 @@ pub fn unescape(text: &[u8], hex: bool) -> Result<Vec<u8>, BadText> {
             Some(b't') => out.push(b'\t'),
             Some(b'n') => out.push(b'\n'),
             Some(b'x') => {
-                let digits = text.get(i + 2..i + 4).ok_or(bad)?;
-                out.extend(from_hex(digits).map_err(|_| BadText::Escape { at: i })?);
+                let &[h, l] = text.get(i + 2..i + 4).ok_or(bad)? else { return Err(bad) };
+                out.push(hex_pair(h, l).map_err(|_| bad)?);
                 i += 2;
             }
             _ => return Err(bad),
         }
         i += 2;
     }
-    Ok(out)
+    Ok(())
 }

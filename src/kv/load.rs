@@ -263,7 +263,9 @@ fn entries(n: u64) -> String {
 fn parse(line: &[u8], hex: bool) -> Result<(Vec<u8>, Vec<u8>), String> {
     let tab = line.iter().position(|&b| b == b'\t').ok_or_else(|| String::from("no tab between key and value"))?;
     let (key, value) = (line.get(..tab).unwrap_or_default(), line.get(tab + 1..).unwrap_or_default());
-    let key = escape::unescape(key, hex).map_err(|e| format!("key: {e}"))?;
-    let value = escape::unescape(value, hex).map_err(|e| format!("value: {e}"))?;
-    Ok((key, value))
+    // Both are at most a line long (bounded by `MAX_LINE`).
+    let (mut k, mut v) = (Vec::with_capacity(key.len()), Vec::with_capacity(value.len()));
+    escape::unescape_into(key, hex, &mut k).map_err(|e| format!("key: {e}"))?;
+    escape::unescape_into(value, hex, &mut v).map_err(|e| format!("value: {e}"))?;
+    Ok((k, v))
 }

@@ -9,6 +9,7 @@ pub mod out;
 mod scan;
 pub mod size;
 
+use alloc::borrow::Cow;
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -173,7 +174,7 @@ struct Threads;
 
 impl Spawn for Threads {
     fn spawn(&self, task: Box<dyn FnOnce() + Send>) -> Result<(), &'static str> {
-        snowfall_rt::thread::spawn(task).map(drop).map_err(|_| "cannot start a background thread")
+        snowfall_rt::thread::spawn(task).map(drop).map_err(|e| e.reason())
     }
 }
 
@@ -204,9 +205,15 @@ impl Global {
         opened.map_err(db_error)
     }
 
-    /// The key or value argument `arg`, decoded if `--hex`.
-    pub fn bytes(&self, what: &str, arg: &[u8]) -> Result<Vec<u8>, i32> {
-        if self.hex { escape::from_hex(arg).map_err(|e| usage(format!("{what}: {e}"))) } else { Ok(arg.to_vec()) }
+    /// The key or value argument `arg`, decoded if `--hex` (without
+    /// copying it otherwise).
+    pub fn bytes<'a>(&self, what: &str, arg: &'a [u8]) -> Result<Cow<'a, [u8]>, i32> {
+        if !self.hex {
+            return Ok(Cow::Borrowed(arg));
+        }
+        let mut bytes = crate::oom::with_capacity(arg.len() / 2, "a hex argument").map_err(|e| e.report())?;
+        escape::unescape_into(arg, true, &mut bytes).map_err(|e| usage(format!("{what}: {e}")))?;
+        Ok(Cow::Owned(bytes))
     }
 }
 

@@ -3,8 +3,8 @@
 //! `escape.rs` says. A tree that does not exist is status 1 (as a key is
 //! for `get`); a range with no keys in it prints nothing, status 0.
 
+use alloc::borrow::Cow;
 use alloc::format;
-use alloc::vec::Vec;
 use core::ops::Bound;
 
 use super::out::{Out, written};
@@ -40,8 +40,8 @@ pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
 fn print(
     g: &Global,
     db: &snowfall_db::Database,
-    from: Option<Vec<u8>>,
-    to: Option<Vec<u8>>,
+    from: Option<Cow<'_, [u8]>>,
+    to: Option<Cow<'_, [u8]>>,
     reverse: bool,
     limit: u64,
 ) -> Result<i32, i32> {
@@ -49,7 +49,7 @@ fn print(
     let tree = db.existing_tree(&g.tree).map_err(db_error)?;
     let low = from.map_or(Bound::Unbounded, Bound::Included);
     let high = to.map_or(Bound::Unbounded, Bound::Excluded);
-    let range = tree.range::<[u8]>((low.as_ref().map(|k| k.as_slice()), high.as_ref().map(|k| k.as_slice())));
+    let range = tree.range::<[u8]>((low.as_ref().map(|k| &**k), high.as_ref().map(|k| &**k)));
     let mut out = Out::new();
     let mut emit = |entry: Result<snowfall_db::Entry, snowfall_db::Error>| -> Result<(), i32> {
         let (k, v) = entry.map_err(db_error)?;

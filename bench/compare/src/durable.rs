@@ -20,7 +20,7 @@ struct Threads;
 
 impl Spawn for Threads {
     fn spawn(&self, task: Box<dyn FnOnce() + Send>) -> Result<(), &'static str> {
-        std::thread::Builder::new().spawn(task).map(|_| ()).map_err(|_| "cannot spawn")
+        std::thread::Builder::new().spawn(task).map(|_| ()).map_err(|_| "std::thread::Builder::spawn failed")
     }
 }
 

@@ -224,10 +224,12 @@ impl fmt::Display for MemoryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MemoryError::Reserve { bytes, errno } => {
-                write!(f, "cannot reserve {bytes} bytes of address space: {errno}")
+                write!(f, "cannot reserve {bytes} bytes of address space: {}", Describe(*errno))
             }
-            MemoryError::Prepare { page, errno } => write!(f, "cannot map memory for {page}: {errno}"),
-            MemoryError::Release { page, errno } => write!(f, "cannot release the memory of {page}: {errno}"),
+            MemoryError::Prepare { page, errno } => write!(f, "cannot map memory for {page}: {}", Describe(*errno)),
+            MemoryError::Release { page, errno } => {
+                write!(f, "cannot release the memory of {page}: {}", Describe(*errno))
+            }
             MemoryError::Exmap(e) => e.fmt(f),
         }
     }
@@ -313,6 +315,14 @@ pub enum Error {
     Memory(MemoryError),
     /// The configuration is unusable.
     Config(ConfigError),
+    /// A table sized from the configuration could not be allocated (the
+    /// allocator returned null).
+    OutOfMemory {
+        /// What it was for.
+        what: &'static str,
+        /// Its size.
+        bytes: u64,
+    },
 }
 
 impl fmt::Display for Error {
@@ -345,6 +355,7 @@ impl fmt::Display for Error {
             Error::Unreadable { page } => write!(f, "{page} does not hold what its reader expects"),
             Error::Memory(e) => write!(f, "memory backend: {e}"),
             Error::Config(e) => write!(f, "configuration: {e}"),
+            Error::OutOfMemory { what, bytes } => write!(f, "out of memory: cannot allocate {bytes} bytes for {what}"),
         }
     }
 }

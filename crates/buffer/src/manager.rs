@@ -164,7 +164,7 @@ impl BufferManager {
         );
         Ok(BufferManager {
             states: crate::states::PageStates::new(virtual_pages)?,
-            resident: ResidentSet::new(config.pool_pages()),
+            resident: ResidentSet::new(config.pool_pages())?,
             resident_count: AtomicU64::new(0),
             allocator: Mutex::new(Allocator {
                 free: Vec::new(),

@@ -8,9 +8,10 @@
 //! thread claims the next `n` slots, so concurrent evictions scan disjoint
 //! parts of the table.
 
-use alloc::boxed::Box;
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use crate::error::Error;
 use crate::page::PageId;
 
 const EMPTY: u64 = u64::MAX;
@@ -18,7 +19,8 @@ const TOMBSTONE: u64 = u64::MAX - 1;
 
 /// The set of resident page ids.
 pub(crate) struct ResidentSet {
-    slots: Box<[AtomicU64]>,
+    /// Never grows: allocated once, at its full size, by `new`.
+    slots: Vec<AtomicU64>,
     mask: u64,
     hand: AtomicU64,
 }
@@ -29,11 +31,17 @@ fn hash(page: PageId) -> u64 {
 }
 
 impl ResidentSet {
-    /// A set for at most `pool_pages` pages.
-    pub(crate) fn new(pool_pages: u64) -> ResidentSet {
-        let capacity = (pool_pages.max(1) * 2).next_power_of_two();
-        let slots = (0..capacity).map(|_| AtomicU64::new(EMPTY)).collect();
-        ResidentSet { slots, mask: capacity - 1, hand: AtomicU64::new(0) }
+    /// A set for at most `pool_pages` pages. Its size follows the pool the
+    /// user asked for, so an allocation that fails is an error, not an abort.
+    pub(crate) fn new(pool_pages: u64) -> Result<ResidentSet, Error> {
+        let capacity = pool_pages.max(1).checked_mul(2).and_then(u64::checked_next_power_of_two);
+        let bytes = capacity.and_then(|c| c.checked_mul(core::mem::size_of::<AtomicU64>() as u64));
+        let out_of_memory = Error::OutOfMemory { what: "the resident-page table", bytes: bytes.unwrap_or(u64::MAX) };
+        let len = capacity.and_then(|c| usize::try_from(c).ok()).ok_or(out_of_memory)?;
+        let mut slots = Vec::new();
+        slots.try_reserve_exact(len).map_err(|_| out_of_memory)?;
+        slots.resize_with(len, || AtomicU64::new(EMPTY));
+        Ok(ResidentSet { slots, mask: len as u64 - 1, hand: AtomicU64::new(0) })
     }
 
     /// Bytes of memory the table uses.
@@ -117,7 +125,7 @@ mod tests {
 
     #[test]
     fn inserted_pages_are_found_by_the_clock_until_removed() {
-        let set = ResidentSet::new(8);
+        let set = ResidentSet::new(8).unwrap();
         for p in 0..8 {
             set.insert(PageId(p * 1000));
         }
@@ -134,7 +142,7 @@ mod tests {
 
     #[test]
     fn churn_through_tombstones_keeps_the_set_exact() {
-        let set = ResidentSet::new(16);
+        let set = ResidentSet::new(16).unwrap();
         for round in 0..1000u64 {
             for p in 0..16 {
                 set.insert(PageId(round * 16 + p));
@@ -144,5 +152,17 @@ mod tests {
             }
         }
         assert_eq!(set.count(), 0);
+    }
+
+    #[test]
+    fn a_table_too_large_to_allocate_is_an_error_not_an_abort() {
+        // 2^50 pages (4 EiB of pool): a 2^54-byte table, which no
+        // allocator can provide.
+        let Err(e) = ResidentSet::new(1 << 50) else { panic!("allocated 2^54 bytes") };
+        assert_eq!(e, Error::OutOfMemory { what: "the resident-page table", bytes: 1 << 54 });
+        assert_eq!(
+            std::format!("{e}"),
+            "out of memory: cannot allocate 18014398509481984 bytes for the resident-page table"
+        );
     }
 }

@@ -184,6 +184,12 @@ pub enum Error {
         /// What is wrong.
         what: &'static str,
     },
+    /// A background thread could not be started (the embedder's
+    /// [`Spawn`](crate::Spawn) failed), so the open that needed it failed.
+    Thread {
+        /// Why, as the embedder's `Spawn` said.
+        what: &'static str,
+    },
 }
 
 /// Why a database is open read-only.
@@ -300,6 +306,7 @@ impl fmt::Display for Error {
             Error::Integrity { file, what } => write!(f, "{file}: integrity check failed: {what}"),
             Error::BatchTooLarge { ops } => write!(f, "a batch of {ops} operations is too large for the log"),
             Error::Config { what } => f.write_str(what),
+            Error::Thread { what } => write!(f, "cannot start a background thread: {what}"),
         }
     }
 }

@@ -58,7 +58,7 @@ pub(crate) fn start(inner: &Arc<Inner>) -> Result<Option<Arc<Maintenance>>, Erro
         if let Err(what) = spawn.spawn(task) {
             m.started.fetch_sub(1, Ordering::AcqRel);
             m.stop();
-            return Err(Error::Config { what });
+            return Err(Error::Thread { what });
         }
     }
     Ok(Some(m))

@@ -326,7 +326,13 @@ fn create(data: &dyn Device, log: &dyn Device, name: &str, options: &Options) ->
         return Err(Error::Config { what: "the log must be at least 16 MiB" });
     }
     let mut id = [0u8; 8];
-    let _ = rustix::rand::getrandom(&mut id, rustix::rand::GetRandomFlags::empty());
+    // Retried on EINTR (a signal while the kernel's entropy pool is still
+    // being initialised, early at boot), which would leave the id zero;
+    // nothing is lost by asking again.
+    while matches!(
+        rustix::rand::getrandom(&mut id, rustix::rand::GetRandomFlags::empty()),
+        Err(rustix::io::Errno::INTR)
+    ) {}
     let db_id = u64::from_le_bytes(id) | 1;
     // The log's whole ring is reserved here: a disk without room for it
     // fails the creation, never a write later.

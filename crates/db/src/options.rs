@@ -27,7 +27,8 @@ pub enum Durability {
 /// Runs a background task on a thread of the embedder's choosing (the
 /// engine is `no_std`: it does not create threads itself).
 pub trait Spawn: Send + Sync {
-    /// Starts `task` on a new thread.
+    /// Starts `task` on a new thread; the error says why it could not
+    /// (it becomes [`Error::Thread`](crate::Error::Thread)).
     fn spawn(&self, task: Box<dyn FnOnce() + Send>) -> Result<(), &'static str>;
 }
 

@@ -10,8 +10,11 @@
 //! - [`io`]: stdout and stderr writers and the `outln!`/`errln!` macros;
 //! - [`thread`]: threads on origin, each with its own alternate signal stack;
 //! - [`exit`] and [`exit_immediately`];
-//! - the global allocator (dlmalloc on rustix) and the panic handler (the
-//!   message on stderr, exit status 101);
+//! - the global allocator (dlmalloc on rustix, remembering the size of an
+//!   allocation that failed) and the panic handler: one line on stderr,
+//!   exit status 3 for an allocation that failed ([`EXIT_OUT_OF_MEMORY`])
+//!   or a failure of origin's start-up ([`EXIT_CANNOT_START`]), 101 for
+//!   any other panic ([`EXIT_PANIC`]);
 //! - `memcpy`/`memmove` tuned for short copies ([`mem`](crate), reached
 //!   through the linker's `--wrap`).
 //!
@@ -37,6 +40,8 @@ mod mem;
 mod panic;
 mod startup;
 pub mod thread;
+
+pub use panic::{EXIT_CANNOT_START, EXIT_OUT_OF_MEMORY, EXIT_PANIC};
 
 /// Runs the program's at-exit functions, then exits with `status`.
 pub fn exit(status: i32) -> ! {

@@ -16,6 +16,7 @@
 
 use alloc::boxed::Box;
 use core::ffi::c_void;
+use core::fmt;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
@@ -24,6 +25,40 @@ use snowfall_sys::altstack::AltStack;
 
 /// Stack size for threads started by [`spawn`].
 pub const DEFAULT_STACK_BYTES: usize = 2 << 20;
+
+/// A thread could not be started: origin's `create` failed (the `mmap` of
+/// its stack or the `clone`), or there was no memory to track it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpawnError {
+    /// What the kernel said (`ENOMEM` for memory, `EAGAIN` for a limit on
+    /// threads or processes).
+    pub errno: Errno,
+}
+
+impl SpawnError {
+    /// Why, in words, as a `&'static str` (what a database's `Spawn` returns):
+    /// the errnos thread creation is documented to return by name, any
+    /// other as "an unexpected errno" (its number is in `errno`).
+    pub fn reason(&self) -> &'static str {
+        match self.errno {
+            Errno::NOMEM => "out of memory (ENOMEM)",
+            Errno::AGAIN => "the limit on threads or processes was reached (EAGAIN)",
+            Errno::NOSPC => "the limit on process ids was reached (ENOSPC)",
+            Errno::PERM => "not permitted (EPERM)",
+            _ => "the kernel refused (an unexpected errno)",
+        }
+    }
+}
+
+/// Says why, without the "cannot start" (callers say what could not start).
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.errno {
+            Errno::NOMEM | Errno::AGAIN | Errno::NOSPC | Errno::PERM => f.write_str(self.reason()),
+            errno => write!(f, "{errno}"),
+        }
+    }
+}
 
 /// An owned thread; joining it returns the closure's result.
 #[must_use = "dropping a handle detaches the thread"]
@@ -36,7 +71,7 @@ pub struct JoinHandle<T> {
 unsafe impl<T: Send> Send for JoinHandle<T> {}
 
 /// Starts a thread running `f`, with [`DEFAULT_STACK_BYTES`] of stack.
-pub fn spawn<F, T>(f: F) -> Result<JoinHandle<T>, Errno>
+pub fn spawn<F, T>(f: F) -> Result<JoinHandle<T>, SpawnError>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -45,7 +80,7 @@ where
 }
 
 /// Starts a thread running `f` with `stack_bytes` of stack.
-pub fn spawn_with_stack<F, T>(stack_bytes: usize, f: F) -> Result<JoinHandle<T>, Errno>
+pub fn spawn_with_stack<F, T>(stack_bytes: usize, f: F) -> Result<JoinHandle<T>, SpawnError>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -61,7 +96,7 @@ where
         Err(e) => {
             // SAFETY: the thread was not created, so the box is still ours.
             drop(unsafe { Box::from_raw(closure.cast::<F>().as_ptr()) });
-            Err(e)
+            Err(SpawnError { errno: e })
         }
     }
 }
@@ -116,13 +151,15 @@ impl<T> Drop for JoinHandle<T> {
 /// Calls `work(t)` for `t` in `0..threads`, each on a new thread, and
 /// returns when all have returned (a scoped spawn: `work` may borrow from
 /// the caller). If a thread cannot be started, the ones already running are
-/// joined and the error returned.
-pub fn run_parallel(threads: usize, work: &(dyn Fn(usize) + Sync)) -> Result<(), Errno> {
+/// joined (they run `work` to its end) and the error returned.
+pub fn run_parallel(threads: usize, work: &(dyn Fn(usize) + Sync)) -> Result<(), SpawnError> {
     // SAFETY: every thread started here is joined before this function
     // returns (on success and on error), so `work` outlives all of them;
     // only the lifetime is changed, not the type.
     let work: &'static (dyn Fn(usize) + Sync) = unsafe { core::mem::transmute(work) };
-    let mut handles = alloc::vec::Vec::with_capacity(threads);
+    // `threads` comes from the caller's input: a failed allocation is an error, not an abort.
+    let mut handles = alloc::vec::Vec::new();
+    handles.try_reserve_exact(threads).map_err(|_| SpawnError { errno: Errno::NOMEM })?;
     let mut failed = None;
     for t in 0..threads {
         match spawn(move || work(t)) {

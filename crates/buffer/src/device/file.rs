@@ -5,6 +5,10 @@
 //! second copy (which would count against nobody's memory budget and hide
 //! real I/O costs). File systems that refuse `O_DIRECT` (tmpfs, some FUSE)
 //! get a logged fallback to buffered I/O.
+//!
+//! Every system call here is retried while it fails with `EINTR` (see
+//! [`uninterrupted`]): an interrupted call is not an I/O error, and the
+//! database stops on I/O errors.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -16,6 +20,30 @@ use rustix::io::{Errno, IoSlice, IoSliceMut};
 use super::Device;
 use crate::error::{DeviceError, IoOp};
 use crate::page::{PAGE_SIZE, PageId};
+
+/// Calls `f` again for as long as it fails with `EINTR`.
+///
+/// `EINTR` means a signal handler ran while the call waited (the binary
+/// catches SIGINT without `SA_RESTART`; network and FUSE file systems
+/// sleep interruptibly; `strace` injects it in the tests). Retrying is
+/// always right for the calls in this file: an interrupted `pread`,
+/// `pwrite`, `preadv` or `pwritev` moved no byte (once any byte moves it
+/// returns a short count instead), and it names its offset, so the retry
+/// does exactly the same thing; an interrupted `fdatasync` returned no
+/// write-back error (the kernel reports each such error once, by returning
+/// it), so calling it again loses none and syncs the same data; `open`
+/// (never with `O_EXCL` here), `flock` and `fstat` have nothing to undo.
+/// Not bounded: each retry needs a new signal, so the loop ends unless
+/// signals keep arriving, and giving up would turn a signal into a stopped
+/// database.
+fn uninterrupted<T>(mut f: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
+    loop {
+        match f() {
+            Err(Errno::INTR) => {}
+            done => return done,
+        }
+    }
+}
 
 /// Pages in a file.
 #[derive(Debug)]
@@ -63,19 +91,20 @@ impl FileDevice {
         }
         let mode = Mode::RUSR | Mode::WUSR;
         let open_err = |errno| DeviceError::Os { op: IoOp::Open, offset: 0, errno };
+        let open = |flags| uninterrupted(|| rustix::fs::open(path, flags, mode));
         let (fd, direct) = if options.direct {
-            match rustix::fs::open(path, flags | OFlags::DIRECT, mode) {
+            match open(flags | OFlags::DIRECT) {
                 Ok(fd) => (fd, true),
                 Err(Errno::INVAL) => {
                     log::warn!("{path}: the file system refuses O_DIRECT; using buffered I/O (the page cache)");
-                    (rustix::fs::open(path, flags, mode).map_err(open_err)?, false)
+                    (open(flags).map_err(open_err)?, false)
                 }
                 Err(e) => return Err(open_err(e)),
             }
         } else {
-            (rustix::fs::open(path, flags, mode).map_err(open_err)?, false)
+            (open(flags).map_err(open_err)?, false)
         };
-        let stat = rustix::fs::fstat(&fd).map_err(open_err)?;
+        let stat = uninterrupted(|| rustix::fs::fstat(&fd)).map_err(open_err)?;
         let block = rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::BlockDevice;
         Ok(FileDevice { fd, path: String::from(path), direct, block })
     }
@@ -94,12 +123,8 @@ impl FileDevice {
     }
 
     fn lock(&self, how: rustix::fs::FlockOperation) -> Result<(), DeviceError> {
-        loop {
-            match rustix::fs::flock(&self.fd, how) {
-                Err(Errno::INTR) => {}
-                other => return other.map_err(|errno| DeviceError::Os { op: IoOp::Open, offset: 0, errno }),
-            }
-        }
+        uninterrupted(|| rustix::fs::flock(&self.fd, how))
+            .map_err(|errno| DeviceError::Os { op: IoOp::Open, offset: 0, errno })
     }
 
     /// Makes the directory entry of `path` durable: fsyncs the directory
@@ -113,14 +138,11 @@ impl FileDevice {
             None => ".",
         };
         let err = |op| move |errno| DeviceError::Os { op, offset: 0, errno };
-        let fd = rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(err(IoOp::Open))?;
-        loop {
-            match rustix::fs::fsync(&fd) {
-                Err(Errno::INTR) => {}
-                other => return other.map_err(err(IoOp::Sync)),
-            }
-        }
+        let fd = uninterrupted(|| {
+            rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        })
+        .map_err(err(IoOp::Open))?;
+        uninterrupted(|| rustix::fs::fsync(&fd)).map_err(err(IoOp::Sync))
     }
 
     /// The file's path.
@@ -139,11 +161,10 @@ impl Device for FileDevice {
         let offset = page.offset();
         let mut done = 0;
         while let Some(rest) = buf.get_mut(done..).filter(|r| !r.is_empty()) {
-            match rustix::io::pread(&self.fd, rest, offset + done as u64) {
+            match uninterrupted(|| rustix::io::pread(&self.fd, &mut *rest, offset + done as u64)) {
                 Ok(0) if done == 0 => return Err(DeviceError::PastEnd { offset }),
                 Ok(0) => return Err(DeviceError::Short { op: IoOp::Read, offset, done, wanted: PAGE_SIZE }),
                 Ok(n) => done += n,
-                Err(Errno::INTR) => {}
                 Err(errno) => return Err(DeviceError::Os { op: IoOp::Read, offset, errno }),
             }
         }
@@ -156,14 +177,9 @@ impl Device for FileDevice {
         let mut total = 0;
         for chunk in bufs.chunks_mut(1024) {
             let offset = PageId(first.0 + total as u64).offset();
-            let n = loop {
-                let mut slices: Vec<IoSliceMut<'_>> = chunk.iter_mut().map(|b| IoSliceMut::new(&mut b[..])).collect();
-                match rustix::io::preadv(&self.fd, &mut slices, offset) {
-                    Ok(n) => break n,
-                    Err(Errno::INTR) => {}
-                    Err(errno) => return Err(DeviceError::Os { op: IoOp::Read, offset, errno }),
-                }
-            };
+            let mut slices: Vec<IoSliceMut<'_>> = chunk.iter_mut().map(|b| IoSliceMut::new(&mut b[..])).collect();
+            let n = uninterrupted(|| rustix::io::preadv(&self.fd, &mut slices, offset))
+                .map_err(|errno| DeviceError::Os { op: IoOp::Read, offset, errno })?;
             match (n / PAGE_SIZE, n % PAGE_SIZE) {
                 // The file ends inside the first page: as `read_page` says.
                 (0, done @ 1..) if total == 0 => {
@@ -181,10 +197,9 @@ impl Device for FileDevice {
         let offset = page.offset();
         let mut done = 0;
         while let Some(rest) = buf.get(done..).filter(|r| !r.is_empty()) {
-            match rustix::io::pwrite(&self.fd, rest, offset + done as u64) {
+            match uninterrupted(|| rustix::io::pwrite(&self.fd, rest, offset + done as u64)) {
                 Ok(0) => return Err(DeviceError::Short { op: IoOp::Write, offset, done, wanted: PAGE_SIZE }),
                 Ok(n) => done += n,
-                Err(Errno::INTR) => {}
                 Err(errno) => return Err(write_error(offset, errno)),
             }
         }
@@ -199,7 +214,7 @@ impl Device for FileDevice {
         while done < bufs.len() {
             let chunk = bufs.get(done..(done + 1024).min(bufs.len())).unwrap_or_default();
             let slices: Vec<IoSlice<'_>> = chunk.iter().map(|b| IoSlice::new(&b[..])).collect();
-            match rustix::io::pwritev(&self.fd, &slices, PageId(first.0 + done as u64).offset()) {
+            match uninterrupted(|| rustix::io::pwritev(&self.fd, &slices, PageId(first.0 + done as u64).offset())) {
                 // Whole pages written; a partial last one is written again.
                 Ok(n) if n >= PAGE_SIZE => done += n / PAGE_SIZE,
                 Ok(_) | Err(_) => {
@@ -213,7 +228,11 @@ impl Device for FileDevice {
     }
 
     fn sync(&self) -> Result<(), DeviceError> {
-        rustix::fs::fdatasync(&self.fd).map_err(|errno| DeviceError::Os { op: IoOp::Sync, offset: 0, errno })
+        uninterrupted(|| rustix::fs::fdatasync(&self.fd)).map_err(|errno| DeviceError::Os {
+            op: IoOp::Sync,
+            offset: 0,
+            errno,
+        })
     }
 
     /// `fallocate`, so that the space is the file's from now on; where the
@@ -224,21 +243,12 @@ impl Device for FileDevice {
             return Ok(());
         }
         let len = pages * PAGE_SIZE as u64;
-        loop {
-            match rustix::fs::fallocate(&self.fd, rustix::fs::FallocateFlags::empty(), 0, len) {
-                Ok(()) => return Ok(()),
-                Err(Errno::INTR) => {}
-                Err(Errno::OPNOTSUPP | Errno::NOSYS) => break,
-                Err(errno) => return Err(write_error(len - PAGE_SIZE as u64, errno)),
-            }
+        let last = len - PAGE_SIZE as u64;
+        match uninterrupted(|| rustix::fs::fallocate(&self.fd, rustix::fs::FallocateFlags::empty(), 0, len)) {
+            Err(Errno::OPNOTSUPP | Errno::NOSYS) => {}
+            done => return done.map_err(|errno| write_error(last, errno)),
         }
-        loop {
-            match rustix::fs::ftruncate(&self.fd, len) {
-                Ok(()) => return Ok(()),
-                Err(Errno::INTR) => {}
-                Err(errno) => return Err(write_error(len - PAGE_SIZE as u64, errno)),
-            }
-        }
+        uninterrupted(|| rustix::fs::ftruncate(&self.fd, len)).map_err(|errno| write_error(last, errno))
     }
 
     fn page_count(&self) -> Result<u64, DeviceError> {
@@ -247,7 +257,11 @@ impl Device for FileDevice {
             // data (until the durability layer records it): none do yet.
             return Ok(0);
         }
-        let st = rustix::fs::fstat(&self.fd).map_err(|errno| DeviceError::Os { op: IoOp::Open, offset: 0, errno })?;
+        let st = uninterrupted(|| rustix::fs::fstat(&self.fd)).map_err(|errno| DeviceError::Os {
+            op: IoOp::Open,
+            offset: 0,
+            errno,
+        })?;
         Ok(st.st_size as u64 / PAGE_SIZE as u64)
     }
 
