@@ -110,8 +110,9 @@ Exit status: 0 success, 1 key or tree not found (or a failed selftest),
 2 usage error or bad input (a malformed or over-long load line, a key or
 value over the size limits, a FILE that cannot be read), 3 database error
 (corrupt, I/O, in use, disk full, read-only), out of memory or a failed
-start, 101 panic, 130 load interrupted. A failure is one line on standard
-error (a usage error adds a pointer to --help).";
+start, 101 panic, 130 load interrupted.
+A failure is one line on standard error (a usage error adds a pointer to
+--help).";
 
 /// What `origin_main` received, for the self-test to compare with what the
 /// `.init_array` function recorded.

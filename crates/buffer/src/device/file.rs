@@ -123,8 +123,11 @@ impl FileDevice {
     }
 
     fn lock(&self, how: rustix::fs::FlockOperation) -> Result<(), DeviceError> {
-        uninterrupted(|| rustix::fs::flock(&self.fd, how))
-            .map_err(|errno| DeviceError::Os { op: IoOp::Open, offset: 0, errno })
+        uninterrupted(|| rustix::fs::flock(&self.fd, how)).map_err(|errno| DeviceError::Os {
+            op: IoOp::Open,
+            offset: 0,
+            errno,
+        })
     }
 
     /// Makes the directory entry of `path` durable: fsyncs the directory
