@@ -333,22 +333,26 @@ impl Database {
             return Ok(());
         }
         let id = db.next_batch.fetch_add(1, Ordering::Relaxed);
+        // An error, and whether part of the batch may be in the trees.
         let result = (|| {
-            for (root, key, value) in &batch.ops {
-                db.admit()?;
+            for (i, (root, key, value)) in batch.ops.iter().enumerate() {
+                db.admit().map_err(|e| (e, i > 0))?;
                 let tree = db.tree_at(*root);
                 match value {
                     Some(v) => tree.put(key, v, id),
                     None => tree.delete(key, id),
-                }?;
+                }
+                .map_err(|e| (e.into(), true))?;
             }
-            let lsn = db.commit(id)?;
-            Ok::<u64, Error>(lsn)
+            db.commit(id).map_err(|e| (e, true))
         })();
         db.batches.lock().retain(|&(b, _)| b != id);
         match result {
             Ok(lsn) => db.settle(lsn, durability),
-            Err(e) => {
+            // Refused before anything was written (read-only, a full disk):
+            // nothing to undo.
+            Err((e, false)) => Err(e),
+            Err((e, true)) => {
                 // Half a batch is in the trees: only a reopen's undo takes
                 // it out, so nothing may write after it.
                 let e = db.failed(e);

@@ -98,6 +98,11 @@ fn a_full_data_disk_refuses_writes_until_space_returns_and_loses_nothing() {
     let refused = t.insert(b"refused", b"x").unwrap_err();
     assert!(refused.is_no_space(), "{refused:?}");
     assert_eq!(t.get(b"refused").unwrap(), None);
+    // A batch too, before any of it is applied: the database does not stop.
+    let mut batch = snowfall_db::Batch::new();
+    batch.insert(&t, b"batch", b"x");
+    let refused = db.write(&batch, Durability::Sync).unwrap_err();
+    assert!(refused.is_no_space() && !matches!(refused, Error::Stopped { .. }), "{refused:?}");
     // Reads go on: everything written so far is there.
     for i in (0..at).step_by(97) {
         assert_eq!(t.get(&key(i)).unwrap().as_deref(), Some(&[1u8; 100][..]), "key {i}");
@@ -107,9 +112,10 @@ fn a_full_data_disk_refuses_writes_until_space_returns_and_loses_nothing() {
     data.clear();
     std::thread::sleep(std::time::Duration::from_millis(1100));
     t.insert(b"more", b"ok").unwrap();
+    db.write(&batch, Durability::Sync).unwrap();
     db.close().unwrap();
     let db = open(&data, &log, small());
-    assert_eq!(db.check().unwrap(), at + 1);
+    assert_eq!(db.check().unwrap(), at + 2);
 }
 
 #[test]
