@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
-use crate::rng::SplitMix64;
+use crate::SplitMix64;
 
 /// Bytes per page of unsynced data kept in memory.
 pub(crate) const PAGE_BYTES: u64 = 4096;
@@ -209,7 +209,7 @@ impl Content {
             return Ok(torn);
         }
         let mut size = self.durable_size;
-        if self.size != self.durable_size && rng.coin() {
+        if self.size != self.durable_size && rng.below(2) == 1 {
             torn.size_kept = true;
             size = self.size;
             if self.backing_valid < self.durable_size {
@@ -226,7 +226,7 @@ impl Content {
                     torn.sectors_lost += 1;
                     continue;
                 }
-                if !rng.coin() {
+                if rng.below(2) == 0 {
                     torn.sectors_lost += 1;
                     continue;
                 }

@@ -30,10 +30,10 @@
 mod content;
 mod fuse;
 mod mount;
-mod rng;
 mod state;
 
 pub use content::Torn;
 pub use mount::Mounted;
-pub use rng::SplitMix64;
+/// The seeded generator (the engine's own, so that seeds mean the same everywhere).
+pub use snowfall_buffer::scenario::SplitMix64;
 pub use state::{PowerLoss, Report};

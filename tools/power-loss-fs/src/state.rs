@@ -29,8 +29,8 @@ use nix::errno::Errno;
 use nix::fcntl::{AT_FDCWD, AtFlags, OFlag};
 use nix::sys::stat::Mode;
 
+use crate::SplitMix64;
 use crate::content::{Content, Torn};
-use crate::rng::SplitMix64;
 
 /// The root directory's inode number (FUSE's).
 pub(crate) const ROOT: u64 = 1;

@@ -122,7 +122,7 @@ fn power_loss_while_the_binary_writes_loses_no_acknowledged_write() {
         // A fresh database: long enough for the first `put` to finish.
         let kill_after = Duration::from_millis(if round % 8 == 0 { 150 + rng.below(100) } else { rng.below(400) });
         let acked = run_until_killed(&bin, &s.mnt().join("db"), done, kill_after, &mut warnings);
-        let how = if rng.coin() { PowerLoss::Drop } else { PowerLoss::Torn { seed: rng.next_u64() } };
+        let how = if rng.below(2) == 1 { PowerLoss::Drop } else { PowerLoss::Torn { seed: rng.next_u64() } };
         torn += u64::from(matches!(how, PowerLoss::Torn { .. }));
         let report = mounted.power_loss(how).unwrap();
         (unsynced_files, unsynced_bytes) =

@@ -290,7 +290,7 @@ fn power_loss_at_random_moments_loses_no_acknowledged_write() {
             .or_default() += 1;
         let Some(mounted) = s.mount() else { return };
         let r = run_child(&s, done, kill, round);
-        let how = if rng.coin() { PowerLoss::Drop } else { PowerLoss::Torn { seed: rng.next_u64() } };
+        let how = if rng.below(2) == 1 { PowerLoss::Drop } else { PowerLoss::Torn { seed: rng.next_u64() } };
         torn += u64::from(matches!(how, PowerLoss::Torn { .. }));
         let report = mounted.power_loss(how).unwrap();
         lost.files_unsynced += report.files_unsynced;
