@@ -1,5 +1,6 @@
 //! Running out of memory. Allocations whose size comes from input (the
-//! arguments, `load`'s lines, `bench`'s `--keys` and `--threads`) are
+//! arguments, `get`'s output, `bench`'s `--keys`; `load` holds at most one
+//! line, which its own bound keeps small) are
 //! fallible: when the allocator returns null they become an
 //! [`OutOfMemory`] error that the command reports in one line on stderr
 //! and exit status 3. Fixed-size allocations stay infallible: if one of

@@ -128,7 +128,11 @@ fn open_path(path: &str, options: Options, why: Option<ReadOnly>) -> Result<Data
     let file_options = FileOptions { create: options.create && !read_only, direct: true, read_only };
     // Whether this open makes the files: a creation that fails (no room for
     // the log, say) then takes them away again.
-    let existed = (rustix::fs::stat(path).is_ok(), rustix::fs::stat(format!("{path}.wal").as_str()).is_ok());
+    let existed = if file_options.create {
+        (rustix::fs::stat(path).is_ok(), rustix::fs::stat(format!("{path}.wal").as_str()).is_ok())
+    } else {
+        (true, true)
+    };
     let data = FileDevice::open(path, file_options).map_err(io(path))?;
     let locked = if read_only { data.lock_shared() } else { data.lock_exclusive() };
     locked.map_err(|e| match e {
