@@ -133,3 +133,65 @@ fn a_page_whose_lsn_is_the_redo_point_is_logged_as_an_image() {
         assert_eq!(is_image, image, "page LSN {page_lsn}, redo point {redo}");
     }
 }
+
+/// A small write's unit (8-byte key and value, one leaf change, the key
+/// not repeated) stays small: this is most of the log's volume.
+#[test]
+fn a_small_write_encodes_in_27_bytes() {
+    use snowfall_btree::journal::{Change, Write};
+    let body = vec![0u8; snowfall_buffer::BODY_SIZE];
+    let key = [7u8; 8];
+    let write = Write { tree: PageId(2), key: &key, batch: 0, before: None };
+    let change =
+        Change { page: PageId(20_000), page_lsn: 9_000, op: Op::Insert { key: &key, value: &[1; 8] }, body: &body };
+    let mut out = Vec::new();
+    Unit { write: Some(write), changes: &[change], freed: &[] }.encode(4096, &mut out);
+    assert_eq!(out.len(), 27, "{out:?}");
+    let decoded = Decoded::decode(&out).unwrap();
+    assert_eq!(decoded.write, Some(write));
+    assert_eq!(decoded.changes, vec![(PageId(20_000), Op::Insert { key: &key, value: &[1; 8] })]);
+}
+
+/// Decoding refuses every malformed variation of a valid unit instead of
+/// misreading it: each truncation, unknown flag bits, a "same key" mark on
+/// an op without a key or in a unit without a write, counts beyond the
+/// bytes left, an empty freed list, and trailing bytes.
+#[test]
+fn decoding_refuses_malformed_units() {
+    use snowfall_btree::journal::{Change, Write};
+    let body = vec![0u8; snowfall_buffer::BODY_SIZE];
+    let key = *b"key";
+    let write = Write { tree: PageId(300), key: &key, batch: 5, before: Some(Some(b"old")) };
+    let changes = [
+        Change { page: PageId(9), page_lsn: 10_000, op: Op::Insert { key: &key, value: b"new" }, body: &body },
+        Change { page: PageId(4), page_lsn: 10_000, op: Op::SetChild { index: 2, child: 1 << 40 }, body: &body },
+        Change { page: PageId(4), page_lsn: 10_000, op: Op::Remove { key: b"other" }, body: &body },
+    ];
+    let mut good = Vec::new();
+    Unit { write: Some(write), changes: &changes, freed: &[PageId(77), PageId(1 << 33)] }.encode(4096, &mut good);
+    let decoded = Decoded::decode(&good).unwrap();
+    assert_eq!(decoded.freed, vec![PageId(77), PageId(1 << 33)]);
+    assert_eq!(decoded.changes.len(), 3);
+    for len in 0..good.len() {
+        assert!(Decoded::decode(&good[..len]).is_err(), "truncated to {len} of {}", good.len());
+    }
+    let mut trailing = good.clone();
+    trailing.push(0);
+    assert!(Decoded::decode(&trailing).is_err(), "trailing byte");
+    let mut flags = good.clone();
+    flags[0] |= 4;
+    assert!(Decoded::decode(&flags).is_err(), "unknown flag bit");
+
+    // A unit of one change, without a write: | flags | count | page | op | operands |.
+    let decode = |b: &[u8]| Decoded::decode(b).is_ok();
+    assert!(decode(&[0, 1, 9, 3, 2]), "remove at index 2");
+    assert!(!decode(&[0, 1, 9, 3 | 0x80, 2]), "same-key mark on remove at");
+    assert!(!decode(&[0, 1, 9, 1 | 0x80, 1, 7]), "same-key insert without a write");
+    assert!(!decode(&[0, 9, 9, 3, 2]), "more changes than bytes");
+    assert!(!decode(&[0, 0x80, 0, 9, 3, 2]), "a count not in its shortest form");
+    assert!(!decode(&[2, 0, 0]), "an empty freed list");
+    assert!(!decode(&[2, 200, 1, 0]), "more freed ids than bytes");
+    assert!(decode(&[2, 1, 5, 0]), "one freed page, no changes");
+    let huge = [0, 1, 9, 2, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01];
+    assert!(!decode(&huge), "a key length of u64::MAX (found by fuzzing: an overflow)");
+}

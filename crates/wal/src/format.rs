@@ -44,9 +44,12 @@ pub const BLOCK_HEADER: usize = 40;
 pub const PAYLOAD: usize = BLOCK - BLOCK_HEADER;
 /// The log header's magic bytes.
 pub const MAGIC: [u8; 8] = *b"SNOWWAL\0";
-/// The log format this build writes and reads. Version 2: the file is as
-/// long as the whole ring from the start (version 1 grew as it was written).
-pub const LOG_VERSION: u32 = 2;
+/// The log format this build writes and reads, record bodies included
+/// (their meaning belongs to the database, but they live only in this
+/// file). Version 2: the file is as long as the whole ring from the start
+/// (version 1 grew as it was written). Version 3: tree units encode their
+/// numbers as LEB128 (a small write's record, header included, shrank from 62 to 36 bytes).
+pub const LOG_VERSION: u32 = 3;
 /// Most payload bytes one flush writes (a flush is the unit a crash can
 /// tear; the recovery scan looks this far past a bad block for proof that
 /// the bad block had been made durable).
