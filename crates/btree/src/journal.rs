@@ -9,12 +9,13 @@
 //!
 //! Operations are physiological: "insert this entry into page P", "split
 //! page P on this key", redone by the same node code that made the change,
-//! which is deterministic given the page's bytes. A page whose LSN is below
-//! the last checkpoint's redo point is logged as a full image instead (its
-//! first change after a checkpoint), so a page torn by a crash during its
-//! write-back is rebuilt from the log, never read. Pages a unit creates
-//! are always logged as images. An image leaves out the node's free gap
-//! (between the slots and the cells), which redo zeroes.
+//! which is deterministic given the page's bytes. Pages a unit creates or
+//! rewrites whole (a split's new right page, a merge's left page, the root
+//! when it grows or shrinks) are logged as images, so no page is ever
+//! derived from another page's bytes at redo: a page torn by a crash needs
+//! only its own protection (the database's double-write area, or an image
+//! of it in the log). An image leaves out the node's free gap (between the
+//! slots and the cells), which redo zeroes.
 //!
 //! ```text
 //! unit:   | flags u8 | [write] | [freed n | freed ids...] | changes n | change... |
@@ -147,18 +148,15 @@ impl<'a> Image<'a> {
 pub struct Change<'a> {
     /// The page.
     pub page: PageId,
-    /// Its LSN before this unit (0: never logged).
-    pub page_lsn: u64,
     /// What was done.
     pub op: Op<'a>,
-    /// The page's body now (for an image).
-    pub body: &'a [u8],
 }
 
 impl<'a> Change<'a> {
-    /// A page logged whole: a page the unit created (LSN 0).
+    /// A page logged whole (a page the unit created, or rewrote whole), from
+    /// its body now.
     pub fn image(page: PageId, body: &'a [u8]) -> Change<'a> {
-        Change { page, page_lsn: 0, op: Op::Image(Image::of(body)), body }
+        Change { page, op: Op::Image(Image::of(body)) }
     }
 }
 
@@ -228,11 +226,9 @@ fn gap(body: &[u8]) -> (usize, usize) {
 }
 
 impl Unit<'_> {
-    /// Appends the unit's encoding to `out`. A change to a page whose LSN
-    /// is below `redo` is logged as the page's full image, and so are all
-    /// new pages; later changes of an imaged page in the same unit are
-    /// already in the image.
-    pub fn encode(&self, redo: u64, out: &mut Vec<u8>) {
+    /// Appends the unit's encoding to `out`. Changes after an image of the
+    /// same page in the unit are left out: the image holds them.
+    pub fn encode(&self, out: &mut Vec<u8>) {
         let mut flags = 0;
         if self.write.is_some() {
             flags |= HAS_WRITE;
@@ -274,17 +270,9 @@ impl Unit<'_> {
             }
             count += 1;
             varint::put(changes, c.page.0);
-            // A page LSN equal to the redo point is a change before it (a
-            // record ending exactly at a block's end ends where the redo
-            // point's fresh block begins).
             if let Op::Image(image) = c.op {
                 imaged.push(c.page);
                 image.encode(changes);
-                continue;
-            }
-            if c.page_lsn <= redo {
-                imaged.push(c.page);
-                Image::of(c.body).encode(changes);
                 continue;
             }
             let write = self.write.as_ref();

@@ -116,10 +116,13 @@ impl BufferManager {
             buffer.seal();
             max_lsn = max_lsn.max(buffer.lsn());
         }
-        if let Err(source) = self.hook.before_write_back(max_lsn) {
-            self.give_back_write_buffers(buffers);
-            return (0, Some(Error::LogFlush { lsn: max_lsn, source }));
-        }
+        let token = match self.hook.before_write_back(self, &buffers) {
+            Ok(token) => token,
+            Err(source) => {
+                self.give_back_write_buffers(buffers);
+                return (0, Some(Error::LogFlush { lsn: max_lsn, source }));
+            }
+        };
         // In page order, runs of consecutive pages in one device request.
         let mut order: Vec<(PageId, &[u8; PAGE_SIZE])> =
             pages.iter().copied().zip(buffers.iter().map(Page::bytes)).collect();
@@ -167,6 +170,7 @@ impl BufferManager {
                 pages.len()
             );
         }
+        self.hook.after_write_back(token);
         self.count(Counter::WriteBack, written as u64);
         self.give_back_write_buffers(buffers);
         (written, first_error)

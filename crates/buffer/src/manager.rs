@@ -32,11 +32,25 @@ use crate::stats::{Counter, Counters, Stats};
 /// Pages [`BufferManager::free_pages`] latches and releases at a time.
 const FREE_CHUNK: usize = 256;
 
-/// Called before dirty pages are written back: the write-ahead log makes
-/// itself durable up to `max_lsn` ("log before data").
+/// Called around every batch of dirty pages written back: before, the
+/// write-ahead log makes itself durable up to the batch's highest page LSN
+/// ("log before data"), and makes sure a torn write of any page in the
+/// batch could be repaired; after, it learns that the batch's writes are
+/// over.
 pub trait WriteBackHook: Send + Sync {
-    /// Makes the log durable up to `max_lsn`.
-    fn before_write_back(&self, max_lsn: u64) -> Result<(), DeviceError>;
+    /// Called with the sealed copies of the pages about to be written, in
+    /// the order given to write-back, while the pages are latched (shared:
+    /// no page changes until [`WriteBackHook::after_write_back`]), and the
+    /// buffer manager writing them. Returns a token for `after_write_back`;
+    /// an error writes nothing.
+    fn before_write_back(&self, bm: &BufferManager, pages: &[Page]) -> Result<u64, DeviceError>;
+
+    /// The writes of the batch `before_write_back` returned `token` for
+    /// have returned (each written or failed). Called exactly once for every
+    /// successful `before_write_back`.
+    fn after_write_back(&self, token: u64) {
+        let _ = token;
+    }
 }
 
 /// The hook used until a write-ahead log exists: nothing to flush.
@@ -44,8 +58,8 @@ pub trait WriteBackHook: Send + Sync {
 pub struct NoLog;
 
 impl WriteBackHook for NoLog {
-    fn before_write_back(&self, _max_lsn: u64) -> Result<(), DeviceError> {
-        Ok(())
+    fn before_write_back(&self, _bm: &BufferManager, _pages: &[Page]) -> Result<u64, DeviceError> {
+        Ok(0)
     }
 }
 
@@ -91,6 +105,8 @@ pub struct BufferManager {
     _fault_range: Option<Registration>,
     memory: Box<dyn MemoryBackend>,
     pub(crate) states: crate::states::PageStates,
+    /// One tag per page for the layer above ([`BufferManager::page_tag`]).
+    tags: crate::states::PageTags,
     pub(crate) resident: ResidentSet,
     /// Resident pages, including frames reserved for loads in progress.
     /// Never exceeds `config.pool_pages()`.
@@ -164,6 +180,7 @@ impl BufferManager {
         );
         Ok(BufferManager {
             states: crate::states::PageStates::new(virtual_pages)?,
+            tags: crate::states::PageTags::new(virtual_pages)?,
             resident: ResidentSet::new(config.pool_pages())?,
             resident_count: AtomicU64::new(0),
             allocator: Mutex::new(Allocator {
@@ -183,6 +200,13 @@ impl BufferManager {
             hook,
             guarded_reads,
         })
+    }
+
+    /// A word the layer above keeps for `page` (zero until it sets it; kept
+    /// while the page is evicted and reloaded, never read or written by the
+    /// buffer manager). `None` outside the reservation.
+    pub fn page_tag(&self, page: PageId) -> Option<&AtomicU64> {
+        self.tags.get(page)
     }
 
     /// The storage device (for writes the caller manages itself, such as a

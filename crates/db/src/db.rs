@@ -56,6 +56,8 @@ pub(crate) struct Inner {
     /// When the last checkpoint was taken (monotonic clock, nanoseconds).
     pub(crate) last_checkpoint_at: AtomicU64,
     pub(crate) closed: AtomicBool,
+    /// The write-back hook (log before data, torn-write protection).
+    pub(crate) hook: Arc<crate::open::Hook>,
     /// What recovery did when this database was opened.
     pub(crate) recovery: Recovery,
 }
@@ -67,6 +69,9 @@ pub struct Recovery {
     pub records_redone: u64,
     /// Batches cut by a crash and undone.
     pub batches_undone: usize,
+    /// Pages a crash tore (or lost past the file's end) put back from the
+    /// double-write area before redo.
+    pub pages_restored: usize,
 }
 
 /// An open database.

@@ -53,6 +53,11 @@ pub struct Options {
     /// Size of the write-ahead log's ring (fixed when the database is
     /// created).
     pub log_bytes: u64,
+    /// Size of the double-write area at the end of the log file, where
+    /// pages are copied before they are overwritten so that a crash
+    /// tearing one is repaired (fixed when the database is created; at
+    /// least 1 MiB).
+    pub double_write_bytes: u64,
     /// Take a checkpoint once this much log has been written since the last.
     pub checkpoint_bytes: u64,
     /// Take a checkpoint once this long has passed since the last, if
@@ -88,6 +93,7 @@ impl core::fmt::Debug for Options {
             .field("max_bytes", &self.max_bytes)
             .field("memory", &self.memory)
             .field("log_bytes", &self.log_bytes)
+            .field("double_write_bytes", &self.double_write_bytes)
             .field("checkpoint_bytes", &self.checkpoint_bytes)
             .field("checkpoint_interval", &self.checkpoint_interval)
             .field("durability", &self.durability)
@@ -107,6 +113,7 @@ impl Default for Options {
             max_bytes: None,
             memory: MemoryKind::Auto,
             log_bytes: 256 << 20,
+            double_write_bytes: 64 << 20,
             checkpoint_bytes: 64 << 20,
             checkpoint_interval: Duration::from_secs(60),
             durability: Durability::Sync,

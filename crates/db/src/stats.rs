@@ -26,6 +26,9 @@ pub struct Stats {
     pub evictions: u64,
     /// Dirty pages written to the file.
     pub write_backs: u64,
+    /// Of those, pages first copied to the double-write area (the others
+    /// had an image in the log since the last checkpoint).
+    pub double_write_copies: u64,
     /// Optimistic reads that restarted.
     pub restarts: u64,
     /// Log records appended since open.
@@ -62,6 +65,7 @@ impl Database {
             faults: buffer.faults,
             evictions: buffer.evictions,
             write_backs: buffer.write_backs,
+            double_write_copies: db.hook.copies.copies(),
             restarts: buffer.restarts,
             log_records: log.records,
             log_flushes: log.flushes,
