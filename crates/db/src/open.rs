@@ -9,7 +9,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use snowfall_buffer::device::{FileDevice, FileOptions, Overlay};
+use snowfall_buffer::device::{Counted, FileDevice, FileOptions, Overlay};
 use snowfall_buffer::{BufferManager, Config, Device, DeviceError, PAGE_SIZE, PageId, WriteBackHook};
 use snowfall_latch::Mutex;
 use snowfall_wal::format::{MAX_FLUSH_BLOCKS, lsn};
@@ -210,9 +210,15 @@ fn open_devices(
     why: Option<ReadOnly>,
 ) -> Result<Database, Error> {
     let read_only = why.is_some();
-    // Read-only: whatever recovery writes stays in memory.
-    let (data, log_device): (Box<dyn Device>, Box<dyn Device>) =
-        if read_only { (Box::new(Overlay::new(data)), Box::new(Overlay::new(log_device))) } else { (data, log_device) };
+    // Every byte to and from the files is counted (`Database::stats`),
+    // below the overlay: what a read-only open keeps in memory is not I/O.
+    let (data, log_device) = (Counted::new(data), Counted::new(log_device));
+    let counters = crate::stats::Io { data: data.counters(), log: log_device.counters() };
+    let (data, log_device): (Box<dyn Device>, Box<dyn Device>) = if read_only {
+        (Box::new(Overlay::new(Box::new(data))), Box::new(Overlay::new(Box::new(log_device))))
+    } else {
+        (Box::new(data), Box::new(log_device))
+    };
     let log_name = format!("{name}.wal");
     let slot = |data: &dyn Device, i: u64| read_slot(data, i, name);
     // A database never created, or whose creation a crash cut short
@@ -306,6 +312,7 @@ fn open_devices(
         last_checkpoint_at: AtomicU64::new(snowfall_sys::clock::Instant::now().as_nanos()),
         closed: AtomicBool::new(false),
         recovery: crate::db::Recovery { records_redone: recovered.redone, batches_undone: recovered.undone_batches },
+        io: counters,
         options,
     });
     inner.undo(recovered.incomplete, sb.scan, recovered.end)?;
