@@ -1,8 +1,9 @@
 //! `snowfall bench [WORKLOAD ...] [--keys N] [--value BYTES] [--threads T]
 //! [--seconds S] [--seed X] [--csv] [--keep]`: workloads on a fresh
 //! database (`--db`, default `snowfall-bench.db`, removed afterwards
-//! unless `--keep`), reported as a table (or CSV): ops/s, latency p50 and
-//! p99, page faults, evictions, peak RSS.
+//! unless `--keep`), reported as a table (or CSV): ops/s, latency p50, p99
+//! and p99.9, page faults, evictions, bytes written to the database file
+//! and to the log and bytes read per operation, peak RSS.
 //!
 //! - `load`: `--keys` inserts of keys `splitmix64(i)` (8 bytes, big-endian:
 //!   random order), values of `--value` bytes, the key range split over the
@@ -13,7 +14,11 @@
 //!   uniform random keys for `--seconds` (YCSB A's mix).
 //!
 //! Writes use `--durability` if given, else `none` (the log is synced at
-//! the end of each workload); the table says which.
+//! the end of each workload); the table says which. Bytes per operation
+//! are the files' I/O counters (`Stats`) across the workload and that sync:
+//! pages written back by evictions and by the checkpoints the workload
+//! triggered, log blocks flushed. Pages still dirty in the pool at the end
+//! are not in them (the next checkpoint writes them).
 //!
 //! Memory proportional to the input: one latency sample per
 //! [`SAMPLE_EVERY`] operations (8 bytes each: `--keys` bytes for the
@@ -101,9 +106,21 @@ struct Report {
     seconds: f64,
     p50_us: f64,
     p99_us: f64,
+    p999_us: f64,
     faults: u64,
     evictions: u64,
+    /// Bytes written to the database file, to the log, and read from both.
+    data_written: u64,
+    log_written: u64,
+    read: u64,
     peak_rss_mib: f64,
+}
+
+impl Report {
+    /// `bytes` per operation.
+    fn per_op(&self, bytes: u64) -> f64 {
+        bytes as f64 / self.ops.max(1) as f64
+    }
 }
 
 fn parse(args: &[&[u8]]) -> Result<Settings, i32> {
@@ -268,8 +285,12 @@ fn report(db: &Database, workload: &'static str, before: snowfall_db::Stats, run
         seconds,
         p50_us: percentile(&samples, 0.50),
         p99_us: percentile(&samples, 0.99),
+        p999_us: percentile(&samples, 0.999),
         faults: after.faults - before.faults,
         evictions: after.evictions - before.evictions,
+        data_written: after.data_bytes_written - before.data_bytes_written,
+        log_written: after.log_bytes_written - before.log_bytes_written,
+        read: (after.data_bytes_read + after.log_bytes_read) - (before.data_bytes_read + before.log_bytes_read),
         peak_rss_mib: peak_rss_mib(),
     }
 }
@@ -353,11 +374,12 @@ fn print(s: &Settings, g: &Global, durability: Durability, reports: &[Report]) -
     let mut lines: Vec<String> = Vec::new();
     if s.csv {
         lines.push(String::from(
-            "workload,threads,keys,value_bytes,durability,ops,seconds,ops_per_sec,p50_us,p99_us,faults,evictions,peak_rss_mib",
+            "workload,threads,keys,value_bytes,durability,ops,seconds,ops_per_sec,p50_us,p99_us,p999_us,faults,evictions,\
+             data_bytes_per_op,log_bytes_per_op,read_bytes_per_op,peak_rss_mib",
         ));
         for r in reports {
             lines.push(format!(
-                "{},{},{},{},{:?},{},{:.3},{:.0},{:.2},{:.2},{},{},{:.1}",
+                "{},{},{},{},{:?},{},{:.3},{:.0},{:.2},{:.2},{:.2},{},{},{:.1},{:.1},{:.1},{:.1}",
                 r.workload,
                 s.threads,
                 s.keys,
@@ -368,8 +390,12 @@ fn print(s: &Settings, g: &Global, durability: Durability, reports: &[Report]) -
                 r.ops as f64 / r.seconds,
                 r.p50_us,
                 r.p99_us,
+                r.p999_us,
                 r.faults,
                 r.evictions,
+                r.per_op(r.data_written),
+                r.per_op(r.log_written),
+                r.per_op(r.read),
                 r.peak_rss_mib
             ));
         }
@@ -383,19 +409,34 @@ fn print(s: &Settings, g: &Global, durability: Durability, reports: &[Report]) -
             durability
         ));
         lines.push(format!(
-            "{:<9} {:>12} {:>13} {:>9} {:>9} {:>9} {:>10} {:>9}",
-            "workload", "ops", "ops/s", "p50 us", "p99 us", "faults", "evictions", "peak MiB"
+            "{:<9} {:>12} {:>13} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>10} {:>9}",
+            "workload",
+            "ops",
+            "ops/s",
+            "p50 us",
+            "p99 us",
+            "p99.9 us",
+            "faults",
+            "evictions",
+            "data B/op",
+            "log B/op",
+            "read B/op",
+            "peak MiB"
         ));
         for r in reports {
             lines.push(format!(
-                "{:<9} {:>12} {:>13.0} {:>9.2} {:>9.2} {:>9} {:>10} {:>9.1}",
+                "{:<9} {:>12} {:>13.0} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>10} {:>10.1} {:>9.1} {:>10.1} {:>9.1}",
                 r.workload,
                 r.ops,
                 r.ops as f64 / r.seconds,
                 r.p50_us,
                 r.p99_us,
+                r.p999_us,
                 r.faults,
                 r.evictions,
+                r.per_op(r.data_written),
+                r.per_op(r.log_written),
+                r.per_op(r.read),
                 r.peak_rss_mib
             ));
         }

@@ -60,6 +60,8 @@ pub(crate) struct Inner {
     pub(crate) hook: Arc<crate::open::Hook>,
     /// What recovery did when this database was opened.
     pub(crate) recovery: Recovery,
+    /// Bytes read from and written to the two files since they were opened.
+    pub(crate) io: crate::stats::Io,
 }
 
 /// What recovery did when a database was opened.

@@ -9,7 +9,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use snowfall_buffer::device::{FileDevice, FileOptions, Overlay};
+use snowfall_buffer::device::{Counted, FileDevice, FileOptions, Overlay};
 use snowfall_buffer::{BufferManager, Config, Device, DeviceError, PAGE_SIZE, Page, PageId, WriteBackHook};
 use snowfall_latch::Mutex;
 use snowfall_wal::format::{MAX_FLUSH_BLOCKS, lsn};
@@ -234,11 +234,15 @@ fn open_devices(
     why: Option<ReadOnly>,
 ) -> Result<Database, Error> {
     let read_only = why.is_some();
+    // Every byte to and from the files is counted (`Database::stats`),
+    // below the overlay: what a read-only open keeps in memory is not I/O.
     // Read-only: whatever recovery writes stays in memory.
+    let (data, log_device) = (Counted::new(data), Counted::new(log_device));
+    let counters = crate::stats::Io { data: data.counters(), log: log_device.counters() };
     let (data, log_device): (Box<dyn Device>, Arc<dyn Device>) = if read_only {
-        (Box::new(Overlay::new(data)), Arc::new(Overlay::new(log_device)))
+        (Box::new(Overlay::new(Box::new(data))), Arc::new(Overlay::new(Box::new(log_device))))
     } else {
-        (data, Arc::from(log_device))
+        (Box::new(data), Arc::new(log_device))
     };
     let log_name = format!("{name}.wal");
     let slot = |data: &dyn Device, i: u64| read_slot(data, i, name);
@@ -346,6 +350,7 @@ fn open_devices(
             batches_undone: recovered.undone_batches,
             pages_restored: restored.len(),
         },
+        io: counters,
         options,
     });
     inner.undo(recovered.incomplete, sb.scan, recovered.end)?;
