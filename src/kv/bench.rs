@@ -84,8 +84,8 @@ impl Failure {
     }
 }
 
-/// What a workload measured: operations, seconds, sorted latency samples
-/// (nanoseconds).
+/// What a workload measured: operations, seconds, latency samples
+/// (nanoseconds, [`DURING`] set on those taken during a checkpoint).
 type Run = (u64, f64, Vec<u64>);
 
 struct Settings {
@@ -107,6 +107,11 @@ struct Report {
     p50_us: f64,
     p99_us: f64,
     p999_us: f64,
+    /// p99.9 of the operations outside checkpoints, and during them (none
+    /// ran: `None`), and the share of samples taken during one.
+    p999_outside_us: f64,
+    p999_during_us: Option<f64>,
+    during_share: f64,
     faults: u64,
     evictions: u64,
     /// Bytes written to the database file, to the log, and read from both.
@@ -198,7 +203,7 @@ fn peak_rss_mib() -> f64 {
 /// Runs `op(thread, i, scratch)` on every thread: for `n` operations split over the
 /// threads (`Some(n)`), or until `seconds` pass. Returns the operations
 /// done, the seconds taken and sorted latency samples (nanoseconds).
-fn drive(threads: usize, n: Option<u64>, seconds: u64, op: &Op<'_>) -> Result<Run, Failure> {
+fn drive(threads: usize, n: Option<u64>, seconds: u64, during: &Probe<'_>, op: &Op<'_>) -> Result<Run, Failure> {
     let done = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let failure: snowfall_latch::Mutex<Option<Failure>> = snowfall_latch::Mutex::new(None);
@@ -235,17 +240,18 @@ fn drive(threads: usize, n: Option<u64>, seconds: u64, op: &Op<'_>) -> Result<Ru
                 break;
             }
             let sampled = count % SAMPLE_EVERY == 0;
-            let t0 = if sampled { Some(Instant::now()) } else { None };
+            let t0 = if sampled { Some((Instant::now(), during())) } else { None };
             if let Err(e) = op(t, i, &mut scratch) {
                 fail(Failure::Db(e));
                 break;
             }
-            if let Some(t0) = t0 {
+            if let Some((t0, was)) = t0 {
                 if let Err(e) = crate::oom::reserve(&mut mine, 1, "latency samples") {
                     fail(Failure::Memory(e));
                     break;
                 }
-                mine.push(t0.elapsed().as_nanos() as u64);
+                let ns = (t0.elapsed().as_nanos() as u64).min(!DURING);
+                mine.push(if was || during() { ns | DURING } else { ns });
             }
             count += 1;
         }
@@ -266,10 +272,16 @@ fn drive(threads: usize, n: Option<u64>, seconds: u64, op: &Op<'_>) -> Result<Ru
     if let Some(e) = failure.lock().take() {
         return Err(e);
     }
-    let mut samples = core::mem::take(&mut *samples.lock());
-    samples.sort_unstable();
+    let samples = core::mem::take(&mut *samples.lock());
     Ok((done.load(Ordering::Relaxed), secs, samples))
 }
+
+/// Whether something to tell apart is going on (a checkpoint).
+type Probe<'a> = dyn Fn() -> bool + Sync + 'a;
+
+/// The top bit of a latency sample: a checkpoint ran at the start or the
+/// end of the operation.
+const DURING: u64 = 1 << 63;
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p + 0.5) as usize;
@@ -278,7 +290,14 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 
 fn report(db: &Database, workload: &'static str, before: snowfall_db::Stats, run: Run) -> Report {
     let after = db.stats();
-    let (ops, seconds, samples) = run;
+    let (ops, seconds, tagged) = run;
+    let (mut inside, mut outside): (Vec<u64>, Vec<u64>) = tagged.iter().partition(|&&ns| ns & DURING != 0);
+    inside.iter_mut().for_each(|ns| *ns &= !DURING);
+    inside.sort_unstable();
+    outside.sort_unstable();
+    let mut samples = inside.clone();
+    samples.extend_from_slice(&outside);
+    samples.sort_unstable();
     Report {
         workload,
         ops,
@@ -286,6 +305,9 @@ fn report(db: &Database, workload: &'static str, before: snowfall_db::Stats, run
         p50_us: percentile(&samples, 0.50),
         p99_us: percentile(&samples, 0.99),
         p999_us: percentile(&samples, 0.999),
+        p999_outside_us: percentile(&outside, 0.999),
+        p999_during_us: (!inside.is_empty()).then(|| percentile(&inside, 0.999)),
+        during_share: inside.len() as f64 / tagged.len().max(1) as f64,
         faults: after.faults - before.faults,
         evictions: after.evictions - before.evictions,
         data_written: after.data_bytes_written - before.data_bytes_written,
@@ -298,9 +320,15 @@ fn report(db: &Database, workload: &'static str, before: snowfall_db::Stats, run
 /// Inserts `s.keys` keys, key number `i` being `order(i)`, split over the
 /// threads: `splitmix` for `load`'s random order, the identity for the
 /// ordered data `rndread` and `mixed` read.
-fn insert_keys(tree: &Tree<'_>, s: &Settings, durability: Durability, order: fn(u64) -> u64) -> Result<Run, Failure> {
+fn insert_keys(
+    db: &Database,
+    tree: &Tree<'_>,
+    s: &Settings,
+    durability: Durability,
+    order: fn(u64) -> u64,
+) -> Result<Run, Failure> {
     let value_len = s.value;
-    drive(s.threads, Some(s.keys), 0, &|_, i, v| {
+    drive(s.threads, Some(s.keys), 0, &|| db.checkpoint_in_progress(), &|_, i, v| {
         value_of(i, value_len, v);
         tree.insert_with(&key(order(i)), v, durability).map(drop)
     })
@@ -308,9 +336,9 @@ fn insert_keys(tree: &Tree<'_>, s: &Settings, durability: Durability, order: fn(
 
 /// Uniform random lookups on the ordered data for `s.seconds`, each value
 /// checked; with `mixed`, half of the operations update instead.
-fn lookups(data: &Tree<'_>, s: &Settings, durability: Durability, mixed: bool) -> Result<Run, Failure> {
+fn lookups(db: &Database, data: &Tree<'_>, s: &Settings, durability: Durability, mixed: bool) -> Result<Run, Failure> {
     let (keys, value_len, seed) = (s.keys, s.value, s.seed);
-    drive(s.threads, None, s.seconds, &|t, i, v| {
+    drive(s.threads, None, s.seconds, &|| db.checkpoint_in_progress(), &|t, i, v| {
         let r = splitmix(seed ^ (t as u64) << 48 ^ i);
         let k = r % keys;
         value_of(k, value_len, v);
@@ -347,14 +375,14 @@ pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     let result = (|| -> Result<(), Failure> {
         for &w in &s.workloads {
             if w != "load" && !loaded_in_order {
-                insert_keys(&db.tree("ordered")?, &s, durability, |i| i)?;
+                insert_keys(&db, &db.tree("ordered")?, &s, durability, |i| i)?;
                 db.sync()?;
                 loaded_in_order = true;
             }
             let before = db.stats();
             let run = match w {
-                "load" => insert_keys(&db.tree("load")?, &s, durability, splitmix)?,
-                _ => lookups(&db.tree("ordered")?, &s, durability, w == "mixed")?,
+                "load" => insert_keys(&db, &db.tree("load")?, &s, durability, splitmix)?,
+                _ => lookups(&db, &db.tree("ordered")?, &s, durability, w == "mixed")?,
             };
             db.sync()?;
             reports.push(report(&db, w, before, run));
@@ -375,11 +403,12 @@ fn print(s: &Settings, g: &Global, durability: Durability, reports: &[Report]) -
     if s.csv {
         lines.push(String::from(
             "workload,threads,keys,value_bytes,durability,ops,seconds,ops_per_sec,p50_us,p99_us,p999_us,faults,evictions,\
-             data_bytes_per_op,log_bytes_per_op,read_bytes_per_op,peak_rss_mib",
+             data_bytes_per_op,log_bytes_per_op,read_bytes_per_op,peak_rss_mib,p999_outside_checkpoints_us,\
+             p999_during_checkpoints_us,share_during_checkpoints",
         ));
         for r in reports {
             lines.push(format!(
-                "{},{},{},{},{:?},{},{:.3},{:.0},{:.2},{:.2},{:.2},{},{},{:.1},{:.1},{:.1},{:.1}",
+                "{},{},{},{},{:?},{},{:.3},{:.0},{:.2},{:.2},{:.2},{},{},{:.1},{:.1},{:.1},{:.1},{:.2},{},{:.3}",
                 r.workload,
                 s.threads,
                 s.keys,
@@ -396,7 +425,10 @@ fn print(s: &Settings, g: &Global, durability: Durability, reports: &[Report]) -
                 r.per_op(r.data_written),
                 r.per_op(r.log_written),
                 r.per_op(r.read),
-                r.peak_rss_mib
+                r.peak_rss_mib,
+                r.p999_outside_us,
+                r.p999_during_us.map_or(String::new(), |us| format!("{us:.2}")),
+                r.during_share
             ));
         }
     } else {
@@ -439,6 +471,17 @@ fn print(s: &Settings, g: &Global, durability: Durability, reports: &[Report]) -
                 r.per_op(r.read),
                 r.peak_rss_mib
             ));
+        }
+        // Checkpoints' effect on latency, where any ran.
+        for r in reports {
+            if let Some(during) = r.p999_during_us {
+                lines.push(format!(
+                    "{}: p99.9 {:.2} us outside checkpoints, {during:.2} us during them ({:.1} % of operations)",
+                    r.workload,
+                    r.p999_outside_us,
+                    r.during_share * 100.0
+                ));
+            }
         }
     }
     for line in lines {

@@ -68,7 +68,7 @@ impl Builder {
 
     /// The double-write area's size (only when the database is created).
     pub fn double_write_bytes(mut self, bytes: u64) -> Builder {
-        self.options.double_write_bytes = bytes;
+        self.options.double_write_bytes = Some(bytes);
         self
     }
 

@@ -65,6 +65,13 @@ impl Inner {
 
     fn checkpoint_now(&self) -> Result<(), Error> {
         self.check_writable()?;
+        self.checkpoint_running.store(true, Ordering::Relaxed);
+        let result = self.checkpoint_steps();
+        self.checkpoint_running.store(false, Ordering::Relaxed);
+        result
+    }
+
+    fn checkpoint_steps(&self) -> Result<(), Error> {
         let (redo, scan, next, free, trunks, catalog) = {
             let state = self.state.lock();
             let (_, snap) = self

@@ -39,6 +39,8 @@ pub(crate) struct Inner {
     pub(crate) state: Mutex<State>,
     /// One checkpoint at a time.
     pub(crate) checkpointing: Mutex<()>,
+    /// A checkpoint is running (set under `checkpointing`).
+    pub(crate) checkpoint_running: AtomicBool,
     /// Batches in progress: (id, the start LSN of their first record).
     pub(crate) batches: Mutex<Vec<(u64, u64)>>,
     pub(crate) next_batch: AtomicU64,
@@ -373,6 +375,12 @@ impl Database {
     /// database file, and the log before it can be reused.
     pub fn checkpoint(&self) -> Result<(), Error> {
         self.inner.checkpoint()
+    }
+
+    /// Whether a checkpoint is running now (for monitoring: a benchmark
+    /// tells the latency of writes during checkpoints from the rest).
+    pub fn checkpoint_in_progress(&self) -> bool {
+        self.inner.checkpoint_running.load(Ordering::Relaxed)
     }
 
     /// Makes every write so far durable (flushes the log). A read-only

@@ -335,6 +335,7 @@ fn open_devices(
         tree_config: snowfall_btree::Config::default(),
         state: Mutex::new(State { catalog: recovered.catalog, quarantine: trunks, sb: sb.clone() }),
         checkpointing: Mutex::new(()),
+        checkpoint_running: AtomicBool::new(false),
         batches: Mutex::new(Vec::new()),
         next_batch: AtomicU64::new((u64::from(epoch) << 32) | 1),
         stopped: AtomicBool::new(false),
@@ -389,7 +390,7 @@ fn create(data: &dyn Device, log: &dyn Device, name: &str, options: &Options) ->
     let db_id = u64::from_le_bytes(id) | 1;
     // The log's whole ring is reserved here: a disk without room for it
     // fails the creation, never a write later.
-    let area = options.double_write_bytes / PAGE_SIZE as u64;
+    let area = options.double_write_area_bytes() / PAGE_SIZE as u64;
     if area < MIN_DOUBLE_WRITE_PAGES {
         return Err(Error::Config { what: "the double-write area must be at least 1 MiB" });
     }

@@ -181,7 +181,7 @@ fn options() -> Options {
         max_bytes: Some(64 << 20),
         memory: MemoryKind::Madvise,
         log_bytes: 16 << 20,
-        double_write_bytes: 1 << 20,
+        double_write_bytes: Some(1 << 20),
         checkpoint_bytes: 256 << 10,
         ..Options::default()
     }

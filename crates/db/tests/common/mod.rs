@@ -30,7 +30,7 @@ pub fn small() -> Options {
         max_bytes: Some(256 << 20),
         memory: MemoryKind::Madvise,
         log_bytes: 16 << 20,
-        double_write_bytes: 1 << 20,
+        double_write_bytes: Some(1 << 20),
         checkpoint_bytes: 2 << 20,
         ..Options::default()
     }
