@@ -378,10 +378,11 @@ fn every_bench_workload_runs_and_reports() {
     assert_eq!(
         lines.next().unwrap(),
         "workload,threads,keys,value_bytes,durability,ops,seconds,ops_per_sec,p50_us,p99_us,p999_us,faults,evictions,\
-         data_bytes_per_op,log_bytes_per_op,read_bytes_per_op,peak_rss_mib"
+         data_bytes_per_op,log_bytes_per_op,read_bytes_per_op,peak_rss_mib,p999_outside_checkpoints_us,\
+         p999_during_checkpoints_us,share_during_checkpoints"
     );
     let row: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!((row[0], row[2], row.len()), ("rndread", "5000", 17), "{csv}");
+    assert_eq!((row[0], row[2], row.len()), ("rndread", "5000", 20), "{csv}");
     // Lookups of a database in the pool write nothing to either file.
     assert_eq!((row[13], row[14]), ("0.0", "0.0"), "{csv}");
     assert_eq!(code(&d.run(&["bench", "--keys", "x"])), Some(2));

@@ -8,8 +8,9 @@
 //!    the redo point is made durable in the log.
 //! 2. Every dirty page is written back (log first, and protected against
 //!    a torn write as the last checkpoint requires: `double_write.rs`) and
-//!    the file synced. Readers never wait; a writer waits only for a page
-//!    being written out. Then the double-write floor is raised to the new
+//!    the file synced. Neither readers nor writers wait for it: each page
+//!    is copied under its latch and written without it (a writer that
+//!    changes it meanwhile leaves it dirty). Then the double-write floor is raised to the new
 //!    redo point: a page written back from now on is copied first unless
 //!    the log holds an image of it from that point on.
 //! 3. The free list goes into trunk pages taken from the free pages, which

@@ -156,7 +156,7 @@ impl DoubleWrite {
         wait_until(|| self.counter(old).load(Ordering::SeqCst) == 0);
     }
 
-    /// Before `pages` (sealed copies, latched) are written in place: copies
+    /// Before `pages` (sealed copies) are written in place: copies
     /// those whose protection mark is below the floor into the area, synced.
     /// `position` is the log's end now (where a full area raises the floor
     /// to). Returns the token for
