@@ -26,6 +26,7 @@
 //!   4 set child | index u16 | child u64 |
 //!   5 split     | key len u16 | key |          (the left half; the right is an image)
 //!   6 image     | gap at u16 | gap len u16 | body without the gap |
+//!   7 split in order | key len u16 | key |     (as 5, where the run of inserts goes on)
 //! ```
 
 use alloc::vec;
@@ -33,7 +34,7 @@ use alloc::vec::Vec;
 
 use snowfall_buffer::PageId;
 use snowfall_node::layout::{HEADER, SLOT};
-use snowfall_node::{Node, NodeMut};
+use snowfall_node::{Node, NodeMut, SplitKind};
 use snowfall_wal::LogError;
 
 /// Where a tree's changes go: the write-ahead log, or nowhere.
@@ -95,6 +96,9 @@ pub enum Op<'a> {
     Split {
         /// The key the split was for.
         key: &'a [u8],
+        /// How the node split (the choice is logged so that redo repeats it
+        /// without reading the node's run hint).
+        kind: SplitKind,
     },
     /// The page's whole body as it is now.
     Image(Image<'a>),
@@ -188,6 +192,7 @@ const OP_REMOVE_AT: u8 = 3;
 const OP_SET_CHILD: u8 = 4;
 const OP_SPLIT: u8 = 5;
 const OP_IMAGE: u8 = 6;
+const OP_SPLIT_IN_ORDER: u8 = 7;
 const SAME_KEY: u16 = 0xFFFF;
 
 fn put_u16(out: &mut Vec<u8>, v: usize) {
@@ -286,8 +291,8 @@ impl Unit<'_> {
                     put_u16(out, index);
                     out.extend_from_slice(&child.to_le_bytes());
                 }
-                Op::Split { key } => {
-                    out.push(OP_SPLIT);
+                Op::Split { key, kind } => {
+                    out.push(if kind == SplitKind::InOrder { OP_SPLIT_IN_ORDER } else { OP_SPLIT });
                     put_bytes(out, key);
                 }
                 Op::Image(_) => {}
@@ -332,9 +337,9 @@ impl Op<'_> {
                 NodeMut::new(body).set_child(index, child);
                 Ok(())
             }
-            Op::Split { key } => {
+            Op::Split { key, kind } => {
                 let mut scratch = vec![0u8; body.len()];
-                NodeMut::new(body).split(&mut NodeMut::new(&mut scratch), key).map(|_| ()).map_err(|_| Malformed)
+                NodeMut::new(body).split(&mut NodeMut::new(&mut scratch), key, kind).map(|_| ()).map_err(|_| Malformed)
             }
             Op::Image(image) => image.apply(body),
         }
@@ -436,7 +441,8 @@ impl<'a> Decoded<'a> {
                     let index = r.u16()?;
                     Op::SetChild { index, child: r.u64()? }
                 }
-                OP_SPLIT => Op::Split { key: r.bytes()? },
+                OP_SPLIT => Op::Split { key: r.bytes()?, kind: SplitKind::Balanced },
+                OP_SPLIT_IN_ORDER => Op::Split { key: r.bytes()?, kind: SplitKind::InOrder },
                 OP_IMAGE => {
                     let gap_at = r.u16()?;
                     let gap_len = r.u16()?;
