@@ -107,7 +107,8 @@ fn a_database_whose_log_does_not_fit_is_not_created() {
 
 #[test]
 fn a_full_disk_keeps_every_committed_write_readable_and_refuses_writes_cleanly() {
-    let Some(fs) = Tmpfs::mount("full", "20m") else { return };
+    // 16 MiB of log ring, 4 MiB of double-write area, 4 MiB for the data.
+    let Some(fs) = Tmpfs::mount("full", "24m") else { return };
     let input = std::env::temp_dir().join(format!("snowfall-full-input-{}", std::process::id()));
     std::fs::write(&input, lines(0, 1000)).unwrap();
     clean_load(&fs, &input);

@@ -129,7 +129,14 @@ fn put_get_del_and_their_exit_statuses() {
     assert_eq!(code(&out), Some(1), "{out:?}");
     assert_eq!(stderr(&out), "snowfall: no tree named \"other\"\n");
     let out = d.run(&["stat"]);
-    assert!(stdout(&out).contains("trees: 1\n") && stdout(&out).contains("page faults: "), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("trees: 1\n") && text.contains("page faults: "), "{text}");
+    // The counters are this read-only open's, and say so; it read the
+    // superblocks and scanned the log.
+    assert!(text.contains("counters: of this read-only open"), "{text}");
+    let read = text.lines().find_map(|l| l.strip_prefix("bytes read: ")).unwrap_or_else(|| panic!("{text}"));
+    let numbers: Vec<u64> = read.split(' ').filter_map(|w| w.parse().ok()).collect();
+    assert!(numbers.len() == 2 && numbers[0] >= 8192 && numbers[1] >= 4096, "{read}");
     let out = d.run(&["check"]);
     assert_eq!(code(&out), Some(0), "{out:?}");
     assert!(stdout(&out).starts_with("ok: 0 entries"), "{}", stdout(&out));
@@ -340,19 +347,44 @@ fn every_bench_workload_runs_and_reports() {
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.starts_with("20000 keys, 100-byte values, 2 threads"), "{text}");
+    let header: Vec<&str> = text.lines().nth(1).unwrap().split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    for column in ["p99.9 us", "data B/op", "log B/op", "read B/op"] {
+        assert!(header.contains(&column), "no {column} column:\n{text}");
+    }
+    let at = |name: &str| header.iter().position(|&c| c == name).unwrap();
     for w in ["load", "rndread", "mixed"] {
         let line = text.lines().find(|l| l.starts_with(w)).unwrap_or_else(|| panic!("no {w} line:\n{text}"));
-        let ops: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let ops: u64 = fields[1].parse().unwrap();
         assert!(ops > 0, "{line}");
+        assert_eq!(fields.len(), header.len(), "{text}");
+        let p99: f64 = fields[at("p99 us")].parse().unwrap();
+        let p999: f64 = fields[at("p99.9 us")].parse().unwrap();
+        assert!(p999 >= p99, "{line}");
+        // Every insert and update is logged: the log is written (at least a
+        // record's bytes per write); lookups alone write nothing.
+        let log: f64 = fields[at("log B/op")].parse().unwrap();
+        match w {
+            "load" => assert!(log >= 16.0, "{line}"),
+            "mixed" => assert!(log > 0.0, "{line}"),
+            _ => assert_eq!(log, 0.0, "{line}"),
+        }
     }
     assert!(!std::path::Path::new(&d.db()).exists(), "the bench database was not removed");
     let out = d.run(&["bench", "rndread", "--keys", "5000", "--seconds", "1", "--csv"]);
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     let csv = stdout(&out);
     let mut lines = csv.lines();
-    assert!(lines.next().unwrap().starts_with("workload,threads,keys,value_bytes,durability,ops,seconds,ops_per_sec"));
+    assert_eq!(
+        lines.next().unwrap(),
+        "workload,threads,keys,value_bytes,durability,ops,seconds,ops_per_sec,p50_us,p99_us,p999_us,faults,evictions,\
+         data_bytes_per_op,log_bytes_per_op,read_bytes_per_op,peak_rss_mib,p999_outside_checkpoints_us,\
+         p999_during_checkpoints_us,share_during_checkpoints"
+    );
     let row: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!((row[0], row[2], row.len()), ("rndread", "5000", 13), "{csv}");
+    assert_eq!((row[0], row[2], row.len()), ("rndread", "5000", 20), "{csv}");
+    // Lookups of a database in the pool write nothing to either file.
+    assert_eq!((row[13], row[14]), ("0.0", "0.0"), "{csv}");
     assert_eq!(code(&d.run(&["bench", "--keys", "x"])), Some(2));
     assert_eq!(code(&d.run(&["bench", "nosuch"])), Some(2));
 }

@@ -1,8 +1,9 @@
 //! `snowfall bench [WORKLOAD ...] [--keys N] [--value BYTES] [--threads T]
 //! [--seconds S] [--seed X] [--csv] [--keep]`: workloads on a fresh
 //! database (`--db`, default `snowfall-bench.db`, removed afterwards
-//! unless `--keep`), reported as a table (or CSV): ops/s, latency p50 and
-//! p99, page faults, evictions, peak RSS.
+//! unless `--keep`), reported as a table (or CSV): ops/s, latency p50, p99
+//! and p99.9, page faults, evictions, bytes written to the database file
+//! and to the log and bytes read per operation, peak RSS.
 //!
 //! - `load`: `--keys` inserts of keys `splitmix64(i)` (8 bytes, big-endian:
 //!   random order), values of `--value` bytes, the key range split over the
@@ -13,7 +14,11 @@
 //!   uniform random keys for `--seconds` (YCSB A's mix).
 //!
 //! Writes use `--durability` if given, else `none` (the log is synced at
-//! the end of each workload); the table says which.
+//! the end of each workload); the table says which. Bytes per operation
+//! are the files' I/O counters (`Stats`) across the workload and that sync:
+//! pages written back by evictions and by the checkpoints the workload
+//! triggered, log blocks flushed. Pages still dirty in the pool at the end
+//! are not in them (the next checkpoint writes them).
 //!
 //! Memory proportional to the input: one latency sample per
 //! [`SAMPLE_EVERY`] operations (8 bytes each: `--keys` bytes for the
@@ -79,8 +84,8 @@ impl Failure {
     }
 }
 
-/// What a workload measured: operations, seconds, sorted latency samples
-/// (nanoseconds).
+/// What a workload measured: operations, seconds, latency samples
+/// (nanoseconds, [`DURING`] set on those taken during a checkpoint).
 type Run = (u64, f64, Vec<u64>);
 
 struct Settings {
@@ -101,9 +106,26 @@ struct Report {
     seconds: f64,
     p50_us: f64,
     p99_us: f64,
+    p999_us: f64,
+    /// p99.9 of the operations outside checkpoints, and during them (none
+    /// ran: `None`), and the share of samples taken during one.
+    p999_outside_us: f64,
+    p999_during_us: Option<f64>,
+    during_share: f64,
     faults: u64,
     evictions: u64,
+    /// Bytes written to the database file, to the log, and read from both.
+    data_written: u64,
+    log_written: u64,
+    read: u64,
     peak_rss_mib: f64,
+}
+
+impl Report {
+    /// `bytes` per operation.
+    fn per_op(&self, bytes: u64) -> f64 {
+        bytes as f64 / self.ops.max(1) as f64
+    }
 }
 
 fn parse(args: &[&[u8]]) -> Result<Settings, i32> {
@@ -181,7 +203,7 @@ fn peak_rss_mib() -> f64 {
 /// Runs `op(thread, i, scratch)` on every thread: for `n` operations split over the
 /// threads (`Some(n)`), or until `seconds` pass. Returns the operations
 /// done, the seconds taken and sorted latency samples (nanoseconds).
-fn drive(threads: usize, n: Option<u64>, seconds: u64, op: &Op<'_>) -> Result<Run, Failure> {
+fn drive(threads: usize, n: Option<u64>, seconds: u64, during: &Probe<'_>, op: &Op<'_>) -> Result<Run, Failure> {
     let done = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let failure: snowfall_latch::Mutex<Option<Failure>> = snowfall_latch::Mutex::new(None);
@@ -218,17 +240,18 @@ fn drive(threads: usize, n: Option<u64>, seconds: u64, op: &Op<'_>) -> Result<Ru
                 break;
             }
             let sampled = count % SAMPLE_EVERY == 0;
-            let t0 = if sampled { Some(Instant::now()) } else { None };
+            let t0 = if sampled { Some((Instant::now(), during())) } else { None };
             if let Err(e) = op(t, i, &mut scratch) {
                 fail(Failure::Db(e));
                 break;
             }
-            if let Some(t0) = t0 {
+            if let Some((t0, was)) = t0 {
                 if let Err(e) = crate::oom::reserve(&mut mine, 1, "latency samples") {
                     fail(Failure::Memory(e));
                     break;
                 }
-                mine.push(t0.elapsed().as_nanos() as u64);
+                let ns = (t0.elapsed().as_nanos() as u64).min(!DURING);
+                mine.push(if was || during() { ns | DURING } else { ns });
             }
             count += 1;
         }
@@ -249,10 +272,16 @@ fn drive(threads: usize, n: Option<u64>, seconds: u64, op: &Op<'_>) -> Result<Ru
     if let Some(e) = failure.lock().take() {
         return Err(e);
     }
-    let mut samples = core::mem::take(&mut *samples.lock());
-    samples.sort_unstable();
+    let samples = core::mem::take(&mut *samples.lock());
     Ok((done.load(Ordering::Relaxed), secs, samples))
 }
+
+/// Whether something to tell apart is going on (a checkpoint).
+type Probe<'a> = dyn Fn() -> bool + Sync + 'a;
+
+/// The top bit of a latency sample: a checkpoint ran at the start or the
+/// end of the operation.
+const DURING: u64 = 1 << 63;
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p + 0.5) as usize;
@@ -261,15 +290,29 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 
 fn report(db: &Database, workload: &'static str, before: snowfall_db::Stats, run: Run) -> Report {
     let after = db.stats();
-    let (ops, seconds, samples) = run;
+    let (ops, seconds, tagged) = run;
+    let (mut inside, mut outside): (Vec<u64>, Vec<u64>) = tagged.iter().partition(|&&ns| ns & DURING != 0);
+    inside.iter_mut().for_each(|ns| *ns &= !DURING);
+    inside.sort_unstable();
+    outside.sort_unstable();
+    let mut samples = inside.clone();
+    samples.extend_from_slice(&outside);
+    samples.sort_unstable();
     Report {
         workload,
         ops,
         seconds,
         p50_us: percentile(&samples, 0.50),
         p99_us: percentile(&samples, 0.99),
+        p999_us: percentile(&samples, 0.999),
+        p999_outside_us: percentile(&outside, 0.999),
+        p999_during_us: (!inside.is_empty()).then(|| percentile(&inside, 0.999)),
+        during_share: inside.len() as f64 / tagged.len().max(1) as f64,
         faults: after.faults - before.faults,
         evictions: after.evictions - before.evictions,
+        data_written: after.data_bytes_written - before.data_bytes_written,
+        log_written: after.log_bytes_written - before.log_bytes_written,
+        read: (after.data_bytes_read + after.log_bytes_read) - (before.data_bytes_read + before.log_bytes_read),
         peak_rss_mib: peak_rss_mib(),
     }
 }
@@ -277,9 +320,15 @@ fn report(db: &Database, workload: &'static str, before: snowfall_db::Stats, run
 /// Inserts `s.keys` keys, key number `i` being `order(i)`, split over the
 /// threads: `splitmix` for `load`'s random order, the identity for the
 /// ordered data `rndread` and `mixed` read.
-fn insert_keys(tree: &Tree<'_>, s: &Settings, durability: Durability, order: fn(u64) -> u64) -> Result<Run, Failure> {
+fn insert_keys(
+    db: &Database,
+    tree: &Tree<'_>,
+    s: &Settings,
+    durability: Durability,
+    order: fn(u64) -> u64,
+) -> Result<Run, Failure> {
     let value_len = s.value;
-    drive(s.threads, Some(s.keys), 0, &|_, i, v| {
+    drive(s.threads, Some(s.keys), 0, &|| db.checkpoint_in_progress(), &|_, i, v| {
         value_of(i, value_len, v);
         tree.insert_with(&key(order(i)), v, durability).map(drop)
     })
@@ -287,9 +336,9 @@ fn insert_keys(tree: &Tree<'_>, s: &Settings, durability: Durability, order: fn(
 
 /// Uniform random lookups on the ordered data for `s.seconds`, each value
 /// checked; with `mixed`, half of the operations update instead.
-fn lookups(data: &Tree<'_>, s: &Settings, durability: Durability, mixed: bool) -> Result<Run, Failure> {
+fn lookups(db: &Database, data: &Tree<'_>, s: &Settings, durability: Durability, mixed: bool) -> Result<Run, Failure> {
     let (keys, value_len, seed) = (s.keys, s.value, s.seed);
-    drive(s.threads, None, s.seconds, &|t, i, v| {
+    drive(s.threads, None, s.seconds, &|| db.checkpoint_in_progress(), &|t, i, v| {
         let r = splitmix(seed ^ (t as u64) << 48 ^ i);
         let k = r % keys;
         value_of(k, value_len, v);
@@ -326,14 +375,14 @@ pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     let result = (|| -> Result<(), Failure> {
         for &w in &s.workloads {
             if w != "load" && !loaded_in_order {
-                insert_keys(&db.tree("ordered")?, &s, durability, |i| i)?;
+                insert_keys(&db, &db.tree("ordered")?, &s, durability, |i| i)?;
                 db.sync()?;
                 loaded_in_order = true;
             }
             let before = db.stats();
             let run = match w {
-                "load" => insert_keys(&db.tree("load")?, &s, durability, splitmix)?,
-                _ => lookups(&db.tree("ordered")?, &s, durability, w == "mixed")?,
+                "load" => insert_keys(&db, &db.tree("load")?, &s, durability, splitmix)?,
+                _ => lookups(&db, &db.tree("ordered")?, &s, durability, w == "mixed")?,
             };
             db.sync()?;
             reports.push(report(&db, w, before, run));
@@ -353,11 +402,13 @@ fn print(s: &Settings, g: &Global, durability: Durability, reports: &[Report]) -
     let mut lines: Vec<String> = Vec::new();
     if s.csv {
         lines.push(String::from(
-            "workload,threads,keys,value_bytes,durability,ops,seconds,ops_per_sec,p50_us,p99_us,faults,evictions,peak_rss_mib",
+            "workload,threads,keys,value_bytes,durability,ops,seconds,ops_per_sec,p50_us,p99_us,p999_us,faults,evictions,\
+             data_bytes_per_op,log_bytes_per_op,read_bytes_per_op,peak_rss_mib,p999_outside_checkpoints_us,\
+             p999_during_checkpoints_us,share_during_checkpoints",
         ));
         for r in reports {
             lines.push(format!(
-                "{},{},{},{},{:?},{},{:.3},{:.0},{:.2},{:.2},{},{},{:.1}",
+                "{},{},{},{},{:?},{},{:.3},{:.0},{:.2},{:.2},{:.2},{},{},{:.1},{:.1},{:.1},{:.1},{:.2},{},{:.3}",
                 r.workload,
                 s.threads,
                 s.keys,
@@ -368,9 +419,16 @@ fn print(s: &Settings, g: &Global, durability: Durability, reports: &[Report]) -
                 r.ops as f64 / r.seconds,
                 r.p50_us,
                 r.p99_us,
+                r.p999_us,
                 r.faults,
                 r.evictions,
-                r.peak_rss_mib
+                r.per_op(r.data_written),
+                r.per_op(r.log_written),
+                r.per_op(r.read),
+                r.peak_rss_mib,
+                r.p999_outside_us,
+                r.p999_during_us.map_or(String::new(), |us| format!("{us:.2}")),
+                r.during_share
             ));
         }
     } else {
@@ -383,21 +441,47 @@ fn print(s: &Settings, g: &Global, durability: Durability, reports: &[Report]) -
             durability
         ));
         lines.push(format!(
-            "{:<9} {:>12} {:>13} {:>9} {:>9} {:>9} {:>10} {:>9}",
-            "workload", "ops", "ops/s", "p50 us", "p99 us", "faults", "evictions", "peak MiB"
+            "{:<9} {:>12} {:>13} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>10} {:>9}",
+            "workload",
+            "ops",
+            "ops/s",
+            "p50 us",
+            "p99 us",
+            "p99.9 us",
+            "faults",
+            "evictions",
+            "data B/op",
+            "log B/op",
+            "read B/op",
+            "peak MiB"
         ));
         for r in reports {
             lines.push(format!(
-                "{:<9} {:>12} {:>13.0} {:>9.2} {:>9.2} {:>9} {:>10} {:>9.1}",
+                "{:<9} {:>12} {:>13.0} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>10} {:>10.1} {:>9.1} {:>10.1} {:>9.1}",
                 r.workload,
                 r.ops,
                 r.ops as f64 / r.seconds,
                 r.p50_us,
                 r.p99_us,
+                r.p999_us,
                 r.faults,
                 r.evictions,
+                r.per_op(r.data_written),
+                r.per_op(r.log_written),
+                r.per_op(r.read),
                 r.peak_rss_mib
             ));
+        }
+        // Checkpoints' effect on latency, where any ran.
+        for r in reports {
+            if let Some(during) = r.p999_during_us {
+                lines.push(format!(
+                    "{}: p99.9 {:.2} us outside checkpoints, {during:.2} us during them ({:.1} % of operations)",
+                    r.workload,
+                    r.p999_outside_us,
+                    r.during_share * 100.0
+                ));
+            }
         }
     }
     for line in lines {

@@ -6,13 +6,12 @@
 //!
 //! `compare durable [--seconds S] [--runs R]`
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use snowfall_db::{Database, Durability, Options, Spawn};
 
-use crate::{key, median, value};
+use crate::{fresh_dir, key, median, value};
 
 const ENGINES: [&str; 2] = ["snowfall", "lmdb"];
 
@@ -22,14 +21,6 @@ impl Spawn for Threads {
     fn spawn(&self, task: Box<dyn FnOnce() + Send>) -> Result<(), &'static str> {
         std::thread::Builder::new().spawn(task).map(|_| ()).map_err(|_| "std::thread::Builder::spawn failed")
     }
-}
-
-fn dir(name: &str) -> PathBuf {
-    let base = std::env::var_os("SNOWFALL_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
-    let dir = base.join(format!("snowfall-durable-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Runs `put(i)` on `threads` threads for `time`; writes per second.
@@ -55,7 +46,7 @@ fn rate(threads: u64, time: Duration, put: impl Fn(u64) + Sync) -> f64 {
 }
 
 fn measure(engine: &str, threads: u64, time: Duration) -> f64 {
-    let dir = dir(engine);
+    let dir = fresh_dir(&format!("durable-{engine}"));
     let r = match engine {
         "snowfall" => {
             let options = Options { spawn: Some(Arc::new(Threads)), ..Options::default() };

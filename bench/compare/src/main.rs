@@ -1,8 +1,22 @@
-//! Compares SnowfallDB's B-tree with `std::collections::BTreeMap` behind an
-//! `RwLock` (an in-memory ceiling) and LMDB (heed) on the workload of the
-//! project's performance anchors: 8-byte big-endian keys `splitmix64(i)`,
-//! 8-byte values, loaded in `i` order (random key order), then uniform
-//! random lookups of existing keys, values checked; at 1 and 2 threads.
+//! Compares SnowfallDB with `std::collections::BTreeMap` behind an `RwLock`
+//! (an in-memory ceiling) and LMDB (heed) on the workload of the project's
+//! performance anchors: 8-byte big-endian keys `splitmix64(i)`, 8-byte
+//! values, loaded in `i` order (random key order), then uniform random
+//! lookups of existing keys, values checked; at 1 and 2 threads.
+//!
+//! Engines: `snowfall-mem`, SnowfallDB's B-tree alone over the buffer
+//! manager on a memory device (no log, nothing written: the tree's own
+//! cost); `snowfall-db`, the whole engine (`snowfall_db::Database`) on real
+//! files, default options but a 1 GiB pool, inserting with
+//! `Durability::None` and syncing the log at the end of the load;
+//! `btreemap`; `lmdb`, a write transaction per 100 K keys committed with
+//! `NO_SYNC`, and a forced sync at the end of the load. The final syncs
+//! count in the load time, so both file engines pay for durability once.
+//! Files go to a fresh directory in the system temp directory (or
+//! `SNOWFALL_BENCH_DIR`), removed afterwards. Bytes written per entry are
+//! the load's `write_bytes` in `/proc/self/io` (what the process sent
+//! towards the disk: direct writes as issued, buffered ones as pages
+//! dirtied).
 //!
 //! `compare all [--keys N] [--lookups N] [--runs R]` runs every engine in a
 //! process of its own, interleaved, R times, and prints medians and ratios.
@@ -12,11 +26,12 @@
 mod durable;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::RwLock;
 use std::time::Instant;
 
-const ENGINES: [&str; 3] = ["snowfall", "btreemap", "lmdb"];
+const ENGINES: [&str; 4] = ["snowfall-mem", "snowfall-db", "btreemap", "lmdb"];
 
 fn splitmix64(i: u64) -> u64 {
     let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -31,6 +46,24 @@ fn key(i: u64) -> [u8; 8] {
 
 fn value(i: u64) -> [u8; 8] {
     i.to_le_bytes()
+}
+
+/// A fresh directory for `name`'s files in the system temp directory (or
+/// `SNOWFALL_BENCH_DIR`).
+fn fresh_dir(name: &str) -> PathBuf {
+    let base = std::env::var_os("SNOWFALL_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
+    let dir = base.join(format!("snowfall-compare-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Bytes this process has sent towards the disk so far (`write_bytes` of
+/// `/proc/self/io`: every thread's, direct writes when issued, buffered
+/// writes as pages are dirtied).
+fn write_bytes() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    s.lines().find_map(|l| l.strip_prefix("write_bytes: ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
 /// VmHWM or VmRSS of this process, in bytes.
@@ -51,10 +84,14 @@ trait Engine: Sync {
     fn insert_range(&self, range: std::ops::Range<u64>) {
         range.for_each(|i| self.insert(i));
     }
+    /// Ends the load: whatever the engine does to make it durable (timed
+    /// with the load).
+    fn finish_load(&self) {}
     fn lookup(&self, i: u64) -> bool;
     fn bytes_per_entry(&self, keys: u64) -> f64;
 }
 
+/// `snowfall-mem`: the B-tree alone, over a memory device.
 struct Snowfall {
     bm: &'static snowfall_buffer::BufferManager,
     tree: snowfall_btree::BTree<'static>,
@@ -71,6 +108,39 @@ impl Engine for Snowfall {
     fn bytes_per_entry(&self, _keys: u64) -> f64 {
         let _ = self.bm;
         self.tree.check().unwrap().bytes_per_entry()
+    }
+}
+
+/// `snowfall-db`: the whole engine on files. The database is leaked (this
+/// process ends after one measurement; a close would checkpoint for
+/// nothing), its directory removed when the engine is dropped.
+struct SnowfallDb {
+    db: &'static snowfall_db::Database,
+    tree: snowfall_db::Tree<'static>,
+    dir: PathBuf,
+}
+
+impl Engine for SnowfallDb {
+    fn insert(&self, i: u64) {
+        self.tree.insert_with(&key(i), &value(i), snowfall_db::Durability::None).unwrap();
+    }
+    fn finish_load(&self) {
+        self.db.sync().unwrap();
+    }
+    fn lookup(&self, i: u64) -> bool {
+        let mut out = [0u8; snowfall_db::MAX_ENTRY];
+        self.tree.get_into(&key(i), &mut out).unwrap() == Some(8) && out[..8] == value(i)
+    }
+    /// Pages in use (the superblock's and the catalog's included).
+    fn bytes_per_entry(&self, keys: u64) -> f64 {
+        let s = self.db.stats();
+        ((s.allocated_pages - s.free_pages) * snowfall_buffer::PAGE_SIZE as u64) as f64 / keys as f64
+    }
+}
+
+impl Drop for SnowfallDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -94,6 +164,13 @@ impl Engine for Map {
 struct Lmdb {
     env: heed::Env,
     db: heed::Database<heed::types::Bytes, heed::types::Bytes>,
+    dir: PathBuf,
+}
+
+impl Drop for Lmdb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// Writes per LMDB write transaction (commits without fsync: NO_SYNC).
@@ -118,6 +195,10 @@ impl Engine for Lmdb {
             i = end;
         }
     }
+    /// The commits were `NO_SYNC`: one forced sync makes them durable.
+    fn finish_load(&self) {
+        self.env.force_sync().unwrap();
+    }
     fn lookup(&self, i: u64) -> bool {
         let txn = self.env.read_txn().unwrap();
         self.db.get(&txn, &key(i)).unwrap() == Some(&value(i)[..])
@@ -131,7 +212,7 @@ impl Engine for Lmdb {
 
 fn open(engine: &str) -> Box<dyn Engine> {
     match engine {
-        "snowfall" => {
+        "snowfall-mem" => {
             let config = snowfall_buffer::Config {
                 pool_bytes: 1 << 30,
                 virtual_bytes: 2 << 30,
@@ -143,11 +224,16 @@ fn open(engine: &str) -> Box<dyn Engine> {
             let tree = snowfall_btree::BTree::create(bm, snowfall_btree::Config::default()).unwrap();
             Box::new(Snowfall { bm, tree })
         }
+        "snowfall-db" => {
+            let dir = fresh_dir(engine);
+            let db = snowfall_db::Database::builder(dir.join("db").to_str().unwrap()).pool_bytes(1 << 30).create();
+            let db: &'static _ = Box::leak(Box::new(db.unwrap()));
+            let tree = db.tree("t").unwrap();
+            Box::new(SnowfallDb { db, tree, dir })
+        }
         "btreemap" => Box::new(Map { map: RwLock::new(BTreeMap::new()), rss_before: status("VmRSS:") }),
         "lmdb" => {
-            let dir = std::env::temp_dir().join(format!("snowfall-compare-lmdb-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
+            let dir = fresh_dir(engine);
             // SAFETY: a fresh directory only this process opens.
             let env = unsafe {
                 heed::EnvOpenOptions::new()
@@ -159,14 +245,15 @@ fn open(engine: &str) -> Box<dyn Engine> {
             let mut txn = env.write_txn().unwrap();
             let db = env.create_database(&mut txn, None).unwrap();
             txn.commit().unwrap();
-            Box::new(Lmdb { env, db })
+            Box::new(Lmdb { env, db, dir })
         }
         other => panic!("unknown engine {other}"),
     }
 }
 
-/// Runs `f` on the ranges of `0..n` split over `threads` threads; ops/s.
-fn timed(threads: u64, n: u64, f: impl Fn(std::ops::Range<u64>) + Sync) -> f64 {
+/// Runs `f` on the ranges of `0..n` split over `threads` threads, then
+/// `end` on this one; ops/s.
+fn timed(threads: u64, n: u64, f: impl Fn(std::ops::Range<u64>) + Sync, end: impl FnOnce()) -> f64 {
     let t0 = Instant::now();
     std::thread::scope(|s| {
         for t in 0..threads {
@@ -174,6 +261,7 @@ fn timed(threads: u64, n: u64, f: impl Fn(std::ops::Range<u64>) + Sync) -> f64 {
             s.spawn(move || f(t * n / threads..(t + 1) * n / threads));
         }
     });
+    end();
     n as f64 / t0.elapsed().as_secs_f64()
 }
 
@@ -181,20 +269,27 @@ fn timed(threads: u64, n: u64, f: impl Fn(std::ops::Range<u64>) + Sync) -> f64 {
 /// threads, then (if `lookups > 0`) looks keys up at 1 and 2 threads;
 /// prints `name value` lines.
 fn one(engine: &str, keys: u64, lookups: u64, insert_threads: u64) {
+    let written = write_bytes();
     let e = open(engine);
     let e = e.as_ref();
-    let insert = timed(insert_threads, keys, |r| e.insert_range(r));
+    let insert = timed(insert_threads, keys, |r| e.insert_range(r), || e.finish_load());
     println!("insert_{insert_threads} {insert}");
+    println!("written_per_entry_{insert_threads} {}", (write_bytes() - written) as f64 / keys as f64);
     if lookups == 0 {
         return;
     }
     for threads in [1, 2] {
-        let rate = timed(threads, lookups, |r| {
-            for i in r {
-                let k = splitmix64(i ^ 0xDEAD_BEEF) % keys;
-                assert!(e.lookup(k), "{engine}: key {k} lost");
-            }
-        });
+        let rate = timed(
+            threads,
+            lookups,
+            |r| {
+                for i in r {
+                    let k = splitmix64(i ^ 0xDEAD_BEEF) % keys;
+                    assert!(e.lookup(k), "{engine}: key {k} lost");
+                }
+            },
+            || {},
+        );
         println!("lookup_{threads} {rate}");
     }
     println!("bytes_per_entry {}", e.bytes_per_entry(keys));
@@ -228,30 +323,47 @@ fn all(keys: u64, lookups: u64, runs: u32) {
     }
     println!("{keys} keys, {lookups} lookups per measurement, {runs} interleaved runs (median of runs)");
     println!(
-        "{:<10} {:>14} {:>14} {:>14} {:>14} {:>10} {:>10}",
-        "engine", "insert 1 thr", "insert 2 thr", "lookup 1 thr", "lookup 2 thr", "B/entry", "peak MiB"
+        "load: snowfall-db syncs its log at the end, lmdb forces a sync (timed); written B/entry: the 1-thread load"
+    );
+    println!(
+        "{:<12} {:>14} {:>14} {:>14} {:>14} {:>10} {:>15} {:>10}",
+        "engine",
+        "insert 1 thr",
+        "insert 2 thr",
+        "lookup 1 thr",
+        "lookup 2 thr",
+        "B/entry",
+        "written B/entry",
+        "peak MiB"
     );
     let get = |e, m: &str| median(results.get(&(e, m.to_string())).cloned().unwrap_or_default());
     for e in ENGINES {
         println!(
-            "{:<10} {:>12.3} M {:>12.3} M {:>12.3} M {:>12.3} M {:>10.1} {:>10.0}",
+            "{:<12} {:>12.3} M {:>12.3} M {:>12.3} M {:>12.3} M {:>10.1} {:>15.1} {:>10.0}",
             e,
             get(e, "insert_1") / 1e6,
             get(e, "insert_2") / 1e6,
             get(e, "lookup_1") / 1e6,
             get(e, "lookup_2") / 1e6,
             get(e, "bytes_per_entry"),
+            get(e, "written_per_entry_1"),
             get(e, "peak_rss_mib")
         );
     }
-    for other in ["btreemap", "lmdb"] {
-        println!(
-            "snowfall / {other}: insert 1 thr {:.2}x, 2 thr {:.2}x, lookup 1 thr {:.2}x, lookup 2 thr {:.2}x",
-            get("snowfall", "insert_1") / get(other, "insert_1"),
-            get("snowfall", "insert_2") / get(other, "insert_2"),
-            get("snowfall", "lookup_1") / get(other, "lookup_1"),
-            get("snowfall", "lookup_2") / get(other, "lookup_2")
+    for (engine, other) in [("snowfall-mem", "btreemap"), ("snowfall-mem", "lmdb"), ("snowfall-db", "lmdb")] {
+        print!(
+            "{engine} / {other}: insert 1 thr {:.2}x, 2 thr {:.2}x, lookup 1 thr {:.2}x, lookup 2 thr {:.2}x",
+            get(engine, "insert_1") / get(other, "insert_1"),
+            get(engine, "insert_2") / get(other, "insert_2"),
+            get(engine, "lookup_1") / get(other, "lookup_1"),
+            get(engine, "lookup_2") / get(other, "lookup_2")
         );
+        // Only engines with files write anything.
+        let written = (get(engine, "written_per_entry_1"), get(other, "written_per_entry_1"));
+        if written.0 > 0.0 && written.1 > 0.0 {
+            print!(", bytes written {:.2}x", written.0 / written.1);
+        }
+        println!();
     }
     println!("raw: {results:?}");
 }

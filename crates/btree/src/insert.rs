@@ -89,12 +89,7 @@ impl<'a> BTree<'a> {
         let before = before.map(|len| len.map(|n| old.get(..n).unwrap_or_default()));
         let result = self.journal.log(&Unit {
             write: Some(Write { tree: self.root, key, batch, before }),
-            changes: &[Change {
-                page: leaf.id(),
-                page_lsn: leaf.page().lsn(),
-                op: Op::Insert { key, value },
-                body: leaf.page().body(),
-            }],
+            changes: &[Change { page: leaf.id(), op: Op::Insert { key, value } }],
             freed: &[],
         });
         let lsn = self.stamp(result, &mut [leaf.page_mut()])?;
@@ -284,29 +279,13 @@ impl<'a> BTree<'a> {
         if !self.journal.enabled() {
             return Ok(());
         }
-        let parent_lsn = parent.page().lsn();
         let result = self.journal.log(&Unit {
             write: None,
             changes: &[
-                Change {
-                    page: child.id(),
-                    page_lsn: child.page().lsn(),
-                    op: Op::Split { key, kind },
-                    body: child.page().body(),
-                },
+                Change { page: child.id(), op: Op::Split { key, kind } },
                 Change::image(right.id(), right.page().body()),
-                Change {
-                    page: parent.id(),
-                    page_lsn: parent_lsn,
-                    op: Op::Insert { key: &separator, value: &left },
-                    body: parent.page().body(),
-                },
-                Change {
-                    page: parent.id(),
-                    page_lsn: parent_lsn,
-                    op: Op::SetChild { index: index + 1, child: right.id().0 },
-                    body: parent.page().body(),
-                },
+                Change { page: parent.id(), op: Op::Insert { key: &separator, value: &left } },
+                Change { page: parent.id(), op: Op::SetChild { index: index + 1, child: right.id().0 } },
             ],
             freed: &[],
         });

@@ -9,24 +9,27 @@
 //!
 //! Operations are physiological: "insert this entry into page P", "split
 //! page P on this key", redone by the same node code that made the change,
-//! which is deterministic given the page's bytes. A page whose LSN is below
-//! the last checkpoint's redo point is logged as a full image instead (its
-//! first change after a checkpoint), so a page torn by a crash during its
-//! write-back is rebuilt from the log, never read. Pages a unit creates
-//! are always logged as images. An image leaves out the node's free gap
-//! (between the slots and the cells), which redo zeroes.
+//! which is deterministic given the page's bytes. Pages a unit creates or
+//! rewrites whole (a split's new right page, a merge's left page, the root
+//! when it grows or shrinks) are logged as images, so no page is ever
+//! derived from another page's bytes at redo: a page torn by a crash needs
+//! only its own protection (the database's double-write area, or an image
+//! of it in the log). An image leaves out the node's free gap (between the
+//! slots and the cells), which redo zeroes.
 //!
 //! ```text
-//! unit:   | flags u8 | [write] | freed u16 | freed ids u64... | changes u16 | change... |
-//! write:  | tree u64 | batch u64 | key len u16 | key | before: 0 not kept, 1 absent, 2 + len u16 + value |
-//! change: | page u64 | op u8 | operands |
-//!   1 insert    | key len u16 (0xFFFF: the write's key) | key | value len u16 | value |
-//!   2 remove    | key len u16 (0xFFFF: the write's key) | key |
-//!   3 remove at | index u16 |
-//!   4 set child | index u16 | child u64 |
-//!   5 split     | key len u16 | key |          (the left half; the right is an image)
-//!   6 image     | gap at u16 | gap len u16 | body without the gap |
-//!   7 split in order | key len u16 | key |     (as 5, where the run of inserts goes on)
+//! unit:   | flags u8 | [write] | [freed n | freed ids...] | changes n | change... |
+//!           flags: 1 a write follows, 2 freed pages follow
+//! write:  | tree | batch | key len | key | before: 0 not kept, 1 absent, 2 + len + value |
+//! change: | page | op u8 (+0x80: the key is the write's) | operands |
+//!   1 insert    | [key len | key] | value len | value |
+//!   2 remove    | [key len | key] |
+//!   3 remove at | index |
+//!   4 set child | index | child |
+//!   5 split     | key len | key |            (the left half; the right is an image)
+//!   6 image     | gap at | gap len | body without the gap |
+//!   7 split in order | key len | key |       (as 5, where the run of inserts goes on)
+//! every number but flags and op is an unsigned LEB128 (varint.rs)
 //! ```
 
 use alloc::vec;
@@ -36,6 +39,8 @@ use snowfall_buffer::PageId;
 use snowfall_node::layout::{HEADER, SLOT};
 use snowfall_node::{Node, NodeMut, SplitKind};
 use snowfall_wal::LogError;
+
+use crate::varint;
 
 /// Where a tree's changes go: the write-ahead log, or nowhere.
 pub trait Journal: Sync {
@@ -124,8 +129,8 @@ impl<'a> Image<'a> {
 
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(OP_IMAGE);
-        put_u16(out, self.head.len());
-        put_u16(out, self.gap);
+        put_len(out, self.head.len());
+        put_len(out, self.gap);
         out.extend_from_slice(self.head);
         out.extend_from_slice(self.tail);
     }
@@ -147,18 +152,15 @@ impl<'a> Image<'a> {
 pub struct Change<'a> {
     /// The page.
     pub page: PageId,
-    /// Its LSN before this unit (0: never logged).
-    pub page_lsn: u64,
     /// What was done.
     pub op: Op<'a>,
-    /// The page's body now (for an image).
-    pub body: &'a [u8],
 }
 
 impl<'a> Change<'a> {
-    /// A page logged whole: a page the unit created (LSN 0).
+    /// A page logged whole (a page the unit created, or rewrote whole), from
+    /// its body now.
     pub fn image(page: PageId, body: &'a [u8]) -> Change<'a> {
-        Change { page, page_lsn: 0, op: Op::Image(Image::of(body)), body }
+        Change { page, op: Op::Image(Image::of(body)) }
     }
 }
 
@@ -193,23 +195,26 @@ const OP_SET_CHILD: u8 = 4;
 const OP_SPLIT: u8 = 5;
 const OP_IMAGE: u8 = 6;
 const OP_SPLIT_IN_ORDER: u8 = 7;
-const SAME_KEY: u16 = 0xFFFF;
+/// Flag: a write follows the flags byte.
+const HAS_WRITE: u8 = 1;
+/// Flag: freed pages follow.
+const HAS_FREED: u8 = 2;
+/// Added to an insert's or remove's op: its key is the write's key, not
+/// repeated.
+const SAME_KEY: u8 = 0x80;
 
-fn put_u16(out: &mut Vec<u8>, v: usize) {
-    out.extend_from_slice(&(v as u16).to_le_bytes());
+fn put_len(out: &mut Vec<u8>, n: usize) {
+    varint::put(out, n as u64);
 }
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_u16(out, b.len());
+    put_len(out, b.len());
     out.extend_from_slice(b);
 }
 
-fn put_key(out: &mut Vec<u8>, key: &[u8], write: Option<&Write<'_>>) {
-    if write.is_some_and(|w| w.key == key) {
-        out.extend_from_slice(&SAME_KEY.to_le_bytes());
-    } else {
-        put_bytes(out, key);
-    }
+/// The op byte for `op` on `key`, and whether the key must be written out.
+fn keyed(op: u8, key: &[u8], write: Option<&Write<'_>>) -> (u8, bool) {
+    if write.is_some_and(|w| w.key == key) { (op | SAME_KEY, false) } else { (op, true) }
 }
 
 /// The free gap of a node body: (offset, length); (0, 0) if the body is not
@@ -226,15 +231,20 @@ fn gap(body: &[u8]) -> (usize, usize) {
 }
 
 impl Unit<'_> {
-    /// Appends the unit's encoding to `out`. A change to a page whose LSN
-    /// is below `redo` is logged as the page's full image, and so are all
-    /// new pages; later changes of an imaged page in the same unit are
-    /// already in the image.
-    pub fn encode(&self, redo: u64, out: &mut Vec<u8>) {
-        out.push(u8::from(self.write.is_some()));
+    /// Appends the unit's encoding to `out`. Changes after an image of the
+    /// same page in the unit are left out: the image holds them.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let mut flags = 0;
+        if self.write.is_some() {
+            flags |= HAS_WRITE;
+        }
+        if !self.freed.is_empty() {
+            flags |= HAS_FREED;
+        }
+        out.push(flags);
         if let Some(w) = &self.write {
-            out.extend_from_slice(&w.tree.0.to_le_bytes());
-            out.extend_from_slice(&w.batch.to_le_bytes());
+            varint::put(out, w.tree.0);
+            varint::put(out, w.batch);
             put_bytes(out, w.key);
             match w.before {
                 None => out.push(0),
@@ -245,12 +255,18 @@ impl Unit<'_> {
                 }
             }
         }
-        put_u16(out, self.freed.len());
-        for p in self.freed {
-            out.extend_from_slice(&p.0.to_le_bytes());
+        if !self.freed.is_empty() {
+            put_len(out, self.freed.len());
+            for p in self.freed {
+                varint::put(out, p.0);
+            }
         }
+        // The count is known only at the end (imaged pages' later changes
+        // are skipped): one byte is kept for it, enough below 128 changes
+        // (a tree change makes at most a handful).
         let count_at = out.len();
-        put_u16(out, 0);
+        out.push(0);
+        let changes = &mut *out;
         let mut count = 0;
         let mut imaged: Vec<PageId> = Vec::new();
         for c in self.changes {
@@ -258,48 +274,52 @@ impl Unit<'_> {
                 continue;
             }
             count += 1;
-            out.extend_from_slice(&c.page.0.to_le_bytes());
-            // A page LSN equal to the redo point is a change before it (a
-            // record ending exactly at a block's end ends where the redo
-            // point's fresh block begins).
+            varint::put(changes, c.page.0);
             if let Op::Image(image) = c.op {
                 imaged.push(c.page);
-                image.encode(out);
+                image.encode(changes);
                 continue;
             }
-            if c.page_lsn <= redo {
-                imaged.push(c.page);
-                Image::of(c.body).encode(out);
-                continue;
-            }
+            let write = self.write.as_ref();
             match c.op {
                 Op::Insert { key, value } => {
-                    out.push(OP_INSERT);
-                    put_key(out, key, self.write.as_ref());
-                    put_bytes(out, value);
+                    let (op, with_key) = keyed(OP_INSERT, key, write);
+                    changes.push(op);
+                    if with_key {
+                        put_bytes(changes, key);
+                    }
+                    put_bytes(changes, value);
                 }
                 Op::Remove { key } => {
-                    out.push(OP_REMOVE);
-                    put_key(out, key, self.write.as_ref());
+                    let (op, with_key) = keyed(OP_REMOVE, key, write);
+                    changes.push(op);
+                    if with_key {
+                        put_bytes(changes, key);
+                    }
                 }
                 Op::RemoveAt { index } => {
-                    out.push(OP_REMOVE_AT);
-                    put_u16(out, index);
+                    changes.push(OP_REMOVE_AT);
+                    put_len(changes, index);
                 }
                 Op::SetChild { index, child } => {
-                    out.push(OP_SET_CHILD);
-                    put_u16(out, index);
-                    out.extend_from_slice(&child.to_le_bytes());
+                    changes.push(OP_SET_CHILD);
+                    put_len(changes, index);
+                    varint::put(changes, child);
                 }
                 Op::Split { key, kind } => {
-                    out.push(if kind == SplitKind::InOrder { OP_SPLIT_IN_ORDER } else { OP_SPLIT });
-                    put_bytes(out, key);
+                    changes.push(if kind == SplitKind::InOrder { OP_SPLIT_IN_ORDER } else { OP_SPLIT });
+                    put_bytes(changes, key);
                 }
                 Op::Image(_) => {}
             }
         }
-        if let Some(dst) = out.get_mut(count_at..count_at + 2) {
-            dst.copy_from_slice(&(count as u16).to_le_bytes());
+        match out.get_mut(count_at) {
+            Some(slot) if count < 0x80 => *slot = count as u8,
+            _ => {
+                let mut n = Vec::new();
+                put_len(&mut n, count);
+                out.splice(count_at..count_at + 1, n);
+            }
         }
     }
 }
@@ -364,8 +384,10 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], Malformed> {
-        let s = self.b.get(self.at..self.at + n).ok_or(Malformed)?;
-        self.at += n;
+        // A length read from the input can be anything up to `u64::MAX`.
+        let end = self.at.checked_add(n).ok_or(Malformed)?;
+        let s = self.b.get(self.at..end).ok_or(Malformed)?;
+        self.at = end;
         Ok(s)
     }
 
@@ -373,37 +395,33 @@ impl<'a> Reader<'a> {
         Ok(*self.take(1)?.first().ok_or(Malformed)?)
     }
 
-    /// A byte that must be 0 or 1.
-    fn flag(&mut self) -> Result<bool, Malformed> {
-        match self.u8()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            _ => Err(Malformed),
-        }
+    fn varint(&mut self) -> Result<u64, Malformed> {
+        let (v, n) = varint::get(self.b.get(self.at..).unwrap_or_default()).ok_or(Malformed)?;
+        self.at += n;
+        Ok(v)
     }
 
-    fn u16(&mut self) -> Result<usize, Malformed> {
-        let s = self.take(2)?;
-        Ok(usize::from(u16::from_le_bytes([s.first().copied().unwrap_or(0), s.get(1).copied().unwrap_or(0)])))
-    }
-
-    fn u64(&mut self) -> Result<u64, Malformed> {
-        let mut x = [0u8; 8];
-        x.copy_from_slice(self.take(8)?);
-        Ok(u64::from_le_bytes(x))
+    /// A length, count or index (a varint that fits `usize`).
+    fn len(&mut self) -> Result<usize, Malformed> {
+        usize::try_from(self.varint()?).map_err(|_| Malformed)
     }
 
     fn bytes(&mut self) -> Result<&'a [u8], Malformed> {
-        let n = self.u16()?;
+        let n = self.len()?;
         self.take(n)
     }
 
-    fn key(&mut self, write: Option<&Write<'a>>) -> Result<&'a [u8], Malformed> {
-        let n = self.u16()?;
-        if n == usize::from(SAME_KEY) {
+    /// An insert's or remove's key: the write's if the op says so.
+    fn key(&mut self, op: u8, write: Option<&Write<'a>>) -> Result<&'a [u8], Malformed> {
+        if op & SAME_KEY != 0 {
             return write.map(|w| w.key).ok_or(Malformed);
         }
-        self.take(n)
+        self.bytes()
+    }
+
+    /// Bytes not read yet (a bound for counts read from the input).
+    fn left(&self) -> usize {
+        self.b.len().saturating_sub(self.at)
     }
 }
 
@@ -411,9 +429,13 @@ impl<'a> Decoded<'a> {
     /// Decodes a unit encoded by [`Unit::encode`].
     pub fn decode(b: &'a [u8]) -> Result<Decoded<'a>, Malformed> {
         let mut r = Reader { b, at: 0 };
-        let write = if r.flag()? {
-            let tree = PageId(r.u64()?);
-            let batch = r.u64()?;
+        let flags = r.u8()?;
+        if flags & !(HAS_WRITE | HAS_FREED) != 0 {
+            return Err(Malformed);
+        }
+        let write = if flags & HAS_WRITE != 0 {
+            let tree = PageId(r.varint()?);
+            let batch = r.varint()?;
             let key = r.bytes()?;
             let before = match r.u8()? {
                 0 => None,
@@ -425,27 +447,44 @@ impl<'a> Decoded<'a> {
         } else {
             None
         };
-        let freed = (0..r.u16()?).map(|_| r.u64().map(PageId)).collect::<Result<Vec<_>, _>>()?;
-        let n = r.u16()?;
+        let mut freed = Vec::new();
+        if flags & HAS_FREED != 0 {
+            let n = r.len()?;
+            // Each id takes a byte at least: a count beyond the bytes left
+            // is malformed, and the allocation stays bounded by the input.
+            if n == 0 || n > r.left() {
+                return Err(Malformed);
+            }
+            freed.reserve(n);
+            for _ in 0..n {
+                freed.push(PageId(r.varint()?));
+            }
+        }
+        let n = r.len()?;
+        if n > r.left() {
+            return Err(Malformed);
+        }
         let mut changes = Vec::with_capacity(n);
         for _ in 0..n {
-            let page = PageId(r.u64()?);
-            let op = match r.u8()? {
+            let page = PageId(r.varint()?);
+            let byte = r.u8()?;
+            let op = match byte & !SAME_KEY {
                 OP_INSERT => {
-                    let key = r.key(write.as_ref())?;
+                    let key = r.key(byte, write.as_ref())?;
                     Op::Insert { key, value: r.bytes()? }
                 }
-                OP_REMOVE => Op::Remove { key: r.key(write.as_ref())? },
-                OP_REMOVE_AT => Op::RemoveAt { index: r.u16()? },
+                OP_REMOVE => Op::Remove { key: r.key(byte, write.as_ref())? },
+                _ if byte & SAME_KEY != 0 => return Err(Malformed),
+                OP_REMOVE_AT => Op::RemoveAt { index: r.len()? },
                 OP_SET_CHILD => {
-                    let index = r.u16()?;
-                    Op::SetChild { index, child: r.u64()? }
+                    let index = r.len()?;
+                    Op::SetChild { index, child: r.varint()? }
                 }
                 OP_SPLIT => Op::Split { key: r.bytes()?, kind: SplitKind::Balanced },
                 OP_SPLIT_IN_ORDER => Op::Split { key: r.bytes()?, kind: SplitKind::InOrder },
                 OP_IMAGE => {
-                    let gap_at = r.u16()?;
-                    let gap_len = r.u16()?;
+                    let gap_at = r.len()?;
+                    let gap_len = r.len()?;
                     let len = snowfall_buffer::BODY_SIZE.checked_sub(gap_len).ok_or(Malformed)?;
                     let bytes = r.take(len)?;
                     let (head, tail) = bytes.split_at_checked(gap_at).ok_or(Malformed)?;

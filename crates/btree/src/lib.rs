@@ -30,6 +30,7 @@ mod pages;
 mod remove;
 mod scan;
 mod tree;
+mod varint;
 mod view;
 
 pub use check::Shape;

@@ -60,12 +60,7 @@ impl<'a> BTree<'a> {
         let before = (batch != 0).then(|| Some(old.get(..len).unwrap_or_default()));
         let result = self.journal.log(&Unit {
             write: Some(Write { tree: self.root, key, batch, before }),
-            changes: &[Change {
-                page: leaf.id(),
-                page_lsn: leaf.page().lsn(),
-                op: Op::Remove { key },
-                body: leaf.page().body(),
-            }],
+            changes: &[Change { page: leaf.id(), op: Op::Remove { key } }],
             freed: &[],
         });
         let lsn = self.stamp(result, &mut [leaf.page_mut()])?;
@@ -147,23 +142,12 @@ impl<'a> BTree<'a> {
         p.remove_at(left_index);
         p.set_child(left_index, left.id().0);
         if self.journal.enabled() {
-            let parent_lsn = parent.page().lsn();
             let result = self.journal.log(&Unit {
                 write: None,
                 changes: &[
                     image(&left),
-                    Change {
-                        page: parent.id(),
-                        page_lsn: parent_lsn,
-                        op: Op::RemoveAt { index: left_index },
-                        body: parent.page().body(),
-                    },
-                    Change {
-                        page: parent.id(),
-                        page_lsn: parent_lsn,
-                        op: Op::SetChild { index: left_index, child: left.id().0 },
-                        body: parent.page().body(),
-                    },
+                    Change { page: parent.id(), op: Op::RemoveAt { index: left_index } },
+                    Change { page: parent.id(), op: Op::SetChild { index: left_index, child: left.id().0 } },
                 ],
                 freed: &[right.id()],
             });

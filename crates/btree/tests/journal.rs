@@ -1,5 +1,5 @@
 //! Redo reproduces the tree: every unit the tree logs, replayed in order
-//! on page copies (images where it logged images, operations elsewhere),
+//! on page copies (images of new and rewritten pages, operations elsewhere),
 //! rebuilds exactly the pages the tree holds, with splits, merges, root
 //! growth and shrink among them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -17,18 +17,16 @@ use snowfall_buffer::memory::MemoryKind;
 use snowfall_node::{NodeMut, SplitKind};
 use snowfall_wal::LogError;
 
-/// A journal that keeps encoded units in memory, with a redo point that
-/// moves (as checkpoints move it), so both images and operations occur.
+/// A journal that keeps encoded units in memory.
 struct Recorder {
     units: Mutex<Vec<Vec<u8>>>,
-    redo: std::sync::atomic::AtomicU64,
 }
 
 impl Journal for Recorder {
     fn log(&self, unit: &Unit<'_>) -> Result<u64, LogError> {
         let mut units = self.units.lock().unwrap();
         let mut bytes = Vec::new();
-        unit.encode(self.redo.load(std::sync::atomic::Ordering::Relaxed), &mut bytes);
+        unit.encode(&mut bytes);
         units.push(bytes);
         // LSNs: 1, 2, 3, ... (units are logged in order under the lock).
         Ok(units.len() as u64)
@@ -64,15 +62,11 @@ fn check_keys(max_entries: usize, seed: u64, ops: u64, drain: bool, key_of: impl
     let tree = BTree::create(&bm, Config { max_entries, ..Config::default() }).unwrap();
     let root = tree.root();
     let start: HashMap<_, _> = [(root, bm.fix_shared(root).unwrap().page().body().to_vec())].into();
-    let recorder = Recorder { units: Mutex::new(Vec::new()), redo: 0.into() };
+    let recorder = Recorder { units: Mutex::new(Vec::new()) };
     let tree = tree.with_journal(&recorder);
     let mut keys = Vec::new();
     for i in 0..ops {
         let r = splitmix64(seed ^ i);
-        // Every so often a "checkpoint": the next change of each page is an image.
-        if r.is_multiple_of(97) {
-            recorder.redo.store(recorder.units.lock().unwrap().len() as u64 + 1, std::sync::atomic::Ordering::Relaxed);
-        }
         let batch = if r.is_multiple_of(5) { 1 + r % 3 } else { 0 };
         if r.is_multiple_of(3) && !keys.is_empty() {
             let k: u64 = keys.swap_remove((r >> 8) as usize % keys.len());
@@ -103,8 +97,8 @@ fn check_keys(max_entries: usize, seed: u64, ops: u64, drain: bool, key_of: impl
             NodeMut::new(&mut theirs).contents().unwrap(),
             "{page} differs after redo (seed {seed})"
         );
-        // Byte for byte but the free gap (which an image zeroes): the
-        // header's run hint too, which split decisions redone later read.
+        // Byte for byte but the free gap (which an image zeroes), the
+        // header's run hint too (redo never reads it, but reproduces it).
         assert_eq!(Image::of(&mine), Image::of(&theirs), "{page}'s bytes differ after redo (seed {seed})");
         live += 1;
     }
@@ -134,9 +128,9 @@ fn redo_rebuilds_a_tree_of_full_nodes() {
     check(usize::MAX, 100, 20_000, true);
 }
 
-/// In-order loads split where the run goes on, a choice read from the
-/// page's run hint: redo repeats it. Ascending keys, and two ascending runs
-/// interleaved at random (one of them inside the key space), with removes.
+/// In-order loads split where the run goes on, a choice the log records:
+/// redo repeats it. Ascending keys, and two ascending runs interleaved at
+/// random (one of them inside the key space), with removes.
 #[test]
 fn redo_rebuilds_a_tree_loaded_in_order() {
     for max_entries in [4, 16, usize::MAX] {
@@ -148,20 +142,61 @@ fn redo_rebuilds_a_tree_loaded_in_order() {
     }
 }
 
-/// The first change of a page after the redo point is a full image, also
-/// when the page's LSN equals the redo point exactly (its last change was
-/// a record ending at a block's end, where the redo point's block begins).
+/// A small write's unit (8-byte key and value, one leaf change, the key
+/// not repeated) stays small: this is most of the log's volume.
 #[test]
-fn a_page_whose_lsn_is_the_redo_point_is_logged_as_an_image() {
-    use snowfall_btree::journal::{Change, Op};
-    let body = vec![0u8; snowfall_buffer::BODY_SIZE];
-    let redo = 8192;
-    for (page_lsn, image) in [(redo - 1, true), (redo, true), (redo + 1, false)] {
-        let change = Change { page: PageId(5), page_lsn, op: Op::Insert { key: b"k", value: b"v" }, body: &body };
-        let mut out = Vec::new();
-        Unit { write: None, changes: &[change], freed: &[] }.encode(redo, &mut out);
-        let decoded = Decoded::decode(&out).unwrap();
-        let is_image = matches!(decoded.changes[0].1, Op::Image(_));
-        assert_eq!(is_image, image, "page LSN {page_lsn}, redo point {redo}");
+fn a_small_write_encodes_in_27_bytes() {
+    use snowfall_btree::journal::{Change, Write};
+    let key = [7u8; 8];
+    let write = Write { tree: PageId(2), key: &key, batch: 0, before: None };
+    let change = Change { page: PageId(20_000), op: Op::Insert { key: &key, value: &[1; 8] } };
+    let mut out = Vec::new();
+    Unit { write: Some(write), changes: &[change], freed: &[] }.encode(&mut out);
+    assert_eq!(out.len(), 27, "{out:?}");
+    let decoded = Decoded::decode(&out).unwrap();
+    assert_eq!(decoded.write, Some(write));
+    assert_eq!(decoded.changes, vec![(PageId(20_000), Op::Insert { key: &key, value: &[1; 8] })]);
+}
+
+/// Decoding refuses every malformed variation of a valid unit instead of
+/// misreading it: each truncation, unknown flag bits, a "same key" mark on
+/// an op without a key or in a unit without a write, counts beyond the
+/// bytes left, an empty freed list, and trailing bytes.
+#[test]
+fn decoding_refuses_malformed_units() {
+    use snowfall_btree::journal::{Change, Write};
+    let key = *b"key";
+    let write = Write { tree: PageId(300), key: &key, batch: 5, before: Some(Some(b"old")) };
+    let changes = [
+        Change { page: PageId(9), op: Op::Insert { key: &key, value: b"new" } },
+        Change { page: PageId(4), op: Op::SetChild { index: 2, child: 1 << 40 } },
+        Change { page: PageId(4), op: Op::Remove { key: b"other" } },
+    ];
+    let mut good = Vec::new();
+    Unit { write: Some(write), changes: &changes, freed: &[PageId(77), PageId(1 << 33)] }.encode(&mut good);
+    let decoded = Decoded::decode(&good).unwrap();
+    assert_eq!(decoded.freed, vec![PageId(77), PageId(1 << 33)]);
+    assert_eq!(decoded.changes.len(), 3);
+    for len in 0..good.len() {
+        assert!(Decoded::decode(&good[..len]).is_err(), "truncated to {len} of {}", good.len());
     }
+    let mut trailing = good.clone();
+    trailing.push(0);
+    assert!(Decoded::decode(&trailing).is_err(), "trailing byte");
+    let mut flags = good.clone();
+    flags[0] |= 4;
+    assert!(Decoded::decode(&flags).is_err(), "unknown flag bit");
+
+    // A unit of one change, without a write: | flags | count | page | op | operands |.
+    let decode = |b: &[u8]| Decoded::decode(b).is_ok();
+    assert!(decode(&[0, 1, 9, 3, 2]), "remove at index 2");
+    assert!(!decode(&[0, 1, 9, 3 | 0x80, 2]), "same-key mark on remove at");
+    assert!(!decode(&[0, 1, 9, 1 | 0x80, 1, 7]), "same-key insert without a write");
+    assert!(!decode(&[0, 9, 9, 3, 2]), "more changes than bytes");
+    assert!(!decode(&[0, 0x80, 0, 9, 3, 2]), "a count not in its shortest form");
+    assert!(!decode(&[2, 0, 0]), "an empty freed list");
+    assert!(!decode(&[2, 200, 1, 0]), "more freed ids than bytes");
+    assert!(decode(&[2, 1, 5, 0]), "one freed page, no changes");
+    let huge = [0, 1, 9, 2, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01];
+    assert!(!decode(&huge), "a key length of u64::MAX (found by fuzzing: an overflow)");
 }

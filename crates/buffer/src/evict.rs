@@ -20,8 +20,10 @@
 #![allow(unsafe_code)]
 
 use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
 
 use snowfall_latch::Flag;
+use snowfall_latch::word::Word;
 use snowfall_latch::word::{MARKED, UNLOCKED};
 
 use crate::error::Error;
@@ -50,7 +52,9 @@ impl BufferManager {
                 let Some(latch) = self.states.get(page) else { return };
                 let w = latch.load();
                 match w.state() {
-                    MARKED if w.flag() && latch.try_lock_shared_if(w) => dirty.push(page),
+                    // Not a page a checkpoint is writing: two writes of one
+                    // page must never race.
+                    MARKED if w.flag() && !self.in_flight(page) && latch.try_lock_shared_if(w) => dirty.push(page),
                     MARKED if !w.flag() && latch.try_lock_exclusive_if(w) => clean.push(page),
                     UNLOCKED => {
                         latch.try_mark(w);
@@ -108,32 +112,103 @@ impl BufferManager {
             return (0, None);
         }
         let mut buffers = self.take_write_buffers(pages.len());
-        let mut max_lsn = 0;
         for (buffer, &page) in buffers.iter_mut().zip(pages) {
             // SAFETY: latched shared by the caller (module safety paragraph).
             let source = unsafe { &*self.page_ptr(page) };
             buffer.clone_from(source);
             buffer.seal();
-            max_lsn = max_lsn.max(buffer.lsn());
         }
-        if let Err(source) = self.hook.before_write_back(max_lsn) {
-            self.give_back_write_buffers(buffers);
-            return (0, Some(Error::LogFlush { lsn: max_lsn, source }));
+        let result = self.write_sealed(pages, &buffers, |page| {
+            if let Some(latch) = self.states.get(page) {
+                latch.clear_flag_shared();
+            }
+        });
+        self.give_back_write_buffers(buffers);
+        result
+    }
+
+    /// Writes back the dirty pages among `pages` without holding their
+    /// latches during the I/O (a checkpoint's flush: writers of those pages
+    /// do not wait for the disk). Each page is copied under a shared latch
+    /// and marked in flight (eviction leaves it alone, so no other write of
+    /// it can race this one), then released; after the write, its dirty flag
+    /// is cleared only if no writer came since the copy. Returns how many
+    /// were written and the first error.
+    pub(crate) fn write_back_unlatched(&self, pages: &[PageId]) -> (usize, Option<Error>) {
+        let mut buffers = self.take_write_buffers(pages.len());
+        let mut taken: Vec<(PageId, Word)> = Vec::with_capacity(pages.len());
+        for &page in pages {
+            let (Some(latch), Some(flight)) = (self.states.get(page), self.in_flight.get(page)) else { continue };
+            let w = latch.load();
+            if !w.flag() || flight.load(Ordering::Acquire) != 0 {
+                continue;
+            }
+            // No other latch is held here: waiting cannot deadlock.
+            if !latch.try_lock_shared_if(w) && latch.lock_shared().is_err() {
+                continue;
+            }
+            let w = latch.load();
+            if w.flag() && flight.load(Ordering::Acquire) == 0 {
+                let Some(buffer) = buffers.get_mut(taken.len()) else { break };
+                // SAFETY: latched shared just above (module safety paragraph).
+                let source = unsafe { &*self.page_ptr(page) };
+                buffer.clone_from(source);
+                buffer.seal();
+                flight.store(1, Ordering::Release);
+                taken.push((page, w));
+            }
+            latch.unlock_shared();
         }
-        // In page order, runs of consecutive pages in one device request.
+        let ids: Vec<PageId> = taken.iter().map(|&(p, _)| p).collect();
+        let result = self.write_sealed(&ids, buffers.get(..taken.len()).unwrap_or_default(), |page| {
+            let Some(&(_, w)) = taken.iter().find(|&&(p, _)| p == page) else { return };
+            if let Some(latch) = self.states.get(page)
+                && latch.try_share(w)
+            {
+                latch.clear_flag_shared();
+                latch.unlock_shared();
+            }
+        });
+        for &(page, _) in &taken {
+            if let Some(flight) = self.in_flight.get(page) {
+                flight.store(0, Ordering::Release);
+            }
+        }
+        self.give_back_write_buffers(buffers);
+        result
+    }
+
+    /// Writes the sealed `copies` of `pages` (same order): the hook first,
+    /// then the device in page order, runs of consecutive pages in one
+    /// request; `written(page)` for each page that reached the device.
+    /// Returns how many were written and the first error.
+    fn write_sealed(
+        &self,
+        pages: &[PageId],
+        copies: &[Page],
+        mut written: impl FnMut(PageId),
+    ) -> (usize, Option<Error>) {
+        if pages.is_empty() {
+            return (0, None);
+        }
+        let token = match self.hook.before_write_back(self, copies) {
+            Ok(token) => token,
+            Err(source) => {
+                let lsn = copies.iter().map(Page::lsn).max().unwrap_or(0);
+                return (0, Some(Error::LogFlush { lsn, source }));
+            }
+        };
         let mut order: Vec<(PageId, &[u8; PAGE_SIZE])> =
-            pages.iter().copied().zip(buffers.iter().map(Page::bytes)).collect();
+            pages.iter().copied().zip(copies.iter().map(Page::bytes)).collect();
         order.sort_unstable_by_key(|&(page, _)| page);
-        let mut written = 0;
+        let mut count = 0;
         let mut failed = 0;
         let mut first_error = None;
         let mut clean = |run: &[(PageId, &[u8; PAGE_SIZE])]| {
             for &(page, _) in run {
-                if let Some(latch) = self.states.get(page) {
-                    latch.clear_flag_shared();
-                }
+                written(page);
             }
-            written += run.len();
+            count += run.len();
         };
         let mut rest = order.as_slice();
         while let Some(&(first, _)) = rest.first() {
@@ -167,9 +242,9 @@ impl BufferManager {
                 pages.len()
             );
         }
-        self.count(Counter::WriteBack, written as u64);
-        self.give_back_write_buffers(buffers);
-        (written, first_error)
+        self.hook.after_write_back(token);
+        self.count(Counter::WriteBack, count as u64);
+        (count, first_error)
     }
 
     fn take_write_buffers(&self, n: usize) -> Vec<Page> {

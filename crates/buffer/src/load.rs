@@ -51,7 +51,10 @@ impl BufferManager {
     /// if it has one (exmap on a block device), else prepare and `pread`.
     fn fill(&self, page: PageId) -> Result<(), Error> {
         if let Some(read) = self.memory().load_from_backing(page) {
-            return read.map_err(Error::Memory);
+            // The device did not see this read: tell it, so it is counted.
+            read.map_err(Error::Memory)?;
+            self.device.note_direct_read(1);
+            return Ok(());
         }
         self.prepare_memory(&[page])?;
         // SAFETY: held exclusively and prepared (module safety paragraph).

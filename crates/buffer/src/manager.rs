@@ -32,11 +32,27 @@ use crate::stats::{Counter, Counters, Stats};
 /// Pages [`BufferManager::free_pages`] latches and releases at a time.
 const FREE_CHUNK: usize = 256;
 
-/// Called before dirty pages are written back: the write-ahead log makes
-/// itself durable up to `max_lsn` ("log before data").
+/// Called around every batch of dirty pages written back: before, the
+/// write-ahead log makes itself durable up to the batch's highest page LSN
+/// ("log before data"), and makes sure a torn write of any page in the
+/// batch could be repaired; after, it learns that the batch's writes are
+/// over.
 pub trait WriteBackHook: Send + Sync {
-    /// Makes the log durable up to `max_lsn`.
-    fn before_write_back(&self, max_lsn: u64) -> Result<(), DeviceError>;
+    /// Called with the sealed copies of the pages about to be written, in
+    /// the order given to write-back, and the buffer manager writing them.
+    /// Each copy was taken under the page's shared latch; eviction holds the
+    /// latches until [`WriteBackHook::after_write_back`], a checkpoint's
+    /// flush releases them at once (the pages may change meanwhile; no
+    /// other write of them runs). Returns a token for `after_write_back`;
+    /// an error writes nothing.
+    fn before_write_back(&self, bm: &BufferManager, pages: &[Page]) -> Result<u64, DeviceError>;
+
+    /// The writes of the batch `before_write_back` returned `token` for
+    /// have returned (each written or failed). Called exactly once for every
+    /// successful `before_write_back`.
+    fn after_write_back(&self, token: u64) {
+        let _ = token;
+    }
 }
 
 /// The hook used until a write-ahead log exists: nothing to flush.
@@ -44,8 +60,8 @@ pub trait WriteBackHook: Send + Sync {
 pub struct NoLog;
 
 impl WriteBackHook for NoLog {
-    fn before_write_back(&self, _max_lsn: u64) -> Result<(), DeviceError> {
-        Ok(())
+    fn before_write_back(&self, _bm: &BufferManager, _pages: &[Page]) -> Result<u64, DeviceError> {
+        Ok(0)
     }
 }
 
@@ -91,6 +107,11 @@ pub struct BufferManager {
     _fault_range: Option<Registration>,
     memory: Box<dyn MemoryBackend>,
     pub(crate) states: crate::states::PageStates,
+    /// One tag per page for the layer above ([`BufferManager::page_tag`]).
+    tags: crate::states::PageTags,
+    /// Per page, 1 while a checkpoint's flush writes it without its latch
+    /// (eviction leaves it alone meanwhile).
+    pub(crate) in_flight: crate::states::PageTags,
     pub(crate) resident: ResidentSet,
     /// Resident pages, including frames reserved for loads in progress.
     /// Never exceeds `config.pool_pages()`.
@@ -164,6 +185,8 @@ impl BufferManager {
         );
         Ok(BufferManager {
             states: crate::states::PageStates::new(virtual_pages)?,
+            tags: crate::states::PageTags::new(virtual_pages)?,
+            in_flight: crate::states::PageTags::new(virtual_pages)?,
             resident: ResidentSet::new(config.pool_pages())?,
             resident_count: AtomicU64::new(0),
             allocator: Mutex::new(Allocator {
@@ -183,6 +206,13 @@ impl BufferManager {
             hook,
             guarded_reads,
         })
+    }
+
+    /// A word the layer above keeps for `page` (zero until it sets it; kept
+    /// while the page is evicted and reloaded, never read or written by the
+    /// buffer manager). `None` outside the reservation.
+    pub fn page_tag(&self, page: PageId) -> Option<&AtomicU64> {
+        self.tags.get(page)
     }
 
     /// The storage device (for writes the caller manages itself, such as a
@@ -665,7 +695,8 @@ impl BufferManager {
     // ---------------------------------------------------------------- write-back
 
     /// Writes every dirty resident page back and makes the device durable.
-    /// Call it without holding guards (it latches pages shared).
+    /// Call it without holding guards (it latches pages shared, one at a
+    /// time, only to copy them: writers never wait for the disk).
     pub fn flush(&self) -> Result<(), Error> {
         let mut first_error = None;
         let mut dirty = Vec::new();
@@ -673,51 +704,22 @@ impl BufferManager {
         // In page order: batches then hold runs of consecutive pages, which
         // write-back sends to the device in one request each.
         dirty.sort_unstable();
-        let mut held = Vec::with_capacity(self.config.eviction_batch);
-        for page in dirty {
-            let Some(latch) = self.states.get(page) else { continue };
-            let w = latch.load();
-            if !w.flag() {
-                continue;
-            }
-            // Never wait for a latch while holding others: a writer holding
-            // this page exclusively may be waiting, by latch coupling, for a
-            // page this batch holds. Write the batch out first.
-            if !latch.try_lock_shared_if(w) {
-                self.write_back_held(&mut held, &mut first_error);
-                if latch.lock_shared().is_err() {
-                    continue;
-                }
-            }
-            if latch.load().flag() {
-                held.push(page);
-            } else {
-                latch.unlock_shared();
-            }
-            if held.len() >= self.config.eviction_batch {
-                self.write_back_held(&mut held, &mut first_error);
+        dirty.retain(|&page| self.states.get(page).is_some_and(|l| l.load().flag()));
+        for batch in dirty.chunks(self.config.eviction_batch.max(1)) {
+            let (_, error) = self.write_back_unlatched(batch);
+            if first_error.is_none() {
+                first_error = error;
             }
         }
-        self.write_back_held(&mut held, &mut first_error);
         if let Some(e) = first_error {
             return Err(e);
         }
         self.device.sync().map_err(|source| Error::Sync { source })
     }
 
-    /// Writes back the pages in `held` (latched shared), releases them and
-    /// empties `held`; keeps the first error.
-    fn write_back_held(&self, held: &mut Vec<PageId>, first_error: &mut Option<Error>) {
-        let (written, error) = self.write_back(held);
-        debug_assert!(written <= held.len());
-        for page in held.drain(..) {
-            if let Some(latch) = self.states.get(page) {
-                latch.unlock_shared();
-            }
-        }
-        if first_error.is_none() {
-            *first_error = error;
-        }
+    /// Whether a checkpoint's flush is writing `page` now.
+    pub(crate) fn in_flight(&self, page: PageId) -> bool {
+        self.in_flight.get(page).is_some_and(|f| f.load(Ordering::Acquire) != 0)
     }
 
     /// Checks internal invariants (for tests after a run, with no thread

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use common::config;
 use rustix::io::Errno;
 use snowfall_buffer::device::{FaultyDevice, Injected, MemoryDevice, Rule};
-use snowfall_buffer::{BufferManager, Device, DeviceError, Error, IoOp, PAGE_SIZE, PageId, PageState, WriteBackHook};
+use snowfall_buffer::{
+    BufferManager, Device, DeviceError, Error, IoOp, PAGE_SIZE, Page, PageId, PageState, WriteBackHook,
+};
 
 type Faulty = Arc<FaultyDevice<MemoryDevice>>;
 
@@ -184,7 +186,7 @@ fn a_failed_sync_is_reported_by_flush() {
 struct BrokenLog;
 
 impl WriteBackHook for BrokenLog {
-    fn before_write_back(&self, _max_lsn: u64) -> Result<(), DeviceError> {
+    fn before_write_back(&self, _bm: &BufferManager, _pages: &[Page]) -> Result<u64, DeviceError> {
         Err(DeviceError::NoSpace { offset: 77 })
     }
 }

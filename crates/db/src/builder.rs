@@ -66,6 +66,12 @@ impl Builder {
         self
     }
 
+    /// The double-write area's size (only when the database is created).
+    pub fn double_write_bytes(mut self, bytes: u64) -> Builder {
+        self.options.double_write_bytes = Some(bytes);
+        self
+    }
+
     /// Checkpoint after this much log.
     pub fn checkpoint_bytes(mut self, bytes: u64) -> Builder {
         self.options.checkpoint_bytes = bytes;

@@ -4,12 +4,15 @@
 //!    a fresh block, whose first LSN becomes the *redo point*, and the state
 //!    there is snapshotted: the allocation mark, the free pages (those the
 //!    log knows of: see `BufferManager::track_allocation`), the catalog,
-//!    and the oldest batch still open (the *scan point*). From now on, a
-//!    page changed for the first time since the redo point logs its full
-//!    image. Everything before the redo point is made durable in the log.
-//! 2. Every dirty page is written back (log first, as always) and the file
-//!    synced. Readers never wait; a writer waits only for a page being
-//!    copied out.
+//!    and the oldest batch still open (the *scan point*). Everything before
+//!    the redo point is made durable in the log.
+//! 2. Every dirty page is written back (log first, and protected against
+//!    a torn write as the last checkpoint requires: `double_write.rs`) and
+//!    the file synced. Neither readers nor writers wait for it: each page
+//!    is copied under its latch and written without it (a writer that
+//!    changes it meanwhile leaves it dirty). Then the double-write floor is raised to the new
+//!    redo point: a page written back from now on is copied first unless
+//!    the log holds an image of it from that point on.
 //! 3. The free list goes into trunk pages taken from the free pages, which
 //!    stay withheld from allocation until the next checkpoint replaces
 //!    them; synced.
@@ -47,16 +50,29 @@ impl Inner {
 
     /// Steps 2 and 3: every dirty page, then the free list into `trunks`;
     /// returns the free list's head.
-    fn write_out(&self, trunks: &[PageId], free: &[PageId]) -> Result<u64, Error> {
+    fn write_out(&self, redo: u64, trunks: &[PageId], free: &[PageId]) -> Result<u64, Error> {
         self.bm.flush().map_err(|e| self.failed(Error::Buffer(e)))?;
+        // The pages just written are synced, so they need no protection
+        // once this checkpoint is in effect; any page written from here on
+        // may be in flight when it takes effect: it needs protection from
+        // the new redo point. (The free list's sync below makes durable the
+        // evictions that finished under the old floor.)
+        self.hook.copies.raise(redo);
         let device = self.bm.device();
-        freelist::write(device, trunks, free)
+        freelist::write(device, trunks, free, redo)
             .and_then(|h| device.sync().map(|()| h))
             .map_err(|source| self.failed(Error::Io { file: self.file.clone(), source }))
     }
 
     fn checkpoint_now(&self) -> Result<(), Error> {
         self.check_writable()?;
+        self.checkpoint_running.store(true, Ordering::Relaxed);
+        let result = self.checkpoint_steps();
+        self.checkpoint_running.store(false, Ordering::Relaxed);
+        result
+    }
+
+    fn checkpoint_steps(&self) -> Result<(), Error> {
         let (redo, scan, next, free, trunks, catalog) = {
             let state = self.state.lock();
             let (_, snap) = self
@@ -74,7 +90,7 @@ impl Inner {
             let a = allocation.map_err(Error::Buffer)?;
             (redo, scan, a.next, a.free, a.storage, catalog)
         };
-        let written = self.write_out(&trunks, &free);
+        let written = self.write_out(redo, &trunks, &free);
         let free_head = match written {
             Ok(head) => head,
             Err(e) => {

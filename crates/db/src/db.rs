@@ -39,6 +39,8 @@ pub(crate) struct Inner {
     pub(crate) state: Mutex<State>,
     /// One checkpoint at a time.
     pub(crate) checkpointing: Mutex<()>,
+    /// A checkpoint is running (set under `checkpointing`).
+    pub(crate) checkpoint_running: AtomicBool,
     /// Batches in progress: (id, the start LSN of their first record).
     pub(crate) batches: Mutex<Vec<(u64, u64)>>,
     pub(crate) next_batch: AtomicU64,
@@ -56,8 +58,12 @@ pub(crate) struct Inner {
     /// When the last checkpoint was taken (monotonic clock, nanoseconds).
     pub(crate) last_checkpoint_at: AtomicU64,
     pub(crate) closed: AtomicBool,
+    /// The write-back hook (log before data, torn-write protection).
+    pub(crate) hook: Arc<crate::open::Hook>,
     /// What recovery did when this database was opened.
     pub(crate) recovery: Recovery,
+    /// Bytes read from and written to the two files since they were opened.
+    pub(crate) io: crate::stats::Io,
 }
 
 /// What recovery did when a database was opened.
@@ -67,6 +73,9 @@ pub struct Recovery {
     pub records_redone: u64,
     /// Batches cut by a crash and undone.
     pub batches_undone: usize,
+    /// Pages a crash tore (or lost past the file's end) put back from the
+    /// double-write area before redo.
+    pub pages_restored: usize,
 }
 
 /// An open database.
@@ -366,6 +375,12 @@ impl Database {
     /// database file, and the log before it can be reused.
     pub fn checkpoint(&self) -> Result<(), Error> {
         self.inner.checkpoint()
+    }
+
+    /// Whether a checkpoint is running now (for monitoring: a benchmark
+    /// tells the latency of writes during checkpoints from the rest).
+    pub fn checkpoint_in_progress(&self) -> bool {
+        self.inner.checkpoint_running.load(Ordering::Relaxed)
     }
 
     /// Makes every write so far durable (flushes the log). A read-only

@@ -28,12 +28,17 @@ pub fn trunks_for(ids: usize) -> usize {
 }
 
 /// Writes `ids` into the chain of `trunks` (exactly `trunks_for(ids.len())`
-/// pages); returns the head's id (0 for an empty list). Not synced.
-pub fn write(device: &dyn Device, trunks: &[PageId], ids: &[PageId]) -> Result<u64, DeviceError> {
+/// pages), stamped with LSN `lsn` (the checkpoint's redo point: a trunk
+/// page may have been in use at the last checkpoint's redo point, and if
+/// this checkpoint is cut short, redo from there must skip the page's old
+/// changes, not apply them to the trunk); returns the head's id (0 for an
+/// empty list). Not synced.
+pub fn write(device: &dyn Device, trunks: &[PageId], ids: &[PageId], lsn: u64) -> Result<u64, DeviceError> {
     let mut page = alloc::boxed::Box::new(Page::zeroed());
     for (i, (&trunk, chunk)) in trunks.iter().zip(ids.chunks(IDS_PER_TRUNK)).enumerate() {
         page.init(trunk);
         page.set_kind(TRUNK_KIND);
+        page.set_lsn(lsn);
         let next = trunks.get(i + 1).map_or(0, |p| p.0);
         let body = page.body_mut();
         put(body, 0, &next.to_le_bytes());

@@ -14,10 +14,11 @@
 //! point.
 
 use snowfall_btree::journal::{Change, Journal, Unit};
-use snowfall_buffer::ExclusiveGuard;
+use snowfall_buffer::{BufferManager, ExclusiveGuard};
 use snowfall_wal::LogError;
 
 use crate::db::Inner;
+use crate::double_write::DoubleWrite;
 use crate::error::Error;
 
 /// A tree unit.
@@ -33,8 +34,9 @@ impl Journal for Inner {
     fn log(&self, unit: &Unit<'_>) -> Result<u64, LogError> {
         let batch = unit.write.map_or(0, |w| w.batch);
         let result = self.log.append(UNIT, |out, place| {
-            unit.encode(place.redo, out);
+            unit.encode(out);
             self.bm.logged(unit.changes.iter().map(|c| c.page), unit.freed);
+            mark_images(&self.bm, unit, place.start);
             if batch != 0 {
                 let mut batches = self.batches.lock();
                 if !batches.iter().any(|&(b, _)| b == batch) {
@@ -54,6 +56,17 @@ impl Journal for Inner {
     }
 }
 
+/// A page logged whole in a record starting at `start` is rebuilt by redo
+/// from there on without being read: writing it back needs no copy until
+/// the floor passes `start` (`double_write.rs`).
+pub(crate) fn mark_images(bm: &BufferManager, unit: &Unit<'_>, start: u64) {
+    for c in unit.changes {
+        if c.op.is_image() {
+            DoubleWrite::mark(bm, c.page, start);
+        }
+    }
+}
+
 impl Inner {
     /// Logs the creation of tree `name` with its (new, empty) root.
     pub(crate) fn log_create(&self, name: &str, root: &ExclusiveGuard<'_>) -> Result<u64, LogError> {
@@ -63,8 +76,9 @@ impl Inner {
             .append(CREATE_TREE, |out, place| {
                 out.push(name.len() as u8);
                 out.extend_from_slice(name.as_bytes());
-                unit.encode(place.redo, out);
+                unit.encode(out);
                 self.bm.logged(core::iter::once(root.id()), &[]);
+                mark_images(&self.bm, &unit, place.start);
             })
             .map(|at| at.end)
     }

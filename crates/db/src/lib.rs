@@ -67,6 +67,7 @@ extern crate alloc;
 mod builder;
 mod checkpoint;
 mod db;
+mod double_write;
 mod drop_tree;
 mod error;
 pub mod freelist;

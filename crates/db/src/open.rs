@@ -9,13 +9,14 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use snowfall_buffer::device::{FileDevice, FileOptions, Overlay};
-use snowfall_buffer::{BufferManager, Config, Device, DeviceError, PAGE_SIZE, PageId, WriteBackHook};
+use snowfall_buffer::device::{Counted, FileDevice, FileOptions, Overlay};
+use snowfall_buffer::{BufferManager, Config, Device, DeviceError, PAGE_SIZE, Page, PageId, WriteBackHook};
 use snowfall_latch::Mutex;
 use snowfall_wal::format::{MAX_FLUSH_BLOCKS, lsn};
 use snowfall_wal::{Log, LogError, LogHeader, LogHook};
 
 use crate::db::{Database, Inner, State};
+use crate::double_write::{self, DoubleWrite};
 use crate::error::{Error, ReadOnly, SuperblockProblem};
 use crate::freelist;
 use crate::options::Options;
@@ -29,34 +30,57 @@ pub(crate) fn aligned(bytes: [u8; PAGE_SIZE]) -> Box<Aligned> {
     Box::new(Aligned(bytes))
 }
 
-/// The write-back hook while the log does not exist yet (recovery redoes
-/// pages, and evictions may write them back): every record recovery has
-/// read is on disk already, so pages up to `recovered` may be written.
-/// Once the log is open, the log's own hook decides.
+/// The write-back hook: "log before data", then torn-write protection
+/// (`double_write.rs`). Until the log is open (recovery redoes pages, and
+/// evictions may write them back), every record recovery has read is on
+/// disk already, so pages up to `recovered` may be written; once the log is
+/// open, the log's own hook decides.
 pub(crate) struct Hook {
     recovered: AtomicU64,
     log: Mutex<Option<LogHook>>,
+    pub(crate) copies: DoubleWrite,
 }
 
-impl WriteBackHook for Hook {
-    fn before_write_back(&self, max_lsn: u64) -> Result<(), DeviceError> {
-        if let Some(hook) = &*self.log.lock() {
-            return hook.before_write_back(max_lsn);
+impl Hook {
+    /// Log before data; returns the log's end now (the position a copy
+    /// taken now holds the page at).
+    fn log_first(&self, max_lsn: u64) -> Result<u64, DeviceError> {
+        // Out of the lock: write-backs of several threads sync the log at once.
+        let log = self.log.lock().as_ref().map(|h| LogHook(h.0.clone()));
+        if let Some(hook) = log {
+            hook.durable_to(max_lsn)?;
+            return Ok(hook.0.appended());
         }
-        if max_lsn <= self.recovered.load(Ordering::Acquire) {
-            Ok(())
+        let recovered = self.recovered.load(Ordering::Acquire);
+        if max_lsn <= recovered {
+            Ok(recovered)
         } else {
             Err(DeviceError::Os { op: snowfall_buffer::IoOp::Write, offset: max_lsn, errno: rustix::io::Errno::IO })
         }
     }
 }
 
-/// The hook, shared between the buffer manager and recovery.
+impl WriteBackHook for Hook {
+    fn before_write_back(&self, bm: &BufferManager, pages: &[Page]) -> Result<u64, DeviceError> {
+        let position = self.log_first(pages.iter().map(Page::lsn).max().unwrap_or(0))?;
+        self.copies.protect(bm, pages, position)
+    }
+
+    fn after_write_back(&self, token: u64) {
+        self.copies.done(token);
+    }
+}
+
+/// The hook, shared between the buffer manager, recovery and checkpoints.
 pub(crate) struct SharedHook(pub(crate) Arc<Hook>);
 
 impl WriteBackHook for SharedHook {
-    fn before_write_back(&self, max_lsn: u64) -> Result<(), DeviceError> {
-        self.0.before_write_back(max_lsn)
+    fn before_write_back(&self, bm: &BufferManager, pages: &[Page]) -> Result<u64, DeviceError> {
+        self.0.before_write_back(bm, pages)
+    }
+
+    fn after_write_back(&self, token: u64) {
+        self.0.after_write_back(token);
     }
 }
 
@@ -210,9 +234,16 @@ fn open_devices(
     why: Option<ReadOnly>,
 ) -> Result<Database, Error> {
     let read_only = why.is_some();
+    // Every byte to and from the files is counted (`Database::stats`),
+    // below the overlay: what a read-only open keeps in memory is not I/O.
     // Read-only: whatever recovery writes stays in memory.
-    let (data, log_device): (Box<dyn Device>, Box<dyn Device>) =
-        if read_only { (Box::new(Overlay::new(data)), Box::new(Overlay::new(log_device))) } else { (data, log_device) };
+    let (data, log_device) = (Counted::new(data), Counted::new(log_device));
+    let counters = crate::stats::Io { data: data.counters(), log: log_device.counters() };
+    let (data, log_device): (Box<dyn Device>, Arc<dyn Device>) = if read_only {
+        (Box::new(Overlay::new(Box::new(data))), Arc::new(Overlay::new(Box::new(log_device))))
+    } else {
+        (Box::new(data), Arc::new(log_device))
+    };
     let log_name = format!("{name}.wal");
     let slot = |data: &dyn Device, i: u64| read_slot(data, i, name);
     // A database never created, or whose creation a crash cut short
@@ -243,16 +274,24 @@ fn open_devices(
     }
     // A log shorter than its ring lost blocks (it is created whole).
     let log_pages = log_device.page_count().map_err(io(&log_name))?;
-    let log_expected = Log::device_pages(header.ring);
+    let log_expected = header.device_pages();
     let log_short = log_pages < log_expected;
     if log_short && !options.accept_log_loss {
         return Err(Error::LogTruncated { file: log_name, pages: log_pages, expected: log_expected });
+    }
+    // Pages a crash tore while they were written back are whole again
+    // before anything reads them.
+    let restored = double_write::restore(&*log_device, header.area_start(), header.area, &*data, sb.redo)
+        .map_err(|(file, source)| Error::Io { file, source })?;
+    if !restored.is_empty() {
+        log::warn!("{name}: {} pages torn or lost by a crash put back from the double-write area", restored.len());
     }
     let (free, trunks) = freelist::read(&*data, sb.free_head, sb.free_pages, sb.page_count)?;
     let file_pages = data.page_count().map_err(io(name))?;
     check_length(name, file_pages, &sb, &free)?;
 
-    let hook = Arc::new(Hook { recovered: AtomicU64::new(0), log: Mutex::new(None) });
+    let copies = DoubleWrite::new(log_device.clone(), header.area_start(), header.area, sb.redo);
+    let hook = Arc::new(Hook { recovered: AtomicU64::new(0), log: Mutex::new(None), copies });
     let config = Config {
         pool_bytes: options.pool_bytes,
         virtual_bytes: reservation_bytes(&options, file_pages.max(sb.page_count))?,
@@ -283,7 +322,7 @@ fn open_devices(
         bm.device().write_page(sb.slot(), &page.0).and_then(|()| bm.device().sync()).map_err(io(name))?;
     }
 
-    let log = Arc::new(Log::open(log_device, sb.ring, epoch, recovered.resume, sb.scan, sb.redo)?);
+    let log = Arc::new(Log::open(Box::new(log_device), sb.ring, epoch, recovered.resume, sb.scan, sb.redo)?);
     *hook.log.lock() = Some(LogHook(log.clone()));
     bm.track_allocation();
     let free: Vec<PageId> = recovered.free.into_iter().filter(|p| !trunks.contains(p)).collect();
@@ -296,6 +335,7 @@ fn open_devices(
         tree_config: snowfall_btree::Config::default(),
         state: Mutex::new(State { catalog: recovered.catalog, quarantine: trunks, sb: sb.clone() }),
         checkpointing: Mutex::new(()),
+        checkpoint_running: AtomicBool::new(false),
         batches: Mutex::new(Vec::new()),
         next_batch: AtomicU64::new((u64::from(epoch) << 32) | 1),
         stopped: AtomicBool::new(false),
@@ -305,7 +345,13 @@ fn open_devices(
         last_checkpoint: AtomicU64::new(sb.redo),
         last_checkpoint_at: AtomicU64::new(snowfall_sys::clock::Instant::now().as_nanos()),
         closed: AtomicBool::new(false),
-        recovery: crate::db::Recovery { records_redone: recovered.redone, batches_undone: recovered.undone_batches },
+        hook: hook.clone(),
+        recovery: crate::db::Recovery {
+            records_redone: recovered.redone,
+            batches_undone: recovered.undone_batches,
+            pages_restored: restored.len(),
+        },
+        io: counters,
         options,
     });
     inner.undo(recovered.incomplete, sb.scan, recovered.end)?;
@@ -322,6 +368,10 @@ fn open_devices(
     let maintenance = crate::maintenance::start(&inner)?;
     Ok(Database { inner, maintenance })
 }
+
+/// The smallest double-write area: room for several write-back batches
+/// (a batch needs its pages plus a directory page).
+const MIN_DOUBLE_WRITE_PAGES: u64 = 256;
 
 /// Writes a new database's log header and first superblock.
 fn create(data: &dyn Device, log: &dyn Device, name: &str, options: &Options) -> Result<(), Error> {
@@ -340,7 +390,11 @@ fn create(data: &dyn Device, log: &dyn Device, name: &str, options: &Options) ->
     let db_id = u64::from_le_bytes(id) | 1;
     // The log's whole ring is reserved here: a disk without room for it
     // fails the creation, never a write later.
-    Log::format(log, &LogHeader { db_id, ring }).map_err(|e| match e.device_error() {
+    let area = options.double_write_area_bytes() / PAGE_SIZE as u64;
+    if area < MIN_DOUBLE_WRITE_PAGES {
+        return Err(Error::Config { what: "the double-write area must be at least 1 MiB" });
+    }
+    Log::format(log, &LogHeader { db_id, ring, area }).map_err(|e| match e.device_error() {
         Some(source) => Error::Io { file: format!("{name}.wal"), source },
         None => Error::Log(e),
     })?;

@@ -53,6 +53,15 @@ pub struct Options {
     /// Size of the write-ahead log's ring (fixed when the database is
     /// created).
     pub log_bytes: u64,
+    /// Size of the double-write area at the end of the log file, where
+    /// pages are copied before they are overwritten so that a crash
+    /// tearing one is repaired (fixed when the database is created; at
+    /// least 1 MiB). `None` (the default): a quarter of `log_bytes`, at
+    /// least 1 MiB. A page is copied at most once between two checkpoints
+    /// if the area holds every page written back between them; a smaller
+    /// area is emptied (a sync of the data file) and starts over, copying
+    /// pages again.
+    pub double_write_bytes: Option<u64>,
     /// Take a checkpoint once this much log has been written since the last.
     pub checkpoint_bytes: u64,
     /// Take a checkpoint once this long has passed since the last, if
@@ -88,6 +97,7 @@ impl core::fmt::Debug for Options {
             .field("max_bytes", &self.max_bytes)
             .field("memory", &self.memory)
             .field("log_bytes", &self.log_bytes)
+            .field("double_write_bytes", &self.double_write_bytes)
             .field("checkpoint_bytes", &self.checkpoint_bytes)
             .field("checkpoint_interval", &self.checkpoint_interval)
             .field("durability", &self.durability)
@@ -99,6 +109,13 @@ impl core::fmt::Debug for Options {
     }
 }
 
+impl Options {
+    /// The double-write area's size for a database created now.
+    pub(crate) fn double_write_area_bytes(&self) -> u64 {
+        self.double_write_bytes.unwrap_or((self.log_bytes / 4).max(1 << 20))
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
@@ -107,6 +124,7 @@ impl Default for Options {
             max_bytes: None,
             memory: MemoryKind::Auto,
             log_bytes: 256 << 20,
+            double_write_bytes: None,
             checkpoint_bytes: 64 << 20,
             checkpoint_interval: Duration::from_secs(60),
             durability: Durability::Sync,

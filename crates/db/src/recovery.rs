@@ -5,9 +5,13 @@
 //! (a torn tail ends it cleanly; damage anywhere else is an error). Page
 //! changes before the redo point are already in the file and are skipped.
 //! From the redo point on, each unit is redone page by page: an image
-//! replaces the page without reading it (so a page torn by the crash is
-//! rebuilt, not read); any other operation is applied only if the page's
-//! LSN is below the unit's (its stored copy predates the change). Freed and
+//! replaces the page without reading it; any other operation is applied
+//! only if the page's LSN is below the unit's (its stored copy predates
+//! the change). Pages a crash tore were put back from the double-write area
+//! before redo (`double_write.rs`), except those whose write-back relied on
+//! an image in the log instead: such a page cannot be read, so its changes
+//! are skipped until its image comes, which rebuilds it; one that never
+//! comes is an error. Freed and
 //! allocated pages update the free list the checkpoint stored; tree
 //! creations update its catalog.
 //!
@@ -28,6 +32,7 @@ use snowfall_wal::format::{lsn, position};
 use snowfall_wal::{LogError, Record, Resume, Scan};
 
 use crate::db::Inner;
+use crate::double_write::DoubleWrite;
 use crate::drop_tree::DropRecord;
 use crate::error::Error;
 use crate::journal::{COMMIT, CREATE_TREE, DROP_TREE, UNIT};
@@ -111,11 +116,21 @@ struct Redoer<'a> {
     /// Pages past the checkpoint's page count that the log changes.
     touched: BTreeSet<PageId>,
     page_count: u64,
+    /// Pages that could not be read whole (a crash tore their write-back),
+    /// with the error: their changes wait for an image of them in the log,
+    /// which their write-back relied on instead of a copy.
+    torn: BTreeMap<PageId, snowfall_buffer::Error>,
+}
+
+/// Whether a page failed to load the way a torn write leaves it.
+fn torn(e: &snowfall_buffer::Error) -> bool {
+    use snowfall_buffer::Error as B;
+    matches!(e, B::Checksum { .. } | B::Misdirected { .. } | B::UnknownFormat { .. })
 }
 
 impl Redoer<'_> {
-    /// Redoes one unit ending at `lsn`.
-    fn unit(&mut self, unit: &Decoded<'_>, lsn: u64) -> Result<(), Error> {
+    /// Redoes one unit from `start` to `lsn`.
+    fn unit(&mut self, unit: &Decoded<'_>, start: u64, lsn: u64) -> Result<(), Error> {
         // Whether each page gets this unit's changes: decided at its first
         // change (a page may appear several times).
         let mut apply: Vec<(PageId, bool)> = Vec::new();
@@ -129,10 +144,26 @@ impl Redoer<'_> {
             let mut guard = match decided {
                 Some(false) => continue,
                 Some(true) => self.bm.fix_exclusive(*page)?,
-                None if op.is_image() => self.bm.fix_overwrite(*page)?,
+                None if op.is_image() => {
+                    self.torn.remove(page);
+                    DoubleWrite::mark(self.bm, *page, start);
+                    self.bm.fix_overwrite(*page)?
+                }
+                None if self.torn.contains_key(page) => {
+                    apply.push((*page, false));
+                    continue;
+                }
                 None => {
                     self.bm.ensure_allocated(self.next)?;
-                    let g = self.bm.fix_exclusive(*page)?;
+                    let g = match self.bm.fix_exclusive(*page) {
+                        Ok(g) => g,
+                        Err(e) if torn(&e) => {
+                            self.torn.insert(*page, e);
+                            apply.push((*page, false));
+                            continue;
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
                     let newer = g.page().lsn() >= lsn;
                     apply.push((*page, !newer));
                     if newer {
@@ -180,6 +211,7 @@ pub(crate) fn redo(
         next: sb.page_count,
         touched: BTreeSet::new(),
         page_count: sb.page_count,
+        torn: BTreeMap::new(),
     };
     let mut catalog = sb.catalog.clone();
     let mut batches: BTreeMap<u64, Vec<BatchWrite>> = BTreeMap::new();
@@ -205,6 +237,13 @@ pub(crate) fn redo(
             }
         }
         end = record_end;
+    }
+    // A page still unreadable had nothing to rebuild it from: damaged, not
+    // torn by a crash (or the log that held its image was lost), unless it
+    // is free now (a checkpoint cut short wrote its free list there).
+    let free = &redoer.free;
+    if let Some((_, e)) = redoer.torn.into_iter().find(|(p, _)| !free.contains(p)) {
+        return Err(e.into());
     }
     // Ids handed out after the checkpoint whose change never reached the
     // log (other threads' later ones did) hold nothing: free.
@@ -278,7 +317,7 @@ fn redo_record(
                 });
             }
             if live {
-                redoer.unit(&unit, lsn)?;
+                redoer.unit(&unit, record.start, lsn)?;
                 redone += 1;
             }
         }
@@ -292,7 +331,7 @@ fn redo_record(
             let unit = Decoded::decode(unit).map_err(|_| malformed(record.start))?;
             let root = unit.changes.first().map(|(p, _)| *p).ok_or_else(|| malformed(record.start))?;
             if live {
-                redoer.unit(&unit, lsn)?;
+                redoer.unit(&unit, record.start, lsn)?;
                 redone += 1;
                 if !catalog.iter().any(|(n, _)| n == name) {
                     catalog.push((name.into(), root));

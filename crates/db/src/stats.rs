@@ -1,8 +1,20 @@
-//! `Database::stats`: sizes, counts, and the buffer manager's and log's
-//! counters, in one snapshot (each figure read at a slightly different
-//! moment while others write).
+//! `Database::stats`: sizes, counts, and the buffer manager's, log's and
+//! files' counters, in one snapshot (each figure read at a slightly
+//! different moment while others write).
+
+use alloc::sync::Arc;
+
+use snowfall_buffer::device::IoCounters;
 
 use crate::db::Database;
+
+/// The byte counters of the two files: each device is wrapped in a
+/// [`Counted`](snowfall_buffer::device::Counted) when the database opens
+/// it, so every request to it counts, whoever makes it.
+pub(crate) struct Io {
+    pub(crate) data: Arc<IoCounters>,
+    pub(crate) log: Arc<IoCounters>,
+}
 
 /// What [`Database::stats`] reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -26,13 +38,29 @@ pub struct Stats {
     pub evictions: u64,
     /// Dirty pages written to the file.
     pub write_backs: u64,
+    /// Of those, pages first copied to the double-write area (the others
+    /// had an image in the log since the last checkpoint).
+    pub double_write_copies: u64,
     /// Optimistic reads that restarted.
     pub restarts: u64,
     /// Log records appended since open.
     pub log_records: u64,
     /// Log flushes (each one `fdatasync`) since open.
     pub log_flushes: u64,
-    /// Log bytes written since open (whole 4 KiB blocks).
+    /// Bytes read from the database file since it was opened: page
+    /// faults, and this open's superblock, free list and recovery reads.
+    pub data_bytes_read: u64,
+    /// Bytes written to the database file since it was opened: pages
+    /// written back (evictions, checkpoints), free-list trunks and
+    /// superblocks. Nothing for a read-only database.
+    pub data_bytes_written: u64,
+    /// Bytes read from the log file since it was opened (recovery's scan,
+    /// the integrity check).
+    pub log_bytes_read: u64,
+    /// Bytes written to the log file since it was opened: whole 4 KiB
+    /// blocks (each flush starts a fresh block, so a flush of one short
+    /// record writes a block), and a new log's header. Nothing for a
+    /// read-only database.
     pub log_bytes_written: u64,
     /// Log bytes in use (since the oldest record still needed).
     pub log_bytes_used: u64,
@@ -51,6 +79,7 @@ impl Database {
         let (allocated_pages, free) = db.bm.allocation();
         let buffer = db.bm.stats();
         let log = db.log.stats();
+        let (data_io, log_io) = (db.io.data.snapshot(), db.io.log.snapshot());
         let block = snowfall_buffer::PAGE_SIZE as u64;
         Stats {
             trees: db.state.lock().catalog.len(),
@@ -62,10 +91,14 @@ impl Database {
             faults: buffer.faults,
             evictions: buffer.evictions,
             write_backs: buffer.write_backs,
+            double_write_copies: db.hook.copies.copies(),
             restarts: buffer.restarts,
             log_records: log.records,
             log_flushes: log.flushes,
-            log_bytes_written: log.blocks * block,
+            data_bytes_read: data_io.bytes_read,
+            data_bytes_written: data_io.bytes_written,
+            log_bytes_read: log_io.bytes_read,
+            log_bytes_written: log_io.bytes_written,
             log_bytes_used: db.log.used_blocks() * block,
             log_bytes_capacity: db.log.ring() * block,
             records_redone: db.recovery.records_redone,

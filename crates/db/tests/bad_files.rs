@@ -168,7 +168,7 @@ fn a_log_of_another_database_or_none_is_refused() {
 /// A database on memory devices, written with `Sync` and abandoned without
 /// a checkpoint (as a crash would leave it), so its log holds records.
 fn abandoned() -> (Arc<MemoryDevice>, Arc<MemoryDevice>) {
-    let (data, log) = (Arc::new(MemoryDevice::new(1 << 14)), Arc::new(MemoryDevice::new(1 << 12)));
+    let (data, log) = (Arc::new(MemoryDevice::new(1 << 14)), Arc::new(MemoryDevice::new(5 << 10)));
     let db = Database::open_on(Box::new(data.clone()), Box::new(log.clone()), "mem", small()).unwrap();
     let t = db.tree("t").unwrap();
     for i in 0..300u64 {
@@ -189,7 +189,7 @@ fn a_flipped_bit_in_synced_log_is_corruption_and_in_the_last_block_a_torn_tail()
     let blocks = (0..log.page_count().unwrap()).rev().find(written).unwrap() + 1;
     assert!(blocks > 20);
     // A block in the middle: later flushes prove it was synced.
-    let (d2, l2) = (Arc::new(MemoryDevice::new(1 << 14)), Arc::new(MemoryDevice::new(1 << 12)));
+    let (d2, l2) = (Arc::new(MemoryDevice::new(1 << 14)), Arc::new(MemoryDevice::new(5 << 10)));
     for p in 0..data.page_count().unwrap() {
         let mut b = [0u8; 4096];
         if data.read_page(PageId(p), &mut b).is_ok() {

@@ -154,7 +154,7 @@ fn a_small_insert_logs_tens_of_bytes_and_a_checkpoint_makes_the_next_change_an_i
 fn a_batch_spanning_a_checkpoint_right_after_recovery_is_recovered() {
     use snowfall_buffer::device::MemoryDevice;
     use std::sync::Arc;
-    let (data, log) = (Arc::new(MemoryDevice::new(1 << 14)), Arc::new(MemoryDevice::new(1 << 12)));
+    let (data, log) = (Arc::new(MemoryDevice::new(1 << 14)), Arc::new(MemoryDevice::new(5 << 10)));
     let options = Options { checkpoint_bytes: 64 << 10, ..small() };
     let open = || Database::open_on(Box::new(data.clone()), Box::new(log.clone()), "mem", options.clone()).unwrap();
     let db = open();

@@ -25,11 +25,14 @@ use snowfall_buffer::{Device, DeviceError, IoOp, PAGE_SIZE, PageId};
 use snowfall_db::{Batch, Database, Durability, Options};
 
 static UNDONE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static RESTORED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Where power failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Point {
     LogWrite,
+    /// A page copy (or its directory) into the double-write area.
+    CopyWrite,
     LogSync,
     SuperblockWrite,
     PageWrite,
@@ -97,6 +100,7 @@ impl Device for Crashy {
 
     fn write_page(&self, page: PageId, buf: &[u8; PAGE_SIZE]) -> Result<(), DeviceError> {
         let point = match (self.log, page.0) {
+            (true, p) if p >= AREA_START => Point::CopyWrite,
             (true, _) => Point::LogWrite,
             (false, 0 | 1) => Point::SuperblockWrite,
             (false, _) => Point::PageWrite,
@@ -177,6 +181,7 @@ fn options() -> Options {
         max_bytes: Some(64 << 20),
         memory: MemoryKind::Madvise,
         log_bytes: 16 << 20,
+        double_write_bytes: Some(1 << 20),
         checkpoint_bytes: 256 << 10,
         ..Options::default()
     }
@@ -389,11 +394,16 @@ fn tree_contents(db: &Database, name: &str) -> BTreeMap<u64, Vec<u8>> {
 }
 
 const OPS: usize = 1500;
-const POINTS: [Point; 5] = [Point::LogWrite, Point::LogSync, Point::SuperblockWrite, Point::PageWrite, Point::DataSync];
+const POINTS: [Point; 6] =
+    [Point::LogWrite, Point::CopyWrite, Point::LogSync, Point::SuperblockWrite, Point::PageWrite, Point::DataSync];
+
+/// The log device's first page of the double-write area: after the header
+/// and the ring of a 16 MiB log.
+const AREA_START: u64 = (16 << 20) / PAGE_SIZE as u64;
 
 /// Device operations of each kind in a whole run of a workload.
 fn total_ops(workload_seed: u64) -> BTreeMap<Point, i64> {
-    let (data, log) = (Arc::new(MemoryDevice::new(16 << 10)), Arc::new(MemoryDevice::new(4 << 10)));
+    let (data, log) = (Arc::new(MemoryDevice::new(16 << 10)), Arc::new(MemoryDevice::new(5 << 10)));
     let clock = Clock::never();
     let db = open(&data, &log, &clock).unwrap();
     workload(&db, workload_seed, OPS);
@@ -405,7 +415,7 @@ fn total_ops(workload_seed: u64) -> BTreeMap<Point, i64> {
 /// among those of the kind `seed` picks (`totals`: how many of each kind
 /// a whole run makes). Returns where it hit (None: the run ended first).
 fn crash_once(seed: u64, workload_seed: u64, totals: &BTreeMap<Point, i64>) -> Option<Point> {
-    let (data, log) = (Arc::new(MemoryDevice::new(16 << 10)), Arc::new(MemoryDevice::new(4 << 10)));
+    let (data, log) = (Arc::new(MemoryDevice::new(16 << 10)), Arc::new(MemoryDevice::new(5 << 10)));
     let mut rng = SplitMix64(seed ^ 0xC0FFEE);
     let target = POINTS[(seed / 4 % POINTS.len() as u64) as usize];
     let total = totals.get(&target).copied().unwrap_or(1).max(1);
@@ -440,6 +450,7 @@ fn crash_once(seed: u64, workload_seed: u64, totals: &BTreeMap<Point, i64>) -> O
     let db = open(&data, &log, &clock).unwrap_or_else(|e| panic!("seed {seed}: recovery failed: {e}"));
     db.check().unwrap_or_else(|e| panic!("seed {seed}: integrity check after recovery: {e}"));
     UNDONE.fetch_add(db.recovery().batches_undone, Ordering::Relaxed);
+    RESTORED.fetch_add(db.recovery().pages_restored, Ordering::Relaxed);
     let got = contents(&db);
     assert!(read_only == got, "seed {seed}: a read-only open saw other contents than recovery");
     let prefix = matching_prefix(&ops, durable, &got);
@@ -480,12 +491,14 @@ fn every_acknowledged_write_survives_crashes_at_seeded_points() {
         }
     }
     let undone = UNDONE.load(Ordering::Relaxed);
-    println!("crash points hit: {hits:?}; batches undone by recovery: {undone}");
+    let restored = RESTORED.load(Ordering::Relaxed);
+    println!("crash points hit: {hits:?}; batches undone by recovery: {undone}; torn pages put back: {restored}");
     if only.is_none() {
         for p in POINTS {
             assert!(hits.get(&p).copied().unwrap_or(0) > 0, "no crash at {p:?} in {seeds} seeds: {hits:?}");
         }
         assert!(undone > 0, "no crash cut a batch in {seeds} seeds");
+        assert!(restored > 0, "no crash tore a page the double-write area had to put back in {seeds} seeds");
     }
 }
 
@@ -500,7 +513,7 @@ fn concurrent_writers_with_background_checkpoints_survive_crashes() {
     let seeds: u64 = if cfg!(debug_assertions) { 20 } else { 500 };
     let (mut acknowledged, mut hits) = (0, BTreeMap::<String, u64>::new());
     for seed in 0..seeds {
-        let (data, log) = (Arc::new(MemoryDevice::new(16 << 10)), Arc::new(MemoryDevice::new(4 << 10)));
+        let (data, log) = (Arc::new(MemoryDevice::new(16 << 10)), Arc::new(MemoryDevice::new(5 << 10)));
         let mut before = BTreeMap::new();
         for round in 0..2 {
             let (acked, hit) = concurrent_round(&data, &log, seed, round, &mut before);
@@ -605,7 +618,7 @@ fn a_tree_dropped_when_power_fails_is_whole_or_gone() {
     };
     // Device operations before the drop and during it.
     let counted = || {
-        let (data, log) = (Arc::new(MemoryDevice::new(16 << 10)), Arc::new(MemoryDevice::new(4 << 10)));
+        let (data, log) = (Arc::new(MemoryDevice::new(16 << 10)), Arc::new(MemoryDevice::new(5 << 10)));
         let clock = Clock::never();
         let mut db = open(&data, &log, &clock).unwrap();
         fill(&db);
@@ -616,7 +629,7 @@ fn a_tree_dropped_when_power_fails_is_whole_or_gone() {
     };
     let (before, after) = counted();
     let full = {
-        let (data, log) = (Arc::new(MemoryDevice::new(16 << 10)), Arc::new(MemoryDevice::new(4 << 10)));
+        let (data, log) = (Arc::new(MemoryDevice::new(16 << 10)), Arc::new(MemoryDevice::new(5 << 10)));
         let db = open(&data, &log, &Clock::never()).unwrap();
         fill(&db);
         tree_contents(&db, "a")
@@ -628,7 +641,7 @@ fn a_tree_dropped_when_power_fails_is_whole_or_gone() {
         let target = [Point::LogWrite, Point::LogSync, Point::PageWrite, Point::DataSync][(seed % 4) as usize];
         let (b, a) = (before.get(&target).copied().unwrap_or(0), after.get(&target).copied().unwrap_or(0));
         let clock = Clock::new(target, b + 1 + SplitMix64(seed).below((a - b).max(1) as u64 + 1) as i64);
-        let (data, log) = (Arc::new(MemoryDevice::new(16 << 10)), Arc::new(MemoryDevice::new(4 << 10)));
+        let (data, log) = (Arc::new(MemoryDevice::new(16 << 10)), Arc::new(MemoryDevice::new(5 << 10)));
         let mut db = open(&data, &log, &clock).unwrap();
         fill(&db);
         let dropped = db.drop_tree("a").is_ok();

@@ -18,7 +18,7 @@ use snowfall_wal::LogError;
 type Dev = Arc<FaultyDevice<MemoryDevice>>;
 
 fn devices() -> (Dev, Dev) {
-    (Arc::new(FaultyDevice::new(MemoryDevice::new(1 << 14))), Arc::new(FaultyDevice::new(MemoryDevice::new(1 << 12))))
+    (Arc::new(FaultyDevice::new(MemoryDevice::new(1 << 14))), Arc::new(FaultyDevice::new(MemoryDevice::new(5 << 10))))
 }
 
 fn open(data: &Dev, log: &Dev, options: Options) -> Database {

@@ -44,9 +44,13 @@ pub const BLOCK_HEADER: usize = 40;
 pub const PAYLOAD: usize = BLOCK - BLOCK_HEADER;
 /// The log header's magic bytes.
 pub const MAGIC: [u8; 8] = *b"SNOWWAL\0";
-/// The log format this build writes and reads. Version 2: the file is as
-/// long as the whole ring from the start (version 1 grew as it was written).
-pub const LOG_VERSION: u32 = 2;
+/// The log format this build writes and reads, record bodies included
+/// (their meaning belongs to the database, but they live only in this
+/// file). Version 2: the file is as long as the whole ring from the start
+/// (version 1 grew as it was written). Version 3: tree units encode their
+/// numbers as LEB128 (a small write's record, header included, shrank from 62 to 36 bytes),
+/// and the file ends with a double-write area (the header's `area` pages).
+pub const LOG_VERSION: u32 = 3;
 /// Most payload bytes one flush writes (a flush is the unit a crash can
 /// tear; the recovery scan looks this far past a bad block for proof that
 /// the bad block had been made durable).
@@ -162,6 +166,21 @@ pub struct LogHeader {
     pub db_id: u64,
     /// Blocks in the ring.
     pub ring: u64,
+    /// Pages of the double-write area after the ring (for the database's
+    /// page copies; the log itself never reads or writes them).
+    pub area: u64,
+}
+
+impl LogHeader {
+    /// The pages the log occupies: the header, the ring, the area.
+    pub const fn device_pages(&self) -> u64 {
+        1 + self.ring + self.area
+    }
+
+    /// The device page where the double-write area starts.
+    pub const fn area_start(&self) -> u64 {
+        1 + self.ring
+    }
 }
 
 /// Why a log header was refused.
@@ -186,6 +205,7 @@ impl LogHeader {
         put(&mut b, 20, &(BLOCK as u32).to_le_bytes());
         put(&mut b, 24, &self.db_id.to_le_bytes());
         put(&mut b, 32, &self.ring.to_le_bytes());
+        put(&mut b, 40, &self.area.to_le_bytes());
         let sum = xxh3_64(b.get(16..).unwrap_or_default());
         put(&mut b, 8, &sum.to_le_bytes());
         b
@@ -207,7 +227,7 @@ impl LogHeader {
         if block as usize != BLOCK {
             return Err(HeaderError::BlockSize(block));
         }
-        Ok(LogHeader { db_id: u64_at(b, 24), ring: u64_at(b, 32) })
+        Ok(LogHeader { db_id: u64_at(b, 24), ring: u64_at(b, 32), area: u64_at(b, 40) })
     }
 }
 
@@ -246,7 +266,7 @@ mod tests {
 
     #[test]
     fn the_header_round_trips_and_refuses_foreign_pages() {
-        let h = LogHeader { db_id: 0xABCD, ring: 1000 };
+        let h = LogHeader { db_id: 0xABCD, ring: 1000, area: 64 };
         let b = h.encode();
         assert_eq!(LogHeader::decode(&b), Ok(h));
         assert_eq!(LogHeader::decode(&[0u8; BLOCK]), Err(HeaderError::NotALog));

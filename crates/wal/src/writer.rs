@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use rustix::io::Errno;
-use snowfall_buffer::{Device, DeviceError, IoOp, PageId, WriteBackHook};
+use snowfall_buffer::{Device, DeviceError, IoOp, Page, PageId, WriteBackHook};
 use snowfall_latch::Mutex;
 
 use crate::error::LogError;
@@ -143,26 +143,21 @@ impl core::fmt::Debug for Log {
 
 impl Log {
     /// Writes a new log's header to `device` (overwriting whatever it held),
-    /// makes the device as long as the whole ring with its space reserved
-    /// ([`Device::allocate`]) and syncs it. The ring holds the device's
-    /// pages after the header.
+    /// makes the device as long as the whole ring and the double-write area
+    /// with its space reserved ([`Device::allocate`]) and syncs it. The ring
+    /// holds the device's pages after the header, the area those after the
+    /// ring.
     ///
     /// The full length is what lets recovery tell a log that was cut short
     /// (a bad copy, a file-system repair) from one that simply ends: a log
-    /// shorter than [`Log::device_pages`] has lost blocks. Reserving the
+    /// shorter than [`LogHeader::device_pages`] has lost blocks. Reserving the
     /// space up front means a full disk never stops the log (file systems
     /// that cannot reserve get the length alone).
     pub fn format(device: &dyn Device, header: &LogHeader) -> Result<(), LogError> {
         let block = Block(header.encode());
         device.write_page(PageId(0), &block.0).map_err(|source| LogError::Io { source })?;
-        device.allocate(Log::device_pages(header.ring)).map_err(|source| LogError::Io { source })?;
+        device.allocate(header.device_pages()).map_err(|source| LogError::Io { source })?;
         device.sync().map_err(|source| LogError::Io { source })
-    }
-
-    /// The pages a log with a ring of `ring` blocks occupies: the header
-    /// and the ring.
-    pub const fn device_pages(ring: u64) -> u64 {
-        ring + 1
     }
 
     /// Reads the header of an existing log.
@@ -466,14 +461,16 @@ impl Log {
     }
 }
 
-/// The buffer manager's write-back hook: "log before data". A page may be
-/// written only once the log holding its last change is durable; a page
-/// whose LSN is beyond everything appended holds a change the log never
-/// got (an append failed) and is never written.
+/// "Log before data": a page may be written only once the log holding its
+/// last change is durable; a page whose LSN is beyond everything appended
+/// holds a change the log never got (an append failed) and is never
+/// written. The database's write-back hook calls this first.
 pub struct LogHook(pub alloc::sync::Arc<Log>);
 
-impl WriteBackHook for LogHook {
-    fn before_write_back(&self, max_lsn: u64) -> Result<(), DeviceError> {
+impl LogHook {
+    /// Makes the log durable up to `max_lsn`, the highest LSN of the pages
+    /// about to be written.
+    pub fn durable_to(&self, max_lsn: u64) -> Result<(), DeviceError> {
         let log = &self.0;
         if max_lsn <= log.durable() {
             return Ok(());
@@ -489,5 +486,11 @@ impl WriteBackHook for LogHook {
         log.sync_to(max_lsn).map_err(|e| {
             e.device_error().unwrap_or(DeviceError::Os { op: IoOp::Sync, offset: max_lsn, errno: Errno::IO })
         })
+    }
+}
+
+impl WriteBackHook for LogHook {
+    fn before_write_back(&self, _bm: &snowfall_buffer::BufferManager, pages: &[Page]) -> Result<u64, DeviceError> {
+        self.durable_to(pages.iter().map(Page::lsn).max().unwrap_or(0)).map(|()| 0)
     }
 }

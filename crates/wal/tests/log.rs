@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rustix::io::Errno;
 use snowfall_buffer::device::{FaultyDevice, Injected, MemoryDevice, Rule};
 use snowfall_buffer::scenario::SplitMix64;
-use snowfall_buffer::{Device, DeviceError, IoOp, PageId, WriteBackHook};
+use snowfall_buffer::{Device, DeviceError, IoOp, PageId};
 use snowfall_wal::format::{MAX_FLUSH_BLOCKS, lsn};
 use snowfall_wal::{Log, LogError, LogHeader, LogHook, Record, Resume, Scan};
 
@@ -46,8 +46,8 @@ fn new_log(d: &Arc<FaultyDevice<MemoryDevice>>, epoch: u32, resume: Resume) -> L
 #[test]
 fn flushed_records_read_back_exactly_with_their_lsns() {
     let d = device();
-    Log::format(&*d, &LogHeader { db_id: 9, ring: RING }).unwrap();
-    assert_eq!(Log::read_header(&*d).unwrap(), LogHeader { db_id: 9, ring: RING });
+    Log::format(&*d, &LogHeader { db_id: 9, ring: RING, area: 0 }).unwrap();
+    assert_eq!(Log::read_header(&*d).unwrap(), LogHeader { db_id: 9, ring: RING, area: 0 });
     let log = new_log(&d, 1, Resume::FRESH);
     let mut rng = SplitMix64(1);
     let mut expected = Vec::new();
@@ -223,16 +223,13 @@ fn the_hook_writes_pages_only_after_their_log_and_never_unlogged_ones() {
     let hook = LogHook(log.clone());
     let at = append(&log, b"change");
     assert!(log.durable() < at.end);
-    hook.before_write_back(at.end).unwrap();
+    hook.durable_to(at.end).unwrap();
     assert!(log.durable() >= at.end);
-    assert!(hook.before_write_back(u64::MAX).is_err());
+    assert!(hook.durable_to(u64::MAX).is_err());
     // After a failed sync the hook refuses too.
     append(&log, b"more");
     d.inject(Rule { op: IoOp::Sync, page: None, fault: Injected::Errno(Errno::IO), times: 1 });
-    assert_eq!(
-        hook.before_write_back(log.appended()),
-        Err(DeviceError::Os { op: IoOp::Sync, offset: 0, errno: Errno::IO })
-    );
+    assert_eq!(hook.durable_to(log.appended()), Err(DeviceError::Os { op: IoOp::Sync, offset: 0, errno: Errno::IO }));
 }
 
 /// A device whose sync takes 2 ms, like a slow disk's `fdatasync`, so

@@ -9,7 +9,10 @@
 //! - [`Overlay`]: another device read-only underneath, with writes kept in
 //!   memory: how a database is opened read-only (recovery still replays the
 //!   log, into memory).
+//! - [`Counted`]: wraps another device and counts the bytes it reads and
+//!   writes (a database's I/O statistics).
 
+mod counted;
 mod faulty;
 mod file;
 mod memory;
@@ -19,6 +22,7 @@ use alloc::sync::Arc;
 
 use rustix::fd::BorrowedFd;
 
+pub use counted::{Counted, IoCounters, IoCounts};
 pub use faulty::{FaultyDevice, Injected, Rule};
 pub use file::{FileDevice, FileOptions};
 pub use memory::MemoryDevice;
@@ -92,6 +96,12 @@ pub trait Device: Send + Sync {
     fn block_device(&self) -> Option<BorrowedFd<'_>> {
         None
     }
+
+    /// A memory backend read `pages` pages from
+    /// [`block_device`](Device::block_device) itself (exmap's READ), past
+    /// this trait: a device that counts its I/O ([`Counted`]) adds them.
+    /// The default does nothing.
+    fn note_direct_read(&self, _pages: u64) {}
 }
 
 impl<D: Device + ?Sized> Device for Arc<D> {
@@ -129,5 +139,9 @@ impl<D: Device + ?Sized> Device for Arc<D> {
 
     fn block_device(&self) -> Option<BorrowedFd<'_>> {
         (**self).block_device()
+    }
+
+    fn note_direct_read(&self, pages: u64) {
+        (**self).note_direct_read(pages)
     }
 }

@@ -21,7 +21,8 @@ impl Spawn for Threads {
     }
 }
 
-/// Small settings: a 4 MiB pool (evictions early), a 16 MiB log,
+/// Small settings: a 4 MiB pool (evictions early), a 16 MiB log and a
+/// 1 MiB double-write area,
 /// checkpoints every 2 MiB of log.
 pub fn small() -> Options {
     Options {
@@ -29,6 +30,7 @@ pub fn small() -> Options {
         max_bytes: Some(256 << 20),
         memory: MemoryKind::Madvise,
         log_bytes: 16 << 20,
+        double_write_bytes: Some(1 << 20),
         checkpoint_bytes: 2 << 20,
         ..Options::default()
     }
