@@ -5,7 +5,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use snowfall_buffer::{PAGE_SIZE, PageId};
+use snowfall_buffer::{BODY_SIZE, PAGE_SIZE, PageId};
 use snowfall_node::{MAX_KEY, Node};
 
 use crate::tree::BTree;
@@ -21,6 +21,10 @@ pub struct Shape {
     pub leaf_pages: u64,
     /// Entries in the leaves.
     pub entries: u64,
+    /// Bytes in use in the leaves: headers, slots, live cells and fences.
+    pub leaf_bytes: u64,
+    /// Bytes in use in the inner pages.
+    pub inner_bytes: u64,
 }
 
 impl Shape {
@@ -32,6 +36,16 @@ impl Shape {
     /// Bytes of pages per entry.
     pub fn bytes_per_entry(&self) -> f64 {
         (self.pages() * PAGE_SIZE as u64) as f64 / self.entries.max(1) as f64
+    }
+
+    /// The fraction of the leaves' node bytes in use.
+    pub fn leaf_fill(&self) -> f64 {
+        self.leaf_bytes as f64 / (self.leaf_pages.max(1) * BODY_SIZE as u64) as f64
+    }
+
+    /// The fraction of the inner pages' node bytes in use.
+    pub fn inner_fill(&self) -> f64 {
+        self.inner_bytes as f64 / (self.inner_pages.max(1) * BODY_SIZE as u64) as f64
     }
 }
 
@@ -93,6 +107,7 @@ impl BTree<'_> {
         }
         if node.is_leaf() {
             shape.leaf_pages += 1;
+            shape.leaf_bytes += node.used() as u64;
             shape.entries += keys.len() as u64;
             match *leaf_depth {
                 None => *leaf_depth = Some(depth),
@@ -102,6 +117,7 @@ impl BTree<'_> {
             return Ok(());
         }
         shape.inner_pages += 1;
+        shape.inner_bytes += node.used() as u64;
         let children = crate::pages::children(&node).map_err(|i| format!("{page}: bad child {i}"))?;
         drop(guard);
         for (i, child) in children.into_iter().enumerate() {

@@ -6,7 +6,7 @@
 
 use snowfall_buffer::{ExclusiveGuard, OptimisticGuard, PageId};
 use snowfall_node::layout::entry_size;
-use snowfall_node::{Full, INNER, Inserted, MAX_ENTRY, Node, NodeMut};
+use snowfall_node::{Full, INNER, Inserted, MAX_ENTRY, Node, NodeMut, SplitKind};
 
 use crate::error::{Error, Step};
 use crate::journal::{Change, Op, Unit, Write};
@@ -238,15 +238,18 @@ impl<'a> BTree<'a> {
         key: &[u8],
         depth: usize,
     ) -> Result<Split, Error> {
-        let separator = NodeMut::new(child.page_mut().body_mut())
-            .split_separator(key)
-            .map_err(|_| Error::Corrupt { page: child.id() })?;
+        let page = child.id();
+        let node = NodeMut::new(child.page_mut().body_mut());
+        let (kind, separator) = node
+            .split_kind(key)
+            .and_then(|kind| Ok((kind, node.split_separator(key, kind)?)))
+            .map_err(|_| Error::Corrupt { page })?;
         // Keys in the parent are stored without its prefix.
         let prefix = Node::open(parent.page().body()).map_or(0, |n| n.prefix_len());
         if self.lacks(parent, entry_size(separator.len().saturating_sub(prefix), 8))? {
             return Ok(Split::ParentFirst(depth - 1));
         }
-        self.split_child(parent, index, child, key)?;
+        self.split_child(parent, index, child, key, kind)?;
         Ok(Split::Done)
     }
 
@@ -258,11 +261,12 @@ impl<'a> BTree<'a> {
         index: usize,
         child: &mut ExclusiveGuard<'_>,
         key: &[u8],
+        kind: SplitKind,
     ) -> Result<(), Error> {
         let mut right = self.bm.allocate()?;
         let corrupt = |page| move |_| Error::Corrupt { page };
         let separator = NodeMut::new(child.page_mut().body_mut())
-            .split(&mut NodeMut::new(right.page_mut().body_mut()), key)
+            .split(&mut NodeMut::new(right.page_mut().body_mut()), key, kind)
             .map_err(corrupt(child.id()))?;
         let mut p = NodeMut::new(parent.page_mut().body_mut());
         let left = child.id().0.to_le_bytes();
@@ -278,7 +282,7 @@ impl<'a> BTree<'a> {
         let result = self.journal.log(&Unit {
             write: None,
             changes: &[
-                Change { page: child.id(), op: Op::Split { key } },
+                Change { page: child.id(), op: Op::Split { key, kind } },
                 Change::image(right.id(), right.page().body()),
                 Change { page: parent.id(), op: Op::Insert { key: &separator, value: &left } },
                 Change { page: parent.id(), op: Op::SetChild { index: index + 1, child: right.id().0 } },
@@ -294,8 +298,10 @@ impl<'a> BTree<'a> {
         let mut left = self.bm.allocate()?;
         let mut right = self.bm.allocate()?;
         left.page_mut().body_mut().copy_from_slice(root.page().body());
-        let separator = NodeMut::new(left.page_mut().body_mut())
-            .split(&mut NodeMut::new(right.page_mut().body_mut()), key)
+        let mut node = NodeMut::new(left.page_mut().body_mut());
+        let separator = node
+            .split_kind(key)
+            .and_then(|kind| node.split(&mut NodeMut::new(right.page_mut().body_mut()), key, kind))
             .map_err(|_| Error::Corrupt { page: root.id() })?;
         let mut r = NodeMut::new(root.page_mut().body_mut());
         r.init(INNER, None, None, right.id().0);

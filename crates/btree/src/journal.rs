@@ -28,6 +28,7 @@
 //!   4 set child | index | child |
 //!   5 split     | key len | key |            (the left half; the right is an image)
 //!   6 image     | gap at | gap len | body without the gap |
+//!   7 split in order | key len | key |       (as 5, where the run of inserts goes on)
 //! every number but flags and op is an unsigned LEB128 (varint.rs)
 //! ```
 
@@ -36,7 +37,7 @@ use alloc::vec::Vec;
 
 use snowfall_buffer::PageId;
 use snowfall_node::layout::{HEADER, SLOT};
-use snowfall_node::{Node, NodeMut};
+use snowfall_node::{Node, NodeMut, SplitKind};
 use snowfall_wal::LogError;
 
 use crate::varint;
@@ -100,6 +101,9 @@ pub enum Op<'a> {
     Split {
         /// The key the split was for.
         key: &'a [u8],
+        /// How the node split (the choice is logged so that redo repeats it
+        /// without reading the node's run hint).
+        kind: SplitKind,
     },
     /// The page's whole body as it is now.
     Image(Image<'a>),
@@ -190,6 +194,7 @@ const OP_REMOVE_AT: u8 = 3;
 const OP_SET_CHILD: u8 = 4;
 const OP_SPLIT: u8 = 5;
 const OP_IMAGE: u8 = 6;
+const OP_SPLIT_IN_ORDER: u8 = 7;
 /// Flag: a write follows the flags byte.
 const HAS_WRITE: u8 = 1;
 /// Flag: freed pages follow.
@@ -301,8 +306,8 @@ impl Unit<'_> {
                     put_len(changes, index);
                     varint::put(changes, child);
                 }
-                Op::Split { key } => {
-                    changes.push(OP_SPLIT);
+                Op::Split { key, kind } => {
+                    changes.push(if kind == SplitKind::InOrder { OP_SPLIT_IN_ORDER } else { OP_SPLIT });
                     put_bytes(changes, key);
                 }
                 Op::Image(_) => {}
@@ -352,9 +357,9 @@ impl Op<'_> {
                 NodeMut::new(body).set_child(index, child);
                 Ok(())
             }
-            Op::Split { key } => {
+            Op::Split { key, kind } => {
                 let mut scratch = vec![0u8; body.len()];
-                NodeMut::new(body).split(&mut NodeMut::new(&mut scratch), key).map(|_| ()).map_err(|_| Malformed)
+                NodeMut::new(body).split(&mut NodeMut::new(&mut scratch), key, kind).map(|_| ()).map_err(|_| Malformed)
             }
             Op::Image(image) => image.apply(body),
         }
@@ -475,7 +480,8 @@ impl<'a> Decoded<'a> {
                     let index = r.len()?;
                     Op::SetChild { index, child: r.varint()? }
                 }
-                OP_SPLIT => Op::Split { key: r.bytes()? },
+                OP_SPLIT => Op::Split { key: r.bytes()?, kind: SplitKind::Balanced },
+                OP_SPLIT_IN_ORDER => Op::Split { key: r.bytes()?, kind: SplitKind::InOrder },
                 OP_IMAGE => {
                     let gap_at = r.len()?;
                     let gap_len = r.len()?;

@@ -204,16 +204,23 @@ type Op = Vec<(u64, Option<Vec<u8>>)>;
 /// Returns the operations attempted and the index after the last one
 /// acknowledged with `Sync`.
 fn workload(db: &Database, seed: u64, ops: usize) -> (Vec<Op>, usize) {
-    workload_keys(db, seed, ops, 0, 6000)
+    // Half the workloads insert in ascending order: splits in order.
+    workload_keys(db, seed, ops, 0, 6000, seed % 4 >= 2)
 }
 
-/// [`workload`] on keys `base..base + keys`.
-fn workload_keys(db: &Database, seed: u64, ops: usize, base: u64, keys: u64) -> (Vec<Op>, usize) {
+/// [`workload`] on keys `base..base + keys`; `ordered`: each insert takes
+/// the next key up (removes still pick keys at random).
+fn workload_keys(db: &Database, seed: u64, ops: usize, base: u64, keys: u64, ordered: bool) -> (Vec<Op>, usize) {
     let mut rng = SplitMix64(seed);
     let t = db.tree("t");
     let Ok(t) = t else { return (Vec::new(), 0) };
     let mut attempted = Vec::new();
     let mut durable_prefix = 0;
+    let mut next = 0;
+    let mut insert_key = |random: u64| {
+        next += 1;
+        if ordered { base + next % keys } else { random }
+    };
     for _ in 0..ops {
         let durability = if rng.below(3) == 0 { Durability::None } else { Durability::Sync };
         let value = |rng: &mut SplitMix64| {
@@ -230,6 +237,7 @@ fn workload_keys(db: &Database, seed: u64, ops: usize, base: u64, keys: u64) -> 
                     batch.remove(&t, &key(k));
                     op.push((k, None));
                 } else {
+                    let k = insert_key(k);
                     let v = value(&mut rng);
                     batch.insert(&t, &key(k), &v);
                     op.push((k, Some(v)));
@@ -243,6 +251,7 @@ fn workload_keys(db: &Database, seed: u64, ops: usize, base: u64, keys: u64) -> 
                 attempted.push(vec![(k, None)]);
                 t.remove_with(&key(k), durability).map(|_| ())
             } else {
+                let k = insert_key(k);
                 let v = value(&mut rng);
                 attempted.push(vec![(k, Some(v.clone()))]);
                 t.insert_with(&key(k), &v, durability).map(|_| ())
@@ -552,7 +561,9 @@ fn concurrent_round(
                 let handles: Vec<_> = (0..THREADS)
                     .map(|t| {
                         let db = &db;
-                        s.spawn(move || workload_keys(db, seed * 7 + t + round * 1000, 400, base(t), 2000))
+                        // Writer 0 inserts in order, before writer 1's keys.
+                        let ordered = t == 0;
+                        s.spawn(move || workload_keys(db, seed * 7 + t + round * 1000, 400, base(t), 2000, ordered))
                     })
                     .collect();
                 handles.into_iter().map(|h| h.join().unwrap()).collect()

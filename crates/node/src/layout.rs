@@ -1,11 +1,11 @@
 //! The byte layout of a node (inside the body of a buffer-manager page).
 //!
 //! ```text
-//!  0    1     2       4           6          8          10         12         14         16          18     20      24              32
-//!  +----+-----+-------+-----------+----------+----------+----------+----------+----------+-----------+------+-------+---------------+
-//!  |kind|flags| count |heap_start |heap_live |lower_off |lower_len |upper_off |upper_len |prefix_len | zero | zero  |  right child  |
-//!  +----+-----+-------+-----------+----------+----------+----------+----------+----------+-----------+------+-------+---------------+
-//!   u8   u8    u16 LE  u16 LE      u16 LE     u16 LE     u16 LE     u16 LE     u16 LE     u16 LE     u16    u32     u64 LE
+//!  0    1     2       4           6          8          10         12         14         16          18     20      22     24              32
+//!  +----+-----+-------+-----------+----------+----------+----------+----------+----------+-----------+------+-------+------+---------------+
+//!  |kind|flags| count |heap_start |heap_live |lower_off |lower_len |upper_off |upper_len |prefix_len | run  |run_len| zero |  right child  |
+//!  +----+-----+-------+-----------+----------+----------+----------+----------+----------+-----------+------+-------+------+---------------+
+//!   u8   u8    u16 LE  u16 LE      u16 LE     u16 LE     u16 LE     u16 LE     u16 LE     u16 LE     u16 LE u16 LE  u16    u64 LE
 //!
 //!  32: slots, `count` x 6 bytes, in key order:  | cell offset u16 LE | head u32 LE |
 //!  ... free space ...
@@ -29,6 +29,13 @@
 //!   holding keys `<=` its separator (and greater than the previous one);
 //!   `right child` holds the keys greater than the last separator.
 //! - Lengths: 1 byte below 128, else 2 bytes (`0x80 | hi`, `lo`).
+//! - run, run_len: the slot just after the key an insert added last (0:
+//!   none), and how many keys in a row were each added right after the one
+//!   before (saturating), so a split can tell an ascending run of inserts,
+//!   which it splits where the run goes on, from random ones. Only a hint:
+//!   any values make a valid node, and they steer only the choice of later
+//!   splits, which the log records (redo repeats the recorded choice, never
+//!   reads the hint).
 
 use static_assertions::const_assert;
 
@@ -66,6 +73,8 @@ pub(crate) const LOWER_LEN_AT: usize = 10;
 pub(crate) const UPPER_OFF_AT: usize = 12;
 pub(crate) const UPPER_LEN_AT: usize = 14;
 pub(crate) const PREFIX_LEN_AT: usize = 16;
+pub(crate) const RUN_AT: usize = 18;
+pub(crate) const RUN_LEN_AT: usize = 20;
 pub(crate) const RIGHT_CHILD_AT: usize = 24;
 const_assert!(RIGHT_CHILD_AT + 8 == HEADER);
 

@@ -10,7 +10,7 @@ use std::vec::Vec;
 use proptest::prelude::*;
 
 use crate::layout::{HEADER, INNER, LEAF, MAX_ENTRY, MAX_KEY, MIN_NODE};
-use crate::{AtomicBytes, Bytes, Full, Inserted, Node, NodeMut, Torn};
+use crate::{AtomicBytes, Bytes, Full, Inserted, Node, NodeMut, SplitKind, Torn};
 
 const NODE: usize = 4064;
 
@@ -147,7 +147,7 @@ fn a_leaf_split_divides_its_keys_at_the_separator() {
     leaf(&mut buf, Some(&10u64.to_be_bytes()), Some(&100_000u64.to_be_bytes()));
     let keys = fill(&mut buf, (11u64..).step_by(3), 16);
     let mut right_buf = vec![0u8; small_node()];
-    let sep = NodeMut::new(&mut buf).split(&mut NodeMut::new(&mut right_buf), &[]).unwrap();
+    let sep = NodeMut::new(&mut buf).split(&mut NodeMut::new(&mut right_buf), &[], SplitKind::Balanced).unwrap();
     let (l, r) = (contents(&buf), contents(&right_buf));
     assert!(l.len().abs_diff(r.len()) <= 1, "{} vs {}", l.len(), r.len());
     assert!(
@@ -175,7 +175,7 @@ fn an_inner_split_moves_the_middle_separator_up() {
         node.insert(&(k * 10).to_be_bytes(), &(1000 + k).to_le_bytes(), ALL).unwrap();
     }
     let mut right_buf = vec![0u8; small_node()];
-    let sep = NodeMut::new(&mut buf).split(&mut NodeMut::new(&mut right_buf), &[]).unwrap();
+    let sep = NodeMut::new(&mut buf).split(&mut NodeMut::new(&mut right_buf), &[], SplitKind::Balanced).unwrap();
     let (l, r) = (Node::open(&buf[..]).unwrap(), Node::open(&right_buf[..]).unwrap());
     assert_eq!(l.count() + r.count() + 1, 40, "the separator left both halves");
     let sep_key = u64::from_be_bytes(sep[..8].try_into().unwrap());
@@ -189,6 +189,233 @@ fn an_inner_split_moves_the_middle_separator_up() {
     let n = Node::open(&buf[..]).unwrap();
     assert_eq!(n.count(), 40);
     assert_eq!(n.child_for(&sep).unwrap().1, 1000 + sep_key / 10);
+}
+
+/// Splits `buf` for `incoming` as the node chooses; returns the right half
+/// and the separator.
+fn split(buf: &mut [u8], incoming: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let kind = NodeMut::new(buf).split_kind(incoming).unwrap();
+    split_as(buf, incoming, kind)
+}
+
+fn split_as(buf: &mut [u8], incoming: &[u8], kind: SplitKind) -> (Vec<u8>, Vec<u8>) {
+    let mut right = vec![0u8; buf.len()];
+    let predicted = NodeMut::new(buf).split_separator(incoming, kind).unwrap();
+    let sep = NodeMut::new(buf).split(&mut NodeMut::new(&mut right), incoming, kind).unwrap();
+    assert_eq!(sep, predicted, "split_separator predicts the split");
+    (right, sep)
+}
+
+fn used(buf: &[u8]) -> f64 {
+    Node::open(buf).unwrap().used() as f64 / buf.len() as f64
+}
+
+/// The run hint's slot.
+fn run(buf: &mut [u8]) -> usize {
+    NodeMut::new(buf).run().0
+}
+
+#[test]
+fn a_leaf_filled_in_order_splits_before_its_last_entry() {
+    let mut buf = vec![0u8; small_node()];
+    leaf(&mut buf, Some(&10u64.to_be_bytes()), None);
+    let keys = fill(&mut buf, 11u64.., 8);
+    let n = keys.len();
+    assert_eq!(run(&mut buf), n, "the run is at the end");
+    let next = (11 + n as u64).to_be_bytes();
+    let (right, sep) = split(&mut buf, &next);
+    assert_eq!((contents(&buf).len(), contents(&right).len()), (n - 1, 1));
+    assert!(sep.as_slice() < next.as_slice() && contents(&buf).iter().all(|(k, _)| k.as_slice() <= sep.as_slice()));
+    assert!(used(&buf) > 0.75, "left half {:.2} full", used(&buf));
+    // The run goes on in the right half, and splits in order there too.
+    let mut right = right;
+    assert_eq!(run(&mut right), 1);
+    NodeMut::new(&mut right).insert(&next, b"12345678", ALL).unwrap();
+    assert_eq!(run(&mut right), 2);
+}
+
+#[test]
+fn an_ascending_run_inside_a_leaf_splits_where_it_goes_on() {
+    let mut buf = vec![0u8; small_node()];
+    leaf(&mut buf, None, None);
+    // Keys "b..." first, then "a:0", "a:1", ... before them.
+    let mut node = NodeMut::new(&mut buf);
+    for i in 0..4u64 {
+        node.insert(&[b"b".as_slice(), &i.to_be_bytes()].concat(), b"bbbbbbbb", ALL).unwrap();
+    }
+    let run_key = |i: u64| [b"a:".as_slice(), &i.to_be_bytes()].concat();
+    let mut i = 0;
+    while node.insert(&run_key(i), b"aaaaaaaa", ALL).is_ok() {
+        i += 1;
+    }
+    assert_eq!(node.run().0, i as usize);
+    let (right, sep) = split(&mut buf, &run_key(i));
+    // The b keys moved right; the run stays left, with room for its next key.
+    assert_eq!(contents(&right).len(), 4);
+    assert_eq!(contents(&buf).len(), i as usize);
+    assert_eq!(sep, b"b", "above the incoming key, below the b keys");
+    assert_eq!(run(&mut buf), i as usize, "the incoming key continues the run at the left half's end");
+    NodeMut::new(&mut buf).insert(&run_key(i), b"aaaaaaaa", ALL).unwrap();
+    assert!(used(&buf) > 0.85, "left half {:.2} full", used(&buf));
+}
+
+#[test]
+fn an_insert_off_the_run_splits_in_the_middle() {
+    let mut buf = vec![0u8; small_node()];
+    leaf(&mut buf, None, None);
+    let keys = fill(&mut buf, (0u64..).map(|k| k * 10), 8);
+    let n = keys.len();
+    // Between two existing keys, not after the last one added.
+    for incoming in [5u64, 10 * (n as u64 / 2) + 5] {
+        let mut copy = buf.clone();
+        assert_eq!(NodeMut::new(&mut copy).split_kind(&incoming.to_be_bytes()), Ok(SplitKind::Balanced));
+        let (right, _) = split(&mut copy, &incoming.to_be_bytes());
+        let (l, r) = (contents(&copy).len(), contents(&right).len());
+        assert!(l.abs_diff(r) <= 1, "{l} vs {r}");
+        assert_eq!(run(&mut copy.clone()), 0, "a balanced split forgets the run");
+    }
+    // Replacing an existing key at the run's slot is not an insert in order.
+    NodeMut::new(&mut buf).remove(&(10 * (n as u64 - 1)).to_be_bytes());
+    let last = 10 * (n as u64 - 2);
+    assert_eq!(run(&mut buf), n - 1);
+    let (right, _) = split(&mut buf.clone(), &(last + 1).to_be_bytes());
+    assert_eq!(contents(&right).len(), 1, "after the last key: in order");
+    let mut copy = buf.clone();
+    let (right, _) = split(&mut copy, &last.to_be_bytes());
+    assert!(contents(&copy).len().abs_diff(contents(&right).len()) <= 1, "the last key itself: balanced");
+}
+
+#[test]
+fn a_split_of_a_given_kind_does_not_read_the_run_hint() {
+    // What redo relies on: the log records the kind, not the hint.
+    let mut buf = vec![0u8; small_node()];
+    leaf(&mut buf, None, None);
+    let n = fill(&mut buf, (0u64..).map(|k| k * 10), 8).len();
+    for kind in [SplitKind::InOrder, SplitKind::Balanced] {
+        for incoming in [10 * n as u64, 10 * (n as u64 / 3) + 5] {
+            let results: Vec<_> = [0, 1, n / 3, n, 0xffff]
+                .into_iter()
+                .map(|hint| {
+                    let mut copy = buf.clone();
+                    NodeMut::new(&mut copy).set_run(hint, hint % 5);
+                    let (right, sep) = split_as(&mut copy, &incoming.to_be_bytes(), kind);
+                    (copy, right, sep)
+                })
+                .collect();
+            assert!(results.windows(2).all(|w| w[0] == w[1]), "{kind:?} for {incoming}");
+        }
+    }
+}
+
+#[test]
+fn a_run_counts_as_in_order_from_its_third_key() {
+    let mut buf = vec![0u8; NODE];
+    leaf(&mut buf, None, None);
+    let mut node = NodeMut::new(&mut buf);
+    let kind = |node: &NodeMut<'_>, k: u64| node.split_kind(&k.to_be_bytes()).unwrap();
+    for k in [10u64, 50, 30] {
+        node.insert(&k.to_be_bytes(), b"v", ALL).unwrap();
+    }
+    // 30 went before 50, not after it: 35 would be the second key in a row.
+    assert_eq!(node.run(), (2, 1));
+    assert_eq!(kind(&node, 35), SplitKind::Balanced);
+    node.insert(&35u64.to_be_bytes(), b"v", ALL).unwrap();
+    assert_eq!(node.run(), (3, 2));
+    assert_eq!(kind(&node, 36), SplitKind::InOrder);
+    assert_eq!(kind(&node, 34), SplitKind::Balanced, "not after the key added last");
+    assert_eq!(kind(&node, 50), SplitKind::Balanced, "an existing key");
+}
+
+#[test]
+fn removes_and_compaction_keep_the_run_on_its_key() {
+    let mut buf = vec![0u8; NODE];
+    leaf(&mut buf, None, None);
+    let mut node = NodeMut::new(&mut buf);
+    for k in [10u64, 20, 30, 40] {
+        node.insert(&k.to_be_bytes(), b"v", ALL).unwrap();
+    }
+    node.insert(&25u64.to_be_bytes(), b"v", ALL).unwrap();
+    assert_eq!(node.run().0, 3, "just after 25");
+    node.remove(&10u64.to_be_bytes());
+    assert_eq!(node.run().0, 2, "a slot before it went");
+    node.remove(&40u64.to_be_bytes());
+    assert_eq!(node.run().0, 2, "a slot after it went");
+    node.insert(&25u64.to_be_bytes(), &[1; 50], ALL).unwrap();
+    assert_eq!(node.run().0, 2, "replacing is not adding");
+    node.compact();
+    assert_eq!(node.run().0, 2);
+    node.remove(&25u64.to_be_bytes());
+    assert_eq!(node.run().0, 1, "its own key went: the run goes on after 20");
+    node.remove(&20u64.to_be_bytes());
+    assert_eq!(node.run().0, 0, "none left before it");
+}
+
+#[test]
+fn an_inner_node_filled_in_order_splits_before_its_last_separator() {
+    let mut buf = vec![0u8; small_node()];
+    NodeMut::new(&mut buf).init(INNER, None, None, 999);
+    let mut node = NodeMut::new(&mut buf);
+    let mut n = 0u64;
+    while node.insert(&(n * 10).to_be_bytes(), &(1000 + n).to_le_bytes(), ALL).is_ok() {
+        n += 1;
+    }
+    // The right child (keys above the last separator) splits.
+    let incoming = (n * 10).to_be_bytes();
+    let (right, sep) = split(&mut buf, &incoming);
+    let (l, r) = (Node::open(&buf[..]).unwrap(), Node::open(&right[..]).unwrap());
+    assert_eq!((l.count() as u64, r.count()), (n - 2, 1));
+    assert_eq!(sep, ((n - 2) * 10).to_be_bytes());
+    assert_eq!(r.right_child().unwrap(), 999);
+    assert_eq!(l.right_child().unwrap(), 1000 + n - 2);
+    let mut right = right;
+    assert_eq!(run(&mut right), 1, "the right child's separator goes at 1, continuing the run");
+    // Inside: the run of separators goes on at slot 5; slot 5's separator goes up
+    // and the splitting child (slot 5's) becomes the left half's right child.
+    let mut buf = vec![0u8; small_node()];
+    NodeMut::new(&mut buf).init(INNER, None, None, 999);
+    let mut node = NodeMut::new(&mut buf);
+    for k in (0..20u64).chain([1000, 1010, 1020]).chain(20..n - 3) {
+        node.insert(&(k * 10).to_be_bytes(), &(1000 + k).to_le_bytes(), ALL).unwrap();
+    }
+    let at = node.run().0;
+    let incoming = ((n - 3) * 10 + 5).to_be_bytes();
+    let (right, sep) = split(&mut buf, &incoming);
+    let l = Node::open(&buf[..]).unwrap();
+    assert_eq!(sep, 10_000u64.to_be_bytes());
+    assert_eq!(l.count(), at);
+    assert_eq!(l.right_child().unwrap(), 2000);
+    assert_eq!(Node::open(&right[..]).unwrap().count(), 2);
+    assert_eq!(run(&mut buf), at, "the new separator goes at the left half's end");
+}
+
+#[test]
+fn an_in_order_split_whose_left_half_would_not_fit_is_balanced() {
+    // Small entries, a long key, then a short one after it: an in-order
+    // split keeps all but the short entry left, with the long key as its
+    // upper fence (no shorter key separates the two), which needs more
+    // room than the short entry frees.
+    let mut buf = vec![0u8; NODE];
+    leaf(&mut buf, None, None);
+    let mut node = NodeMut::new(&mut buf);
+    let long = [vec![b'y'], vec![b'z'; MAX_KEY - 1]].concat();
+    let mut i = 0u64;
+    while node.free_space() > MAX_KEY + 64 {
+        node.insert(&i.to_be_bytes(), b"v", ALL).unwrap();
+        i += 1;
+    }
+    node.insert(&long, b"", ALL).unwrap();
+    node.insert(b"z", b"v", ALL).unwrap();
+    let incoming = [b"z".as_slice(), &[1; 100]].concat();
+    assert_eq!(node.insert(&incoming, &[0; 900], ALL), Err(Full));
+    let n = contents(&buf).len();
+    assert_eq!(run(&mut buf), n, "the incoming key continues the run");
+    let (right, sep) = split(&mut buf, &incoming);
+    let (l, r) = (contents(&buf), contents(&right));
+    assert_eq!(l.len() + r.len(), n);
+    assert!(r.len() > 2 && l.len() > 2, "balanced, not in order: {} and {}", l.len(), r.len());
+    assert!(
+        l.iter().all(|(k, _)| k.as_slice() <= sep.as_slice()) && r.iter().all(|(k, _)| k.as_slice() > sep.as_slice())
+    );
 }
 
 #[test]
@@ -327,5 +554,47 @@ proptest! {
         }
         let want: Vec<(Vec<u8>, Vec<u8>)> = model.into_iter().collect();
         prop_assert_eq!(contents(&buf), want);
+    }
+
+    /// Any split, in order or not, keeps every entry, on its side of the
+    /// separator, and leaves the run inside each half.
+    #[test]
+    fn a_split_keeps_every_entry_on_its_side(
+        ops in proptest::collection::vec((0u8..4, any::<u16>()), 2..if cfg!(miri) { 40 } else { 400 }),
+        next_in_order in any::<bool>(),
+        incoming in any::<u16>(),
+        forced in proptest::option::of(any::<bool>()),
+    ) {
+        let mut buf = vec![0u8; small_node()];
+        leaf(&mut buf, None, None);
+        let mut next = 0u32;
+        for (op, k) in ops {
+            let mut node = NodeMut::new(&mut buf);
+            let value = [op; 12];
+            match op {
+                // Mostly appends (ascending), some random inserts and removes.
+                0 | 1 => {
+                    next += 1 + u32::from(k % 3);
+                    let _ = node.insert(&next.to_be_bytes(), &value, ALL);
+                }
+                2 => { let _ = node.insert(&u32::from(k).to_be_bytes(), &value, ALL); }
+                _ => { node.remove(&u32::from(k).to_be_bytes()); }
+            }
+        }
+        let before = contents(&buf);
+        prop_assume!(before.len() >= 2);
+        let incoming = if next_in_order { next + 1 } else { u32::from(incoming) }.to_be_bytes();
+        // A kind other than the node's choice (a log could say so) is safe too.
+        let (mut right, sep) = match forced {
+            None => split(&mut buf, &incoming),
+            Some(true) => split_as(&mut buf, &incoming, SplitKind::InOrder),
+            Some(false) => split_as(&mut buf, &incoming, SplitKind::Balanced),
+        };
+        let (l, r) = (contents(&buf), contents(&right));
+        prop_assert!(!l.is_empty() && !r.is_empty());
+        prop_assert!(l.iter().all(|(k, _)| k.as_slice() <= sep.as_slice()));
+        prop_assert!(r.iter().all(|(k, _)| k.as_slice() > sep.as_slice()));
+        prop_assert_eq!([l.clone(), r.clone()].concat(), before);
+        prop_assert!(run(&mut buf) <= l.len() && run(&mut right) <= r.len());
     }
 }

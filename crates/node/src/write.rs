@@ -4,14 +4,23 @@
 //! down; removal leaves the cell's bytes dead until compaction. Split,
 //! merge and compaction rebuild nodes from their entries, re-encoding every
 //! key against the new fences' prefix.
+//!
+//! Splits are byte-balanced, except where inserts arrive in ascending order
+//! (each new key right after the one added before it, which the node's
+//! `run` fields remember): there the node splits where the run goes on, so
+//! the part the run has passed stays full. (vmcache and LeanStore split a
+//! leaf before its last entry when a per-tree flag says loads are ordered,
+//! `splitOrdered` and the bulk-insert option; here each node detects its
+//! runs, at its end or inside the key space, leaves and inner nodes alike.)
 
 use alloc::vec::Vec;
+use core::ops::Range;
 
 use crate::bytes::Torn;
 use crate::layout::{
     COUNT_AT, FLAGS_AT, HEADER, HEAP_LIVE_AT, HEAP_START_AT, INNER, KIND_AT, LEAF, LOWER_INFINITE, LOWER_LEN_AT,
-    LOWER_OFF_AT, MAX_KEY, PREFIX_LEN_AT, RIGHT_CHILD_AT, SLOT, UPPER_INFINITE, UPPER_LEN_AT, UPPER_OFF_AT, cell_size,
-    head_of,
+    LOWER_OFF_AT, MAX_KEY, PREFIX_LEN_AT, RIGHT_CHILD_AT, RUN_AT, RUN_LEN_AT, SLOT, UPPER_INFINITE, UPPER_LEN_AT,
+    UPPER_OFF_AT, cell_size, head_of,
 };
 use crate::read::Node;
 
@@ -26,6 +35,17 @@ pub enum Inserted {
     Added,
     /// The key existed; its value was replaced.
     Replaced,
+}
+
+/// How a node splits: [`NodeMut::split_kind`] chooses, and the log records
+/// the choice, so redo repeats it without reading the run hint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitKind {
+    /// Halves of about equal bytes.
+    Balanced,
+    /// Where the node's ascending run of inserts goes on: the part before it
+    /// stays full (balanced instead if a half would not fit).
+    InOrder,
 }
 
 /// A node being changed.
@@ -146,6 +166,25 @@ impl<'a> NodeMut<'a> {
         self.get16(PREFIX_LEN_AT)
     }
 
+    /// The run hint: the slot just after the key added last (0: none), and
+    /// how many keys in a row were added each right after the one before.
+    pub(crate) fn run(&self) -> (usize, usize) {
+        (self.get16(RUN_AT), self.get16(RUN_LEN_AT))
+    }
+
+    pub(crate) fn set_run(&mut self, slot: usize, len: usize) {
+        put_u16(self.b, RUN_AT, slot);
+        put_u16(self.b, RUN_LEN_AT, len.min(usize::from(u16::MAX)));
+    }
+
+    /// Makes `key`'s slot the one where a run long enough to split in
+    /// order goes on.
+    fn run_goes_on_at(&mut self, key: &[u8]) -> Result<(), Torn> {
+        let (slot, _) = self.node()?.search(key)?;
+        self.set_run(slot, MIN_RUN);
+        Ok(())
+    }
+
     /// Sets up an empty node of `kind` for the keys in `(lower, upper]`
     /// (`None`: infinite).
     pub fn init(&mut self, kind: u8, lower: Option<&[u8]>, upper: Option<&[u8]>, right_child: u64) {
@@ -224,7 +263,8 @@ impl<'a> NodeMut<'a> {
             if self.reclaimable() + SLOT + old.size < need {
                 return Err(Full);
             }
-            self.remove_at(pos);
+            // Same slot again: the run is unchanged.
+            self.remove_slot(pos);
             self.insert_at(pos, suffix, value, need);
             return Ok(Inserted::Replaced);
         }
@@ -232,6 +272,8 @@ impl<'a> NodeMut<'a> {
             return Err(Full);
         }
         self.insert_at(pos, suffix, value, need);
+        let (run, len) = self.run();
+        self.set_run(pos + 1, if run != 0 && pos == run { len + 1 } else { 1 });
         Ok(Inserted::Added)
     }
 
@@ -269,6 +311,15 @@ impl<'a> NodeMut<'a> {
 
     /// Removes the entry at slot `i` (its cell becomes dead space).
     pub fn remove_at(&mut self, i: usize) {
+        // The slots after `i` move down one, the run's with them.
+        let (run, len) = self.run();
+        if i < run && i < self.count() {
+            self.set_run(run - 1, len);
+        }
+        self.remove_slot(i);
+    }
+
+    fn remove_slot(&mut self, i: usize) {
         let count = self.count();
         if i >= count {
             return;
@@ -354,24 +405,42 @@ impl<'a> NodeMut<'a> {
         Ok(())
     }
 
-    /// Rewrites the node without dead space.
+    /// Rewrites the node without dead space (the slots, and so the run, stay).
     pub fn compact(&mut self) {
         let Ok(c) = self.contents() else { return };
         let mut scratch = alloc::vec![0u8; self.b.len()];
         let mut fresh = NodeMut::new(&mut scratch);
         if fresh.build(c.kind, c.lower.as_deref(), c.upper.as_deref(), c.right_child, c.all()).is_ok() {
+            let (run, len) = self.run();
+            fresh.set_run(run, len);
             self.b.copy_from_slice(&scratch);
         }
     }
 
-    /// The separator a [`split`](Self::split) with `incoming` would send to
-    /// the parent (to check the parent has room before splitting).
-    pub fn split_separator(&self, incoming: &[u8]) -> Result<Vec<u8>, Torn> {
+    /// How the node splits for `incoming`: in order if `incoming` continues
+    /// an ascending run of inserts (it goes right after the key added last,
+    /// which went right after the one added before it), else balanced.
+    pub fn split_kind(&self, incoming: &[u8]) -> Result<SplitKind, Torn> {
+        let (run, len) = self.run();
+        let in_order = run != 0 && len >= MIN_RUN && self.new_key_slot(incoming)? == Some(run);
+        Ok(if in_order { SplitKind::InOrder } else { SplitKind::Balanced })
+    }
+
+    /// The slot `key` takes as a new key; `None` for a leaf's existing key
+    /// (a replacement). An inner node's search key may equal the separator
+    /// of the child that splits: the new separator goes at its slot.
+    fn new_key_slot(&self, key: &[u8]) -> Result<Option<usize>, Torn> {
+        let node = self.node()?;
+        let (slot, found) = node.search(key)?;
+        Ok((!found || !node.is_leaf()).then_some(slot))
+    }
+
+    /// The separator a [`split`](Self::split) with `incoming` and `kind`
+    /// would send to the parent (to check the parent has room before
+    /// splitting).
+    pub fn split_separator(&self, incoming: &[u8], kind: SplitKind) -> Result<Vec<u8>, Torn> {
         let c = self.contents()?;
-        match plan_split(&c, incoming)? {
-            Plan::BeforeSingle => Ok(incoming.to_vec()),
-            Plan::At(m) => separator_at(&c, m),
-        }
+        Ok(self.plan(&c, incoming, kind)?.separator)
     }
 
     /// Moves the upper part of this node into `right` (an empty page of the
@@ -379,38 +448,51 @@ impl<'a> NodeMut<'a> {
     /// `<= separator`, `right` the greater ones. For an inner node the
     /// separator moves up and leaves both halves. The separator is always
     /// below the node's upper fence, so it never equals a separator already
-    /// in the parent. `incoming` is the key about to be inserted: a leaf
-    /// holding a single entry (long keys) splits so that it gets room.
-    pub fn split(&mut self, right: &mut NodeMut<'_>, incoming: &[u8]) -> Result<Vec<u8>, Torn> {
+    /// in the parent. `incoming` is the key about to be inserted (for an
+    /// inner node: the key whose child split): an in-order split goes where
+    /// it is added, and a leaf holding a single entry (long keys) splits so
+    /// that it gets room. The result depends only on the node's entries,
+    /// `incoming` and `kind`.
+    pub fn split(&mut self, right: &mut NodeMut<'_>, incoming: &[u8], kind: SplitKind) -> Result<Vec<u8>, Torn> {
         let c = self.contents()?;
-        let plan = plan_split(&c, incoming)?;
-        let sep = match plan {
-            Plan::BeforeSingle => incoming.to_vec(),
-            Plan::At(m) => separator_at(&c, m)?,
+        let plan = self.plan(&c, incoming, kind)?;
+        let [(lower, upper, keep), (right_lower, right_upper, moved)] = plan.halves(&c);
+        let (left_child, right_child) = if c.kind == LEAF {
+            (0, 0)
+        } else {
+            // The separator's child becomes the left half's right child.
+            let (_, value) = c.entry(plan.left).ok_or(Torn)?;
+            (u64::from_le_bytes(value.try_into().map_err(|_| Torn)?), c.right_child)
         };
-        let (lower, upper) = (c.lower.as_deref(), c.upper.as_deref());
         let mut left_scratch = alloc::vec![0u8; self.b.len()];
         let mut left = NodeMut::new(&mut left_scratch);
-        let n = c.len();
-        let built = match plan {
-            // One entry, and the newcomer sorts before it: split between them.
-            Plan::BeforeSingle => left
-                .build(LEAF, lower, Some(&sep), 0, c.entries(0..0))
-                .and_then(|()| right.build(LEAF, Some(&sep), upper, 0, c.all())),
-            Plan::At(m) if c.kind == LEAF => left
-                .build(LEAF, lower, Some(&sep), 0, c.entries(0..m + 1))
-                .and_then(|()| right.build(LEAF, Some(&sep), upper, 0, c.entries(m + 1..n))),
-            // Entry `m` goes up; its child becomes the left half's right child.
-            Plan::At(m) => {
-                let (_, value) = c.entry(m).ok_or(Torn)?;
-                let middle_child = u64::from_le_bytes(value.try_into().map_err(|_| Torn)?);
-                left.build(INNER, lower, Some(&sep), middle_child, c.entries(0..m))
-                    .and_then(|()| right.build(INNER, Some(&sep), upper, c.right_child, c.entries(m + 1..n)))
+        left.build(c.kind, lower, upper, left_child, c.entries(keep))
+            .and_then(|()| right.build(c.kind, right_lower, right_upper, right_child, c.entries(moved)))
+            .map_err(|_| Torn)?;
+        if plan.in_order {
+            // The run goes on in the half the incoming key joins; so that
+            // it still counts as in order there (when it does not fit and
+            // that half splits in turn), mark its slot as the run's.
+            if incoming <= plan.separator.as_slice() {
+                left.run_goes_on_at(incoming)?;
+            } else {
+                right.run_goes_on_at(incoming)?;
             }
-        };
-        built.map_err(|_| Torn)?;
+        }
         self.b.copy_from_slice(&left_scratch);
-        Ok(sep)
+        Ok(plan.separator)
+    }
+
+    /// Where this node splits for `incoming`.
+    fn plan(&self, c: &Contents, incoming: &[u8], kind: SplitKind) -> Result<Plan, Torn> {
+        if kind == SplitKind::InOrder
+            && let Some(slot) = self.new_key_slot(incoming)?
+            && let Some(plan) = Plan::in_order(c, incoming, slot)?
+            && plan.fits(c, self.b.len())
+        {
+            return Ok(plan);
+        }
+        Plan::balanced(c, incoming)
     }
 
     /// Absorbs `right`, this node's right neighbour: the merged node holds
@@ -445,63 +527,123 @@ impl<'a> NodeMut<'a> {
     }
 }
 
+/// Keys added in a row, each right after the one before, that make the
+/// next one in a row an ascending run to split for. A random insert lands
+/// right after the key added last one time in `count + 1`: with two keys
+/// in a row before it, a random stream splits in order about once in
+/// `count^2` splits (tens of thousands for 8-byte keys), not once in
+/// `count`.
+const MIN_RUN: usize = 2;
+
 /// Where a node splits.
-enum Plan {
-    /// A leaf with a single entry, and the incoming key sorts before it:
-    /// the incoming key becomes the separator, the entry goes right.
-    BeforeSingle,
-    /// Entry `m` is the separator: a leaf keeps `0..=m`; an inner node
-    /// keeps `0..m` and sends `m` up.
-    At(usize),
+struct Plan {
+    /// The left half keeps entries `0..left`. A leaf's right half takes
+    /// `left..`; an inner node sends entry `left` up and its right half
+    /// takes `left + 1..`.
+    left: usize,
+    /// The left half keeps the keys `<=` it.
+    separator: Vec<u8>,
+    /// Split where an ascending run goes on.
+    in_order: bool,
 }
 
-/// Where the left half holds about half the bytes; a leaf of two or more
-/// entries keeps at least one on each side.
-fn plan_split(c: &Contents, incoming: &[u8]) -> Result<Plan, Torn> {
-    let n = c.len();
-    if n == 0 {
-        return Err(Torn);
+impl Plan {
+    /// The split of a node whose ascending run of inserts `incoming`
+    /// continues at `slot` (`1..=count`): the left half keeps the keys
+    /// before it, full, and the run goes on in a half with room. `None`
+    /// where the node is too small to split so, or `slot` is 0.
+    fn in_order(c: &Contents, incoming: &[u8], slot: usize) -> Result<Option<Plan>, Torn> {
+        let n = c.len();
+        let key = |i: usize| c.entry(i).map(|(k, _)| k).ok_or(Torn);
+        let (left, separator) = match c.kind {
+            // At the end: all but the last entry stay left (a leaf keeps one
+            // on each side), and the run goes on in the right half.
+            LEAF if slot == n && n >= 2 => (n - 1, between(key(n - 2)?, key(n - 1)?)?),
+            // Inside: the left half keeps the keys before the incoming one,
+            // and the separator sits above it, so the run goes on at the end
+            // of the left half and the keys after it stay apart.
+            LEAF if (1..n).contains(&slot) => (slot, between(incoming, key(slot)?)?),
+            // The separator at the slot goes up: the child that splits
+            // becomes the left half's right child, where the run goes on
+            // (at the end: the last but one, so both halves keep one).
+            INNER if n >= 3 && slot >= 1 => {
+                let m = slot.min(n - 2);
+                (m, key(m)?.to_vec())
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(Plan { left, separator, in_order: true }))
     }
-    if c.kind == LEAF && n == 1 && c.entry(0).is_some_and(|(k, _)| incoming < k) {
-        return Ok(Plan::BeforeSingle);
-    }
-    let size = |(k, v): (&[u8], &[u8])| SLOT + cell_size(k.len(), v.len());
-    let total: usize = c.all().map(size).sum();
-    let mut acc = 0;
-    let mut m = 0;
-    for (i, e) in c.all().enumerate() {
-        acc += size(e);
-        m = i;
-        if acc * 2 >= total {
-            break;
+
+    /// The split where the left half holds about half the bytes; a leaf of
+    /// two or more entries keeps at least one on each side, an inner node
+    /// of three or more at least one separator on each side (no node with a
+    /// single child).
+    fn balanced(c: &Contents, incoming: &[u8]) -> Result<Plan, Torn> {
+        let n = c.len();
+        let key = |i: usize| c.entry(i).map(|(k, _)| k).ok_or(Torn);
+        if n == 0 {
+            return Err(Torn);
         }
+        if c.kind == LEAF && n == 1 && incoming < key(0)? {
+            // One entry, and the newcomer sorts before it: split between them.
+            return Ok(Plan { left: 0, separator: incoming.to_vec(), in_order: false });
+        }
+        let size = |(k, v): (&[u8], &[u8])| SLOT + cell_size(k.len(), v.len());
+        let total: usize = c.all().map(size).sum();
+        let mut acc = 0;
+        let mut m = 0;
+        for (i, e) in c.all().enumerate() {
+            acc += size(e);
+            m = i;
+            if acc * 2 >= total {
+                break;
+            }
+        }
+        if c.kind == INNER {
+            if n >= 3 {
+                m = m.clamp(1, n - 2);
+            }
+            return Ok(Plan { left: m, separator: key(m)?.to_vec(), in_order: false });
+        }
+        if n >= 2 {
+            m = m.min(n - 2);
+        }
+        // Entry `m` is the last one kept left; a single entry is its own separator.
+        let separator = match c.entry(m + 1) {
+            Some((next, _)) => between(key(m)?, next)?,
+            None => key(m)?.to_vec(),
+        };
+        Ok(Plan { left: m + 1, separator, in_order: false })
     }
-    if c.kind == LEAF && n >= 2 {
-        m = m.min(n - 2);
+
+    /// Each half's fences and the entries it keeps.
+    #[expect(clippy::type_complexity, reason = "two halves, each (lower fence, upper fence, entries)")]
+    fn halves<'c>(&'c self, c: &'c Contents) -> [(Option<&'c [u8]>, Option<&'c [u8]>, Range<usize>); 2] {
+        let separator = Some(self.separator.as_slice());
+        let moved_from = if c.kind == LEAF { self.left } else { self.left + 1 };
+        [(c.lower.as_deref(), separator, 0..self.left), (separator, c.upper.as_deref(), moved_from..c.len())]
     }
-    if c.kind == INNER && n >= 3 {
-        // Both halves keep a separator: no node with a single child.
-        m = m.clamp(1, n - 2);
+
+    /// Whether both halves fit a node of `len` bytes (a split near an end
+    /// moves few bytes out, while the new fence may be long).
+    fn fits(&self, c: &Contents, len: usize) -> bool {
+        self.halves(c).into_iter().all(|(lower, upper, entries)| {
+            let prefix = common_prefix(lower, upper);
+            // As `init` stores them: the upper fence without the prefix.
+            let fences = lower.map_or(0, <[u8]>::len) + upper.map_or(0, |u| u.len().saturating_sub(prefix));
+            let cells: usize =
+                c.entries(entries).map(|(k, v)| SLOT + cell_size(k.len().saturating_sub(prefix), v.len())).sum();
+            HEADER + fences + cells <= len
+        })
     }
-    Ok(Plan::At(m))
 }
 
-/// The separator when entry `m` is the last one kept left. An inner node's
-/// separator moves up as it is. A leaf's is the shortest key that is
-/// greater than entry `m` and not greater than entry `m + 1` (suffix
-/// truncation: short separators make short fences and wide inner nodes).
-fn separator_at(c: &Contents, m: usize) -> Result<Vec<u8>, Torn> {
-    let (left, _) = c.entry(m).ok_or(Torn)?;
-    if c.kind != LEAF {
-        return Ok(left.to_vec());
-    }
-    match c.entry(m + 1) {
-        Some((right, _)) => {
-            let common = left.iter().zip(right).take_while(|(a, b)| a == b).count();
-            // A proper prefix of `right` one byte past the common part is
-            // greater than `left` and smaller than `right`.
-            Ok(if common + 1 < right.len() { right.get(..=common).ok_or(Torn)?.to_vec() } else { left.to_vec() })
-        }
-        None => Ok(left.to_vec()),
-    }
+/// A short key `s` with `low <= s < high`, for a leaf's separator (suffix
+/// truncation: short separators make short fences and wide inner nodes):
+/// `high` cut one byte past its common part with `low` if that is shorter
+/// than `high`, else `low`.
+fn between(low: &[u8], high: &[u8]) -> Result<Vec<u8>, Torn> {
+    let common = low.iter().zip(high).take_while(|(a, b)| a == b).count();
+    Ok(if common + 1 < high.len() { high.get(..=common).ok_or(Torn)?.to_vec() } else { low.to_vec() })
 }
