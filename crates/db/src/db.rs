@@ -480,7 +480,11 @@ impl Database {
         if self.inner.stopped.load(Ordering::Acquire) {
             return self.inner.check_stopped();
         }
-        self.inner.checkpoint()
+        self.inner.checkpoint()?;
+        // Every page is written and synced: no copy will be needed, and the
+        // next open need not read the area's chain.
+        let log_file = || alloc::format!("{}.wal", self.inner.file);
+        self.inner.hook.copies.clear().map_err(|source| Error::Io { file: log_file(), source })
     }
 }
 

@@ -34,18 +34,26 @@
 //! sync that follows the raise, so every write under the old floor is
 //! durable by then.
 //!
-//! **The area** is a ring of batches, each one device request: a
-//! directory page then the copies (sealed pages with their own checksums).
+//! **The area** is a chain of batches from its first page, each one device
+//! request: a directory page then the copies (sealed pages with their own
+//! checksums). Batches are written one at a time (under the area's lock),
+//! so the chain is always whole batches and then at most one torn one. A
+//! *round* (a random id) starts at the first page whenever the area starts
+//! over (each open, each time it is emptied); batches are numbered from 0
+//! within it, so leftovers of an older round never extend the chain.
 //!
 //! ```text
-//! directory: | magic "SNOWDWB\0" | checksum u64 | floor u64 | count u32 | zero u32 | ids: count x u64 | zero ... |
+//! directory: | magic "SNOWDWB\0" | checksum u64 | floor u64 | round u64 | sequence u64 | count u32 | zero u32 |
+//!            | ids: count x u64 | zero ... |
 //! ```
 //!
 //! checksum: XXH3-64 of bytes 16..4096. **Recovery** ([`restore`]), before
-//! redo, reads the whole area and puts back every page of the file that
+//! redo, follows the chain (reading only the directories of batches whose
+//! floor is below the redo point) and puts back every page of the file that
 //! does not load (torn, or past the file's end), from its newest copy
 //! (highest page LSN) among batches whose floor is at or after the redo
-//! point; then the file is synced. A copy whose own write was torn fails
+//! point; then the file is synced. A clean close zeroes the first page, so
+//! the next open reads one page of the area. A copy whose own write was torn fails
 //! its checksum and is ignored: the page's write in place had not begun. A
 //! page that loads needs nothing: a write that never happened left the
 //! page as the last checkpoint made it durable. After a clean close no
@@ -65,10 +73,13 @@ use xxhash_rust::xxh3::xxh3_64;
 const MAGIC: [u8; 8] = *b"SNOWDWB\0";
 const CHECKSUM_AT: usize = 8;
 const FLOOR_AT: usize = 16;
-const COUNT_AT: usize = 24;
-const IDS_AT: usize = 32;
+const ROUND_AT: usize = 24;
+const SEQUENCE_AT: usize = 32;
+const COUNT_AT: usize = 40;
+const IDS_AT: usize = 48;
 /// Copies one directory page lists.
 pub(crate) const MAX_BATCH: usize = (PAGE_SIZE - IDS_AT) / 8;
+static_assertions::const_assert_eq!(MAX_BATCH, 506);
 
 /// The double-write area and the floor.
 pub(crate) struct DoubleWrite {
@@ -91,6 +102,10 @@ struct Area {
     next: u64,
     /// A write-back is emptying the area: others wait.
     emptying: bool,
+    /// This round's id (a new one each time the area starts over) and the
+    /// next batch's number in it.
+    round: u64,
+    sequence: u64,
 }
 
 /// What a write-back registered under: returned to [`DoubleWrite::done`].
@@ -104,7 +119,7 @@ impl DoubleWrite {
             device,
             start,
             pages,
-            area: Mutex::new(Area { next: 0, emptying: false }),
+            area: Mutex::new(Area { next: 0, emptying: false, round: new_round(), sequence: 0 }),
             floor: AtomicU64::new(floor),
             generation: AtomicU64::new(0),
             writing: [AtomicU64::new(0), AtomicU64::new(0)],
@@ -176,12 +191,13 @@ impl DoubleWrite {
                 self.wait_emptied();
                 continue;
             }
-            let len = need.len() as u64 + 1;
+            let len = (need.len() + need.len().div_ceil(MAX_BATCH)) as u64;
             if area.next + len <= self.pages {
-                let at = area.next;
-                area.next += len;
+                // Batches are written one after another, under the lock:
+                // the area is always a chain of whole batches from its
+                // start, then at most one torn one (what `restore` reads).
+                let written = self.write(&mut area, &need, floor);
                 drop(area);
-                let written = self.write(at, &need, floor);
                 if let Err(e) = written {
                     self.done(token);
                     return Err(e);
@@ -201,7 +217,7 @@ impl DoubleWrite {
             let mut area = self.area.lock();
             area.emptying = false;
             if synced.is_ok() {
-                area.next = 0;
+                area.start_over();
             }
             drop(area);
             synced?;
@@ -212,21 +228,51 @@ impl DoubleWrite {
         wait_until(|| !self.area.lock().emptying);
     }
 
-    /// Writes a batch (directory and copies) at area page `at`, synced.
-    fn write(&self, at: u64, copies: &[&Page], floor: u64) -> Result<(), DeviceError> {
-        let mut written = 0;
+    /// Writes `copies` as the area's next batches (a directory page and up
+    /// to [`MAX_BATCH`] copies each), synced.
+    fn write(&self, area: &mut Area, copies: &[&Page], floor: u64) -> Result<(), DeviceError> {
         for chunk in copies.chunks(MAX_BATCH) {
-            let dir = directory(chunk, floor);
+            let dir = directory(chunk, floor, area.round, area.sequence);
             let mut bufs: Vec<&[u8; PAGE_SIZE]> = Vec::with_capacity(chunk.len() + 1);
             bufs.push(&dir.0);
             bufs.extend(chunk.iter().map(|p| p.bytes()));
-            let first = PageId(self.start + at + written);
-            self.device.write_pages(first, &bufs).map_err(|(_, e)| e)?;
-            written += bufs.len() as u64;
+            self.device.write_pages(PageId(self.start + area.next), &bufs).map_err(|(_, e)| e)?;
+            area.next += bufs.len() as u64;
+            area.sequence += 1;
         }
         self.copies.fetch_add(copies.len() as u64, Ordering::Relaxed);
         self.device.sync()
     }
+
+    /// After a clean close: the area's first page zeroed (and synced), so
+    /// the next open reads one page of it, not the chain this open left.
+    pub(crate) fn clear(&self) -> Result<(), DeviceError> {
+        let zero = Block([0; PAGE_SIZE]);
+        self.device.write_page(PageId(self.start), &zero.0)?;
+        self.device.sync()
+    }
+}
+
+impl Area {
+    /// Empty again: a new round from the first page.
+    fn start_over(&mut self) {
+        self.next = 0;
+        self.round = new_round();
+        self.sequence = 0;
+    }
+}
+
+/// A round id: random, so that batches a round left in the area can never
+/// pass for another round's.
+fn new_round() -> u64 {
+    let mut id = [0u8; 8];
+    // Retried on EINTR only; a failure leaves the clock's nanoseconds,
+    // which differ between rounds as well.
+    while matches!(
+        rustix::rand::getrandom(&mut id, rustix::rand::GetRandomFlags::empty()),
+        Err(rustix::io::Errno::INTR)
+    ) {}
+    u64::from_le_bytes(id) ^ snowfall_sys::clock::Instant::now().as_nanos()
 }
 
 /// Waits for `done` (other threads' writes or a sync: spinning briefly,
@@ -250,10 +296,12 @@ fn put(b: &mut [u8; PAGE_SIZE], at: usize, bytes: &[u8]) {
     }
 }
 
-fn directory(copies: &[&Page], floor: u64) -> alloc::boxed::Box<Block> {
+fn directory(copies: &[&Page], floor: u64, round: u64, sequence: u64) -> alloc::boxed::Box<Block> {
     let mut b = alloc::boxed::Box::new(Block([0; PAGE_SIZE]));
     put(&mut b.0, 0, &MAGIC);
     put(&mut b.0, FLOOR_AT, &floor.to_le_bytes());
+    put(&mut b.0, ROUND_AT, &round.to_le_bytes());
+    put(&mut b.0, SEQUENCE_AT, &sequence.to_le_bytes());
     put(&mut b.0, COUNT_AT, &(copies.len() as u32).to_le_bytes());
     for (i, p) in copies.iter().enumerate() {
         put(&mut b.0, IDS_AT + 8 * i, &p.id().0.to_le_bytes());
@@ -269,8 +317,16 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(x)
 }
 
-/// A directory page's (floor, page ids), if `b` is one.
-fn read_directory(b: &[u8; PAGE_SIZE]) -> Option<(u64, Vec<PageId>)> {
+/// A directory page as read.
+struct Directory {
+    floor: u64,
+    round: u64,
+    sequence: u64,
+    ids: Vec<PageId>,
+}
+
+/// The directory in `b`, if it is one.
+fn read_directory(b: &[u8; PAGE_SIZE]) -> Option<Directory> {
     if b.get(..8) != Some(&MAGIC[..]) || u64_at(b, CHECKSUM_AT) != xxh3_64(b.get(FLOOR_AT..)?) {
         return None;
     }
@@ -278,7 +334,12 @@ fn read_directory(b: &[u8; PAGE_SIZE]) -> Option<(u64, Vec<PageId>)> {
     if count > MAX_BATCH {
         return None;
     }
-    Some((u64_at(b, FLOOR_AT), (0..count).map(|i| PageId(u64_at(b, IDS_AT + 8 * i))).collect()))
+    Some(Directory {
+        floor: u64_at(b, FLOOR_AT),
+        round: u64_at(b, ROUND_AT),
+        sequence: u64_at(b, SEQUENCE_AT),
+        ids: (0..count).map(|i| PageId(u64_at(b, IDS_AT + 8 * i))).collect(),
+    })
 }
 
 /// Before redo: puts back, from the area of `pages` pages at `start` of the
@@ -294,37 +355,42 @@ pub(crate) fn restore(
 ) -> Result<Vec<PageId>, (String, DeviceError)> {
     let log_name = || String::from(log.describe());
     let data_name = || String::from(data.describe());
-    let mut area = Block([0; PAGE_SIZE]);
+    let mut block = Block([0; PAGE_SIZE]);
     let mut newest: alloc::collections::BTreeMap<PageId, (u64, u64)> = alloc::collections::BTreeMap::new();
-    let mut i = 0;
-    while i < pages {
-        match log.read_page(PageId(start + i), &mut area.0) {
+    // The chain of whole batches from the first page: one round, numbered
+    // from 0. The first page that is not its next batch ends it (a torn
+    // batch, another round's leftovers, zeros).
+    let mut at = 0;
+    let mut round = None;
+    let mut sequence = 0;
+    while at < pages {
+        match log.read_page(PageId(start + at), &mut block.0) {
             Ok(()) => {}
-            // Never written (a device without `allocate`'s length): no
-            // batch there or after.
+            // Never written (a device without `allocate`'s length).
             Err(DeviceError::PastEnd { .. }) => break,
             Err(e) => return Err((log_name(), e)),
         }
-        let Some((floor, ids)) = read_directory(&area.0) else {
-            i += 1;
-            continue;
-        };
-        if floor >= redo {
-            for (k, id) in ids.iter().enumerate() {
-                let at = start + i + 1 + k as u64;
-                if at >= start + pages {
-                    break;
-                }
+        let Some(dir) = read_directory(&block.0) else { break };
+        if dir.sequence != sequence || round.is_some_and(|r| r != dir.round) || at + 1 + dir.ids.len() as u64 > pages {
+            break;
+        }
+        round = Some(dir.round);
+        // Copies taken under a floor below the redo point are not needed
+        // (their writes were synced before that checkpoint took effect).
+        if dir.floor >= redo {
+            for (k, id) in dir.ids.iter().enumerate() {
+                let place = start + at + 1 + k as u64;
                 let mut copy = Page::zeroed();
-                if log.read_page(PageId(at), copy.bytes_mut()).is_ok()
+                if log.read_page(PageId(place), copy.bytes_mut()).is_ok()
                     && copy.verify(*id).is_ok()
                     && newest.get(id).is_none_or(|&(lsn, _)| copy.lsn() > lsn)
                 {
-                    newest.insert(*id, (copy.lsn(), at));
+                    newest.insert(*id, (copy.lsn(), place));
                 }
             }
         }
-        i += 1;
+        at += 1 + dir.ids.len() as u64;
+        sequence += 1;
     }
     let mut restored = Vec::new();
     let mut page = Page::zeroed();
