@@ -66,6 +66,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use crate::bytes::{put, u64_at};
 use snowfall_buffer::{BufferManager, Device, DeviceError, PAGE_SIZE, Page, PageId};
 use snowfall_latch::Mutex;
 use xxhash_rust::xxh3::xxh3_64;
@@ -290,12 +291,6 @@ fn wait_until(done: impl Fn() -> bool) {
 #[repr(C, align(4096))]
 struct Block([u8; PAGE_SIZE]);
 
-fn put(b: &mut [u8; PAGE_SIZE], at: usize, bytes: &[u8]) {
-    if let Some(dst) = b.get_mut(at..at + bytes.len()) {
-        dst.copy_from_slice(bytes);
-    }
-}
-
 fn directory(copies: &[&Page], floor: u64, round: u64, sequence: u64) -> alloc::boxed::Box<Block> {
     let mut b = alloc::boxed::Box::new(Block([0; PAGE_SIZE]));
     put(&mut b.0, 0, &MAGIC);
@@ -309,12 +304,6 @@ fn directory(copies: &[&Page], floor: u64, round: u64, sequence: u64) -> alloc::
     let sum = xxh3_64(b.0.get(FLOOR_AT..).unwrap_or_default());
     put(&mut b.0, CHECKSUM_AT, &sum.to_le_bytes());
     b
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut x = [0u8; 8];
-    x.copy_from_slice(b.get(at..at + 8).unwrap_or(&[0; 8]));
-    u64::from_le_bytes(x)
 }
 
 /// A directory page as read.

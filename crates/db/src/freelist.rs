@@ -15,6 +15,7 @@ use alloc::vec::Vec;
 
 use snowfall_buffer::{BODY_SIZE, Device, DeviceError, Page, PageId};
 
+use crate::bytes::{put, u64_at};
 use crate::error::Error;
 
 /// The page kind of a trunk page (in the buffer manager's header).
@@ -50,18 +51,6 @@ pub fn write(device: &dyn Device, trunks: &[PageId], ids: &[PageId], lsn: u64) -
         device.write_page(trunk, page.bytes())?;
     }
     Ok(trunks.first().map_or(0, |p| p.0))
-}
-
-fn put(b: &mut [u8], at: usize, v: &[u8]) {
-    if let Some(dst) = b.get_mut(at..at + v.len()) {
-        dst.copy_from_slice(v);
-    }
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut x = [0u8; 8];
-    x.copy_from_slice(b.get(at..at + 8).unwrap_or(&[0; 8]));
-    u64::from_le_bytes(x)
 }
 
 /// Reads the chain from `head`, expecting `count` ids, all below

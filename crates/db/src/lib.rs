@@ -65,6 +65,7 @@
 extern crate alloc;
 
 mod builder;
+mod bytes;
 mod checkpoint;
 mod db;
 mod double_write;

@@ -30,6 +30,7 @@ use alloc::vec::Vec;
 use snowfall_buffer::{PAGE_SIZE, PageId};
 use xxhash_rust::xxh3::xxh3_64;
 
+use crate::bytes::{put, u32_at, u64_at};
 use crate::error::{Error, SuperblockProblem};
 
 /// The file's magic bytes.
@@ -70,24 +71,6 @@ pub struct Superblock {
     pub free_pages: u64,
     /// Named trees: (name, root page).
     pub catalog: Vec<(String, PageId)>,
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    let mut x = [0u8; 4];
-    x.copy_from_slice(b.get(at..at + 4).unwrap_or(&[0; 4]));
-    u32::from_le_bytes(x)
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut x = [0u8; 8];
-    x.copy_from_slice(b.get(at..at + 8).unwrap_or(&[0; 8]));
-    u64::from_le_bytes(x)
-}
-
-fn put(b: &mut [u8], at: usize, v: &[u8]) {
-    if let Some(dst) = b.get_mut(at..at + v.len()) {
-        dst.copy_from_slice(v);
-    }
 }
 
 impl Superblock {
