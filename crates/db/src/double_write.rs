@@ -66,9 +66,9 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::bytes::{put, u64_at};
 use snowfall_buffer::{BufferManager, Device, DeviceError, PAGE_SIZE, Page, PageId};
 use snowfall_latch::Mutex;
+use snowfall_wal::format::{put, u64_at};
 use xxhash_rust::xxh3::xxh3_64;
 
 const MAGIC: [u8; 8] = *b"SNOWDWB\0";

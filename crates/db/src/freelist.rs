@@ -15,8 +15,8 @@ use alloc::vec::Vec;
 
 use snowfall_buffer::{BODY_SIZE, Device, DeviceError, Page, PageId};
 
-use crate::bytes::{put, u64_at};
 use crate::error::Error;
+use snowfall_wal::format::{put, u64_at};
 
 /// The page kind of a trunk page (in the buffer manager's header).
 pub const TRUNK_KIND: u16 = 0xF1;

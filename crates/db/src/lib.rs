@@ -65,7 +65,6 @@
 extern crate alloc;
 
 mod builder;
-mod bytes;
 mod checkpoint;
 mod db;
 mod double_write;

@@ -30,8 +30,8 @@ use alloc::vec::Vec;
 use snowfall_buffer::{PAGE_SIZE, PageId};
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::bytes::{put, u32_at, u64_at};
 use crate::error::{Error, SuperblockProblem};
+use snowfall_wal::format::{put, u32_at, u64_at};
 
 /// The file's magic bytes.
 pub const MAGIC: [u8; 8] = *b"SNOWFALL";

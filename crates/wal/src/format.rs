@@ -86,25 +86,30 @@ pub const fn position(lsn: u64) -> (u64, usize) {
     (block, offset.saturating_sub(BLOCK_HEADER))
 }
 
-pub(crate) fn u16_at(b: &[u8], at: usize) -> u16 {
+/// The little-endian `u16` at `at` of `b` (0 past the end).
+pub fn u16_at(b: &[u8], at: usize) -> u16 {
     let mut x = [0u8; 2];
     x.copy_from_slice(b.get(at..at + 2).unwrap_or(&[0; 2]));
     u16::from_le_bytes(x)
 }
 
-pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
+/// The little-endian `u32` at `at` of `b` (0 past the end).
+pub fn u32_at(b: &[u8], at: usize) -> u32 {
     let mut x = [0u8; 4];
     x.copy_from_slice(b.get(at..at + 4).unwrap_or(&[0; 4]));
     u32::from_le_bytes(x)
 }
 
-pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
+/// The little-endian `u64` at `at` of `b` (0 past the end).
+pub fn u64_at(b: &[u8], at: usize) -> u64 {
     let mut x = [0u8; 8];
     x.copy_from_slice(b.get(at..at + 8).unwrap_or(&[0; 8]));
     u64::from_le_bytes(x)
 }
 
-pub(crate) fn put(b: &mut [u8], at: usize, value: &[u8]) {
+/// Writes `value` at `at` of `b` (nothing if it does not fit): the
+/// on-disk formats' field helpers, shared with the database's own pages.
+pub fn put(b: &mut [u8], at: usize, value: &[u8]) {
     if let Some(dst) = b.get_mut(at..at + value.len()) {
         dst.copy_from_slice(value);
     }
