@@ -97,6 +97,7 @@ pub fn stat(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
         ("pages free", format!("{}", s.free_pages)),
         ("pool pages", format!("{} ({} bytes)", s.pool_pages, s.pool_pages * page)),
         ("log in use", format!("{} of {} bytes", s.log_bytes_used, s.log_bytes_capacity)),
+        ("log since checkpoint", format!("{} bytes (what recovery replays)", s.log_bytes_to_replay)),
         ("recovery", format!("{} records redone, {} batches undone", s.records_redone, s.batches_undone)),
         ("counters", String::from("of this read-only open (its recovery), not of the database's past")),
         ("resident pages", format!("{}", s.resident_pages)),

@@ -120,6 +120,7 @@ impl BufferManager {
         }
         let result = self.write_sealed(pages, &buffers, |page| {
             if let Some(latch) = self.states.get(page) {
+                self.note_written(page);
                 latch.clear_flag_shared();
             }
         });
@@ -165,6 +166,7 @@ impl BufferManager {
             if let Some(latch) = self.states.get(page)
                 && latch.try_share(w)
             {
+                self.note_written(page);
                 latch.clear_flag_shared();
                 latch.unlock_shared();
             }

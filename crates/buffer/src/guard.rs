@@ -56,6 +56,10 @@ impl<'a> ExclusiveGuard<'a> {
 
     /// The page, writable; the page will be written back before it leaves memory.
     pub fn page_mut(&mut self) -> &mut Page {
+        if !self.dirty {
+            // Before the change is made, so before it is logged.
+            self.bm.note_change(self.page);
+        }
         self.dirty = true;
         // SAFETY: latched exclusively and `&mut self` is unique.
         unsafe { &mut *self.bm.page_ptr(self.page) }

@@ -21,7 +21,9 @@
 //!
 //! Layout of this crate, bottom-up: `states.rs` (page-state array),
 //! `resident.rs` (resident set and clock), `load.rs` (page faults),
-//! `evict.rs` (batched eviction and write-back), `manager.rs`, `guard.rs`.
+//! `evict.rs` (batched eviction and write-back), `changes.rs` (where each
+//! dirty page's oldest unwritten change lies in the log, and write-back
+//! oldest first), `manager.rs`, `guard.rs`.
 #![no_std]
 #![deny(unsafe_code)]
 
@@ -29,6 +31,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+mod changes;
 mod config;
 pub mod device;
 mod error;

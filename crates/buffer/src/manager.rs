@@ -53,6 +53,15 @@ pub trait WriteBackHook: Send + Sync {
     fn after_write_back(&self, token: u64) {
         let _ = token;
     }
+
+    /// Where the log ends now: a change about to be made to a page is
+    /// logged at this position or after it. A page records it when its
+    /// first change since it was last written begins
+    /// ([`BufferManager::oldest_change`]). Zero (the default) where there is
+    /// no log, or while recovery redoes it: such pages count as the oldest.
+    fn log_position(&self) -> u64 {
+        0
+    }
 }
 
 /// The hook used until a write-ahead log exists: nothing to flush.
@@ -112,6 +121,9 @@ pub struct BufferManager {
     /// Per page, 1 while a checkpoint's flush writes it without its latch
     /// (eviction leaves it alone meanwhile).
     pub(crate) in_flight: crate::states::PageTags,
+    /// Per page, one plus the log position its oldest unwritten change
+    /// starts at or after; 0 while it has none (`changes.rs`).
+    pub(crate) first_change: crate::states::PageTags,
     pub(crate) resident: ResidentSet,
     /// Resident pages, including frames reserved for loads in progress.
     /// Never exceeds `config.pool_pages()`.
@@ -187,6 +199,7 @@ impl BufferManager {
             states: crate::states::PageStates::new(virtual_pages)?,
             tags: crate::states::PageTags::new(virtual_pages)?,
             in_flight: crate::states::PageTags::new(virtual_pages)?,
+            first_change: crate::states::PageTags::new(virtual_pages)?,
             resident: ResidentSet::new(config.pool_pages())?,
             resident_count: AtomicU64::new(0),
             allocator: Mutex::new(Allocator {
@@ -420,6 +433,7 @@ impl BufferManager {
         if !resident {
             self.resident.insert(page);
         }
+        self.note_change(page);
         Ok(ExclusiveGuard::new(self, page, true))
     }
 
@@ -596,6 +610,8 @@ impl BufferManager {
         }
         for &page in resident {
             self.resident.remove(page);
+            // Its changes are dropped with it: none is waiting to be written.
+            self.note_written(page);
             if let Some(latch) = self.states.get(page) {
                 latch.unlock_evicted();
             }
@@ -693,29 +709,6 @@ impl BufferManager {
     }
 
     // ---------------------------------------------------------------- write-back
-
-    /// Writes every dirty resident page back and makes the device durable.
-    /// Call it without holding guards (it latches pages shared, one at a
-    /// time, only to copy them: writers never wait for the disk).
-    pub fn flush(&self) -> Result<(), Error> {
-        let mut first_error = None;
-        let mut dirty = Vec::new();
-        self.resident.clock_all(|page| dirty.push(page));
-        // In page order: batches then hold runs of consecutive pages, which
-        // write-back sends to the device in one request each.
-        dirty.sort_unstable();
-        dirty.retain(|&page| self.states.get(page).is_some_and(|l| l.load().flag()));
-        for batch in dirty.chunks(self.config.eviction_batch.max(1)) {
-            let (_, error) = self.write_back_unlatched(batch);
-            if first_error.is_none() {
-                first_error = error;
-            }
-        }
-        if let Some(e) = first_error {
-            return Err(e);
-        }
-        self.device.sync().map_err(|source| Error::Sync { source })
-    }
 
     /// Whether a checkpoint's flush is writing `page` now.
     pub(crate) fn in_flight(&self, page: PageId) -> bool {

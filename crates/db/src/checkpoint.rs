@@ -1,30 +1,40 @@
-//! Checkpoints: bound recovery and free the log.
+//! Checkpoints: bound recovery and free the log, continuously.
 //!
-//! 1. Under the catalog lock and the log's lock at once, the log is cut at
-//!    a fresh block, whose first LSN becomes the *redo point*, and the state
-//!    there is snapshotted: the allocation mark, the free pages (those the
-//!    log knows of: see `BufferManager::track_allocation`), the catalog,
-//!    and the oldest batch still open (the *scan point*). Everything before
-//!    the redo point is made durable in the log.
-//! 2. Every dirty page is written back (log first, and protected against
-//!    a torn write as the last checkpoint requires: `double_write.rs`) and
-//!    the file synced. Neither readers nor writers wait for it: each page
-//!    is copied under its latch and written without it (a writer that
-//!    changes it meanwhile leaves it dirty). Then the double-write floor is raised to the new
-//!    redo point: a page written back from now on is copied first unless
-//!    the log holds an image of it from that point on.
-//! 3. The free list goes into trunk pages taken from the free pages, which
-//!    stay withheld from allocation until the next checkpoint replaces
-//!    them; synced.
-//! 4. The superblock goes into the slot the last one is not in; synced.
-//!    Only now is the checkpoint in effect: the log before the scan point
-//!    may be overwritten, and the previous trunk pages are free again.
+//! A checkpoint installs a *cut*: a point of the log, the *redo point*,
+//! and the state there (the allocation mark, the free pages the log knows
+//! of, the catalog, the oldest batch still open: the *scan point*). Once
+//! every change logged before the redo point is in the data file, the cut
+//! can be installed: the double-write floor is raised to the redo point,
+//! the free list goes into trunk pages set aside when the cut was taken
+//! (synced, which makes every page written so far durable), and the
+//! superblock names the cut (synced). Only then may the log before the
+//! scan point be overwritten. A crash before the superblock is synced
+//! leaves the previous checkpoint in effect, whose log is still whole.
 //!
-//! A crash anywhere before step 4 completes leaves the previous checkpoint
-//! in effect, whose log is still whole.
+//! Incremental (the default, [`Inner::checkpoint_step`]): every
+//! `checkpoint_bytes / 16` of log, a new cut is taken and kept pending,
+//! the pages whose oldest unwritten change is older than about
+//! `checkpoint_bytes` of log are written back (in page order, no latch
+//! held during the I/O), and the newest pending cut older than every
+//! unwritten change left is installed. So pages are written steadily, each
+//! once per `checkpoint_bytes` of log at most however often it changes, no
+//! writer waits for a whole checkpoint, and recovery replays about
+//! `checkpoint_bytes` of log at most. A page changed often is written as
+//! rarely as one changed once.
+//!
+//! Full ([`Inner::checkpoint`]: on open and close, on request, when a
+//! minute passes with writes but no install, or when the log ring is
+//! nearly full): a cut now, every page with a change before it written,
+//! installed at once.
+//!
+//! Each cut sets trunk pages aside from the free pages for its free list;
+//! they stay withheld from allocation while it is pending or installed,
+//! and each cut's free list counts the trunks of the installed and pending
+//! cuts before it as free (they are, once it is installed).
 
 use core::sync::atomic::Ordering;
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use snowfall_buffer::PageId;
 
@@ -33,87 +43,185 @@ use crate::error::Error;
 use crate::freelist::{self, trunks_for};
 use crate::superblock::Superblock;
 
+/// A cut of the log and the state there, waiting to be installed.
+pub(crate) struct Cut {
+    redo: u64,
+    scan: u64,
+    next: u64,
+    free: Vec<PageId>,
+    trunks: Vec<PageId>,
+    catalog: Vec<(String, PageId)>,
+}
+
+/// Cuts per `checkpoint_bytes` of log (the granularity of the redo point).
+const STEPS: u64 = 16;
+
 impl Inner {
-    /// Takes a checkpoint, waiting for one in progress to finish first.
+    /// Takes a full checkpoint, waiting for one in progress to finish first.
     pub(crate) fn checkpoint(&self) -> Result<(), Error> {
-        let _one = self.checkpointing.lock();
-        self.checkpoint_now()
+        let mut pending = self.checkpointing.lock();
+        self.running(|| self.checkpoint_all(&mut pending))
     }
 
-    /// Takes a checkpoint unless one is in progress.
+    /// Takes a full checkpoint unless one is in progress.
     pub(crate) fn try_checkpoint(&self) -> Result<(), Error> {
         match self.checkpointing.try_lock() {
-            Some(_one) => self.checkpoint_now(),
+            Some(mut pending) => self.running(|| self.checkpoint_all(&mut pending)),
             None => Ok(()),
         }
     }
 
-    /// Steps 2 and 3: every dirty page, then the free list into `trunks`;
-    /// returns the free list's head.
-    fn write_out(&self, redo: u64, trunks: &[PageId], free: &[PageId]) -> Result<u64, Error> {
-        self.bm.flush().map_err(|e| self.failed(Error::Buffer(e)))?;
-        // The pages just written are synced, so they need no protection
-        // once this checkpoint is in effect; any page written from here on
-        // may be in flight when it takes effect: it needs protection from
-        // the new redo point. (The free list's sync below makes durable the
-        // evictions that finished under the old floor.)
-        self.hook.copies.raise(redo);
-        let device = self.bm.device();
-        freelist::write(device, trunks, free, redo)
-            .and_then(|h| device.sync().map(|()| h))
-            .map_err(|source| self.failed(Error::Io { file: self.file.clone(), source }))
+    /// The incremental checkpoint's steps, as long as the log has grown a
+    /// step since the last cut (and no checkpoint is running).
+    pub(crate) fn checkpoint_step(&self) -> Result<(), Error> {
+        let Some(mut pending) = self.checkpointing.try_lock() else { return Ok(()) };
+        // Writers may have run ahead: catch up, a bounded number of steps.
+        for _ in 0..STEPS {
+            let head = self.log.appended();
+            let last = pending.last().map_or_else(|| self.last_checkpoint.load(Ordering::Acquire), |c| c.redo);
+            if head < last.saturating_add(self.step_bytes()) {
+                break;
+            }
+            self.check_writable()?;
+            self.running(|| self.step_locked(&mut pending, head))?;
+        }
+        Ok(())
     }
 
-    fn checkpoint_now(&self) -> Result<(), Error> {
-        self.check_writable()?;
+    /// Whether writers are so far ahead of a background checkpointer that
+    /// they should take steps themselves: the log to replay has grown half
+    /// a window past the window.
+    pub(crate) fn checkpoint_behind(&self) -> bool {
+        let w = self.window();
+        self.log.appended().saturating_sub(self.last_checkpoint.load(Ordering::Acquire)) >= w.saturating_add(w / 2)
+    }
+
+    /// The log a crash may replay: `checkpoint_bytes`, but at most half
+    /// the ring (the rest is for writes while pages are written back).
+    pub(crate) fn window(&self) -> u64 {
+        self.options.checkpoint_bytes.min(self.log.ring() * 4096 / 2)
+    }
+
+    /// Log between two cuts of the incremental checkpoint.
+    fn step_bytes(&self) -> u64 {
+        (self.window() / STEPS).max(64 << 10)
+    }
+
+    fn running(&self, f: impl FnOnce() -> Result<(), Error>) -> Result<(), Error> {
         self.checkpoint_running.store(true, Ordering::Relaxed);
-        let result = self.checkpoint_steps();
+        let result = f();
         self.checkpoint_running.store(false, Ordering::Relaxed);
         result
     }
 
-    fn checkpoint_steps(&self) -> Result<(), Error> {
-        let (redo, scan, next, free, trunks, catalog) = {
-            let state = self.state.lock();
-            let (_, snap) = self
-                .log
-                .flush_marked(|redo| {
-                    // The last checkpoint's trunks are free once this one
-                    // is in effect; this one's trunks come from free pages
-                    // (or past the mark if there are too few).
-                    let allocation = self.bm.checkpoint_allocation(&state.quarantine, trunks_for);
-                    let scan = self.batches.lock().iter().map(|&(_, lsn)| lsn).min().unwrap_or(redo).min(redo);
-                    (redo, scan, allocation, state.catalog.clone())
-                })
-                .map_err(|e| self.failed(Error::Log(e)))?;
-            let (redo, scan, allocation, catalog) = snap;
-            let a = allocation.map_err(Error::Buffer)?;
-            (redo, scan, a.next, a.free, a.storage, catalog)
-        };
-        let written = self.write_out(redo, &trunks, &free);
+    fn step_locked(&self, pending: &mut Vec<Cut>, head: u64) -> Result<(), Error> {
+        let cut = self.cut(pending)?;
+        pending.push(cut);
+        let step = self.step_bytes();
+        // Pages with changes this old are written now: the oldest change
+        // left is then at most `checkpoint_bytes - 3 steps` old, the newest
+        // cut before it a step older, and an install (below) waits for the
+        // redo point to move two steps: the log a crash replays stays
+        // within `checkpoint_bytes`.
+        let before = head.saturating_sub(self.window().saturating_sub(3 * step));
+        self.write_older(before)?;
+        let oldest = self.bm.oldest_change().unwrap_or(u64::MAX);
+        let installed = self.last_checkpoint.load(Ordering::Acquire);
+        // Each install raises the double-write floor (pages written after
+        // it are copied again): not more often than every two steps.
+        if let Some(i) = pending.iter().rposition(|c| c.redo <= oldest)
+            && pending.get(i).is_some_and(|c| c.redo >= installed.saturating_add(2 * step))
+        {
+            let cuts: Vec<Cut> = pending.drain(..=i).collect();
+            self.install(cuts)?;
+        }
+        Ok(())
+    }
+
+    fn checkpoint_all(&self, pending: &mut Vec<Cut>) -> Result<(), Error> {
+        self.check_writable()?;
+        let cut = self.cut(pending)?;
+        let redo = cut.redo;
+        pending.push(cut);
+        // A page whose first change is being made right now is written once
+        // its writer lets go of it.
+        while self.bm.oldest_change().is_some_and(|at| at < redo) {
+            if self.write_older(redo)? == 0 {
+                snowfall_sys::clock::sleep(core::time::Duration::from_micros(100));
+            }
+        }
+        let cuts = core::mem::take(pending);
+        self.install(cuts)?;
+        // Everything is written: a full disk, if there was one, has room.
+        *self.no_space.lock() = None;
+        Ok(())
+    }
+
+    /// Writes back the pages with a change logged before `before`.
+    fn write_older(&self, before: u64) -> Result<usize, Error> {
+        self.bm.write_back_older(before).map_err(|e| self.failed(Error::Buffer(e)))
+    }
+
+    /// Cuts the log at a fresh block and takes the state there (under the
+    /// catalog lock and the log's lock at once); everything before the cut
+    /// is made durable in the log.
+    fn cut(&self, pending: &[Cut]) -> Result<Cut, Error> {
+        let state = self.state.lock();
+        // Free once this cut is installed: the trunks of the cuts before it.
+        let mut withheld = state.quarantine.clone();
+        for c in pending {
+            withheld.extend_from_slice(&c.trunks);
+        }
+        let (_, snap) = self
+            .log
+            .flush_marked(|redo| {
+                let allocation = self.bm.checkpoint_allocation(&withheld, trunks_for);
+                let scan = self.batches.lock().iter().map(|&(_, lsn)| lsn).min().unwrap_or(redo).min(redo);
+                (redo, scan, allocation, state.catalog.clone())
+            })
+            .map_err(|e| self.failed(Error::Log(e)))?;
+        let (redo, scan, allocation, catalog) = snap;
+        let a = allocation.map_err(Error::Buffer)?;
+        Ok(Cut { redo, scan, next: a.next, free: a.free, trunks: a.storage, catalog })
+    }
+
+    /// Installs the last of `cuts` (every change logged before its redo
+    /// point is in the data file, not necessarily synced); the trunks of
+    /// the others, older, are free again once it is.
+    fn install(&self, mut cuts: Vec<Cut>) -> Result<(), Error> {
+        let Some(cut) = cuts.pop() else { return Ok(()) };
+        let older: Vec<PageId> = cuts.iter().flat_map(|c| c.trunks.iter().copied()).collect();
+        // Any page written from here on may be in flight when this cut
+        // takes effect: it needs protection from the new redo point. (The
+        // free list's sync below makes durable the pages written so far,
+        // under the old floor.)
+        self.hook.copies.raise(cut.redo);
+        let device = self.bm.device();
+        let file = || self.file.clone();
+        let written = freelist::write(device, &cut.trunks, &cut.free, cut.redo)
+            .and_then(|h| device.sync().map(|()| h))
+            .map_err(|source| self.failed(Error::Io { file: file(), source }));
         let free_head = match written {
             Ok(head) => head,
             Err(e) => {
-                // Not in effect: the pages set aside for the free list are
-                // free again (a full disk lets a later checkpoint retry).
-                self.bm.return_free(&trunks);
+                // Not in effect: the pages set aside for free lists are free
+                // again (a full disk lets a later checkpoint retry).
+                self.bm.return_free(&cut.trunks);
+                self.bm.return_free(&older);
                 return Err(e);
             }
         };
-        // 4. The superblock.
-        let file = || self.file.clone();
-        let device = self.bm.device();
         let mut state = self.state.lock();
         let sb = Superblock {
             generation: state.sb.generation + 1,
             epoch: self.log.epoch(),
             checkpoint_epoch: self.log.epoch(),
-            redo,
-            scan,
-            page_count: next,
+            redo: cut.redo,
+            scan: cut.scan,
+            page_count: cut.next,
             free_head,
-            free_pages: free.len() as u64,
-            catalog,
+            free_pages: cut.free.len() as u64,
+            catalog: cut.catalog,
             ..state.sb.clone()
         };
         let page = crate::open::aligned(sb.encode());
@@ -122,14 +230,20 @@ impl Inner {
             .and_then(|()| device.sync())
             .map_err(|source| self.failed(Error::Io { file: file(), source }))?;
         state.sb = sb;
-        self.log.release_before(scan);
-        self.last_checkpoint.store(redo, Ordering::Release);
+        self.log.release_before(cut.scan);
+        self.last_checkpoint.store(cut.redo, Ordering::Release);
         self.last_checkpoint_at.store(snowfall_sys::clock::Instant::now().as_nanos(), Ordering::Relaxed);
-        let released: Vec<PageId> = core::mem::replace(&mut state.quarantine, trunks);
+        self.checkpoints.fetch_add(1, Ordering::Relaxed);
+        let released: Vec<PageId> = core::mem::replace(&mut state.quarantine, cut.trunks);
         self.bm.return_free(&released);
-        // Everything is written: a full disk, if there was one, has room.
-        *self.no_space.lock() = None;
-        log::debug!("{}: checkpoint at LSN {redo} (scan from {scan}), {} free pages", self.file, free.len());
+        self.bm.return_free(&older);
+        log::debug!(
+            "{}: checkpoint at LSN {} (scan from {}), {} free pages",
+            self.file,
+            cut.redo,
+            cut.scan,
+            cut.free.len()
+        );
         Ok(())
     }
 }

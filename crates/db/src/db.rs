@@ -37,8 +37,9 @@ pub(crate) struct Inner {
     pub(crate) options: Options,
     pub(crate) tree_config: snowfall_btree::Config,
     pub(crate) state: Mutex<State>,
-    /// One checkpoint at a time.
-    pub(crate) checkpointing: Mutex<()>,
+    /// One checkpoint at a time; the incremental checkpoint's cuts not yet
+    /// installed, oldest first.
+    pub(crate) checkpointing: Mutex<Vec<crate::checkpoint::Cut>>,
     /// A checkpoint is running (set under `checkpointing`).
     pub(crate) checkpoint_running: AtomicBool,
     /// Batches in progress: (id, the start LSN of their first record).
@@ -57,6 +58,8 @@ pub(crate) struct Inner {
     pub(crate) last_checkpoint: AtomicU64,
     /// When the last checkpoint was taken (monotonic clock, nanoseconds).
     pub(crate) last_checkpoint_at: AtomicU64,
+    /// Checkpoints installed since open.
+    pub(crate) checkpoints: AtomicU64,
     pub(crate) closed: AtomicBool,
     /// The write-back hook (log before data, torn-write protection).
     pub(crate) hook: Arc<crate::open::Hook>,
@@ -222,21 +225,26 @@ impl Inner {
         (self.log.ring() * 4096).saturating_sub(SLACK_BYTES.max(self.log.ring() * 4096 / 8))
     }
 
-    /// Whether a checkpoint is due: enough log since the last, or enough
-    /// time with something written.
+    /// Whether a full checkpoint is due: `checkpoint_interval` has passed
+    /// since the last install, with something written.
     pub(crate) fn checkpoint_due(&self) -> bool {
-        let since = self.log_since_checkpoint();
         let at = self.last_checkpoint_at.load(Ordering::Relaxed);
         let elapsed = snowfall_sys::clock::Instant::now().as_nanos().saturating_sub(at);
-        since >= self.options.checkpoint_bytes
-            || (since > 0 && elapsed >= self.options.checkpoint_interval.as_nanos() as u64)
+        self.log_since_checkpoint() > 0 && elapsed >= self.options.checkpoint_interval.as_nanos() as u64
+    }
+
+    /// The checkpointer's work, from the background thread or (without
+    /// one) from writers: a full checkpoint if one is due, else a step of
+    /// the incremental one if the log has grown enough.
+    pub(crate) fn checkpoint_work(&self) -> Result<(), Error> {
+        if self.checkpoint_due() { self.try_checkpoint() } else { self.checkpoint_step() }
     }
 
     /// Before a write (holding no latch): refuses if read-only or stopped,
     /// or while the disk is full (trying a checkpoint, at most once a
-    /// second, to see whether space came back), and takes a checkpoint if
-    /// one is due (inline only when no background thread does it, or when
-    /// the ring is nearly full).
+    /// second, to see whether space came back), and does the checkpointer's
+    /// work inline when no background thread does it or it fell behind
+    /// (or a full checkpoint when the ring is nearly full).
     pub(crate) fn admit(&self) -> Result<(), Error> {
         self.check_writable()?;
         if self.no_space.lock().is_some() {
@@ -247,8 +255,8 @@ impl Inner {
         }
         if self.log_since_checkpoint() >= self.log_limit() {
             self.checkpoint()?;
-        } else if self.options.spawn.is_none() && self.checkpoint_due() {
-            self.try_checkpoint()?;
+        } else if self.options.spawn.is_none() || self.checkpoint_behind() {
+            self.checkpoint_work()?;
         }
         Ok(())
     }

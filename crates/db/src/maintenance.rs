@@ -2,8 +2,8 @@
 //! through [`Spawn`](crate::Spawn)): the flusher syncs the log every
 //! `group_interval`, which is what bounds how long a
 //! [`Durability::Group`](crate::Durability::Group) write waits to be
-//! durable; the checkpointer takes checkpoints when enough log has
-//! accumulated or enough time has passed, so writers need not. Two
+//! durable; the checkpointer writes pages back and installs checkpoints as the log
+//! grows (`checkpoint.rs`), so writers need not. Two
 //! threads, so that a long checkpoint never delays the flusher.
 
 use alloc::boxed::Box;
@@ -73,12 +73,11 @@ fn flush_once(db: &Inner) {
     }
 }
 
-/// The checkpointer's step: a checkpoint if one is due (while the disk is
-/// full, at most as often as writers retry).
+/// The checkpointer's step (while the disk is full, at most as often as
+/// writers retry).
 fn checkpoint_once(db: &Inner) {
-    if db.checkpoint_due()
-        && db.no_space_wait().is_none()
-        && let Err(e) = db.try_checkpoint()
+    if db.no_space_wait().is_none()
+        && let Err(e) = db.checkpoint_work()
     {
         log::error!("{}: background checkpoint failed: {e}", db.file);
     }

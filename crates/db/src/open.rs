@@ -69,6 +69,11 @@ impl WriteBackHook for Hook {
     fn after_write_back(&self, token: u64) {
         self.copies.done(token);
     }
+
+    fn log_position(&self) -> u64 {
+        // While recovery redoes (no log yet): zero, the oldest there is.
+        self.log.lock().as_ref().map_or(0, |h| h.0.appended())
+    }
 }
 
 /// The hook, shared between the buffer manager, recovery and checkpoints.
@@ -81,6 +86,10 @@ impl WriteBackHook for SharedHook {
 
     fn after_write_back(&self, token: u64) {
         self.0.after_write_back(token);
+    }
+
+    fn log_position(&self) -> u64 {
+        self.0.log_position()
     }
 }
 
@@ -334,7 +343,7 @@ fn open_devices(
         file: name.into(),
         tree_config: snowfall_btree::Config::default(),
         state: Mutex::new(State { catalog: recovered.catalog, quarantine: trunks, sb: sb.clone() }),
-        checkpointing: Mutex::new(()),
+        checkpointing: Mutex::new(Vec::new()),
         checkpoint_running: AtomicBool::new(false),
         batches: Mutex::new(Vec::new()),
         next_batch: AtomicU64::new((u64::from(epoch) << 32) | 1),
@@ -344,6 +353,7 @@ fn open_devices(
         read_only: why,
         last_checkpoint: AtomicU64::new(sb.redo),
         last_checkpoint_at: AtomicU64::new(snowfall_sys::clock::Instant::now().as_nanos()),
+        checkpoints: AtomicU64::new(0),
         closed: AtomicBool::new(false),
         hook: hook.clone(),
         recovery: crate::db::Recovery {

@@ -62,7 +62,12 @@ pub struct Options {
     /// area is emptied (a sync of the data file) and starts over, copying
     /// pages again.
     pub double_write_bytes: Option<u64>,
-    /// Take a checkpoint once this much log has been written since the last.
+    /// About the most log a crash makes recovery replay. Pages are written
+    /// back once their oldest unwritten change is about this old, a page
+    /// changed often no more often than that, and the checkpoint's redo
+    /// point follows the oldest change left (`checkpoint.rs`). Larger: less
+    /// written, longer recovery. Without a background thread, writers do
+    /// that work inline, a step at a time. At most about half the log.
     pub checkpoint_bytes: u64,
     /// Take a checkpoint once this long has passed since the last, if
     /// anything was written (bounds recovery time under a light load).
@@ -125,7 +130,7 @@ impl Default for Options {
             memory: MemoryKind::Auto,
             log_bytes: 256 << 20,
             double_write_bytes: None,
-            checkpoint_bytes: 64 << 20,
+            checkpoint_bytes: 128 << 20,
             checkpoint_interval: Duration::from_secs(60),
             durability: Durability::Sync,
             group_interval: Duration::from_millis(10),

@@ -3,6 +3,7 @@
 //! different moment while others write).
 
 use alloc::sync::Arc;
+use core::sync::atomic::Ordering;
 
 use snowfall_buffer::device::IoCounters;
 
@@ -66,6 +67,12 @@ pub struct Stats {
     pub log_bytes_used: u64,
     /// The log's capacity in bytes.
     pub log_bytes_capacity: u64,
+    /// Log a crash now would make recovery replay: from the redo point of
+    /// the checkpoint in effect to the log's end.
+    pub log_bytes_to_replay: u64,
+    /// Checkpoints installed since open (full ones and the incremental
+    /// checkpoint's steps that moved the redo point).
+    pub checkpoints: u64,
     /// Log records redone when the database was opened.
     pub records_redone: u64,
     /// Batches undone when the database was opened.
@@ -101,6 +108,8 @@ impl Database {
             log_bytes_written: log_io.bytes_written,
             log_bytes_used: db.log.used_blocks() * block,
             log_bytes_capacity: db.log.ring() * block,
+            log_bytes_to_replay: db.log.appended().saturating_sub(db.last_checkpoint.load(Ordering::Acquire)),
+            checkpoints: db.checkpoints.load(Ordering::Relaxed),
             records_redone: db.recovery.records_redone,
             batches_undone: db.recovery.batches_undone,
         }

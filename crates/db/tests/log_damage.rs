@@ -9,17 +9,20 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{TempPath, abandoned_on_files, key, small};
+use common::{TempPath, abandoned_on_files_with, key, small};
 use snowfall_buffer::device::MemoryDevice;
 use snowfall_buffer::{Device, PAGE_SIZE, PageId};
 use snowfall_db::superblock::Superblock;
 use snowfall_db::{Batch, Database, Durability, Error, Options};
 use snowfall_wal::format::position;
 
-/// 1,000 checkpointed keys, then 500 `Sync` writes in the log only.
+/// 1,000 checkpointed keys, then 500 `Sync` writes in the log only (no
+/// checkpoint writes pages back meanwhile: a salvage can only keep a
+/// consistent prefix of the writes if no page on disk holds changes past
+/// the damage).
 fn written(name: &str) -> TempPath {
     let path = TempPath::new(name);
-    abandoned_on_files(&path, |db| {
+    abandoned_on_files_with(&path, Options { checkpoint_bytes: 1 << 40, ..small() }, |db| {
         let t = db.tree("t").unwrap();
         for i in 0..1000u64 {
             t.insert_with(&key(i), &[1; 50], Durability::None).unwrap();

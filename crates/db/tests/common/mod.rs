@@ -90,10 +90,15 @@ pub fn unkey(k: &[u8]) -> u64 {
 /// (which an abandoned handle would keep), so the same process can open it
 /// again.
 pub fn abandoned_on_files(path: &TempPath, work: impl FnOnce(&snowfall_db::Database)) {
+    abandoned_on_files_with(path, small(), work);
+}
+
+/// As [`abandoned_on_files`], with `options`.
+pub fn abandoned_on_files_with(path: &TempPath, options: Options, work: impl FnOnce(&snowfall_db::Database)) {
     use snowfall_buffer::device::{FileDevice, FileOptions};
     let data = FileDevice::open(path.str(), FileOptions::default()).unwrap();
     let log = FileDevice::open(path.wal().to_str().unwrap(), FileOptions::default()).unwrap();
-    let db = snowfall_db::Database::open_on(Box::new(data), Box::new(log), path.str(), small()).unwrap();
+    let db = snowfall_db::Database::open_on(Box::new(data), Box::new(log), path.str(), options).unwrap();
     work(&db);
     // A crash: the files stay as they are (the leaked descriptors hold no lock).
     std::mem::forget(db);
