@@ -39,6 +39,19 @@ impl BufferManager {
         }
     }
 
+    /// A copy of `page` taken when its oldest-change word read `first`, and
+    /// when the log stood at `position` or later, is written, but the page
+    /// changed since: its unwritten changes begin at `position` or later.
+    /// (Unless the word moved on meanwhile: a page freed and cleared.)
+    pub(crate) fn note_written_before(&self, page: PageId, first: u64, position: u64) {
+        if let Some(f) = self.first_change.get(page)
+            && first != 0
+        {
+            let _ =
+                f.compare_exchange(first, position.saturating_add(1).max(first), Ordering::AcqRel, Ordering::Acquire);
+        }
+    }
+
     /// The log position the oldest unwritten change of `page` starts at or
     /// after, if it has one.
     fn first_change_of(&self, page: PageId) -> Option<u64> {

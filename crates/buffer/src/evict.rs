@@ -137,7 +137,10 @@ impl BufferManager {
     /// were written and the first error.
     pub(crate) fn write_back_unlatched(&self, pages: &[PageId]) -> (usize, Option<Error>) {
         let mut buffers = self.take_write_buffers(pages.len());
-        let mut taken: Vec<(PageId, Word)> = Vec::with_capacity(pages.len());
+        // Changes a copy below does not hold come after it, so they begin
+        // at this log position or later.
+        let position = self.hook.log_position();
+        let mut taken: Vec<(PageId, Word, u64)> = Vec::with_capacity(pages.len());
         for &page in pages {
             let (Some(latch), Some(flight)) = (self.states.get(page), self.in_flight.get(page)) else { continue };
             let w = latch.load();
@@ -156,22 +159,26 @@ impl BufferManager {
                 buffer.clone_from(source);
                 buffer.seal();
                 flight.store(1, Ordering::Release);
-                taken.push((page, w));
+                let first = self.first_change.get(page).map_or(0, |f| f.load(Ordering::Acquire));
+                taken.push((page, w, first));
             }
             latch.unlock_shared();
         }
-        let ids: Vec<PageId> = taken.iter().map(|&(p, _)| p).collect();
+        let ids: Vec<PageId> = taken.iter().map(|&(p, _, _)| p).collect();
         let result = self.write_sealed(&ids, buffers.get(..taken.len()).unwrap_or_default(), |page| {
-            let Some(&(_, w)) = taken.iter().find(|&&(p, _)| p == page) else { return };
-            if let Some(latch) = self.states.get(page)
-                && latch.try_share(w)
-            {
+            let Some(&(_, w, first)) = taken.iter().find(|&&(p, _, _)| p == page) else { return };
+            let Some(latch) = self.states.get(page) else { return };
+            if latch.try_share(w) {
                 self.note_written(page);
                 latch.clear_flag_shared();
                 latch.unlock_shared();
+            } else {
+                // A writer came since the copy: the page stays dirty, but
+                // its changes before the copy are written.
+                self.note_written_before(page, first, position);
             }
         });
-        for &(page, _) in &taken {
+        for &(page, _, _) in &taken {
             if let Some(flight) = self.in_flight.get(page) {
                 flight.store(0, Ordering::Release);
             }

@@ -101,3 +101,29 @@ fn a_page_changed_all_the_time_is_written_about_once_per_window() {
     assert!(writes <= windows * 16 / 13 + 2, "{writes} write-backs of the one page for {windows} windows of log");
     assert!(writes >= 1);
 }
+
+#[test]
+fn a_full_checkpoint_finishes_while_a_page_changes_all_the_time() {
+    // A copy written while a writer changes the page leaves it dirty, but
+    // with its changes from the copy on: the checkpoint, which waits for
+    // no page to hold a change before its cut, must not wait for a pause.
+    let (data, log) = devices();
+    let db = open(&data, &log, false);
+    let t = db.tree("t").unwrap();
+    t.insert(b"hot", b"0").unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                t.insert_with(b"hot", &i.to_le_bytes(), Durability::None).unwrap();
+                i += 1;
+            }
+        });
+        for _ in 0..50 {
+            db.checkpoint().unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert_eq!(db.check().unwrap(), 1);
+}
