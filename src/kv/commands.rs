@@ -78,6 +78,17 @@ pub fn drop_tree(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     close(db, result)
 }
 
+/// The database's lifetime write counts and what they make per log record
+/// (write amplification: a write of one key is one record).
+fn lifetime(l: &snowfall_db::Lifetime) -> String {
+    let total = l.data_bytes_written.saturating_add(l.log_bytes_written);
+    let per = total.checked_div(l.records_logged).unwrap_or(0);
+    format!(
+        "{} bytes to the file, {} to the log, for {} log records: {per} bytes per record (as of the last checkpoint)",
+        l.data_bytes_written, l.log_bytes_written, l.records_logged
+    )
+}
+
 /// `stat`: sizes, counts and buffer statistics, `name: value` lines. The
 /// database is opened read-only, so the counters (hits, faults, bytes read)
 /// are those of this open alone: its recovery and nothing else. It writes
@@ -98,6 +109,7 @@ pub fn stat(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
         ("pool pages", format!("{} ({} bytes)", s.pool_pages, s.pool_pages * page)),
         ("log in use", format!("{} of {} bytes", s.log_bytes_used, s.log_bytes_capacity)),
         ("log since checkpoint", format!("{} bytes (what recovery replays)", s.log_bytes_to_replay)),
+        ("written since creation", lifetime(&s.lifetime)),
         ("recovery", format!("{} records redone, {} batches undone", s.records_redone, s.batches_undone)),
         ("counters", String::from("of this read-only open (its recovery), not of the database's past")),
         ("resident pages", format!("{}", s.resident_pages)),

@@ -72,13 +72,14 @@ impl Builder {
         self
     }
 
-    /// Checkpoint after this much log.
+    /// About the most log a crash makes recovery replay (see
+    /// [`Options::checkpoint_bytes`](crate::Options::checkpoint_bytes)).
     pub fn checkpoint_bytes(mut self, bytes: u64) -> Builder {
         self.options.checkpoint_bytes = bytes;
         self
     }
 
-    /// Checkpoint after this long, if anything was written.
+    /// A full checkpoint after this long without one, if anything was written.
     pub fn checkpoint_interval(mut self, interval: Duration) -> Builder {
         self.options.checkpoint_interval = interval;
         self

@@ -222,6 +222,7 @@ impl Inner {
             free_head,
             free_pages: cut.free.len() as u64,
             catalog: cut.catalog,
+            lifetime: self.lifetime(),
             ..state.sb.clone()
         };
         let page = crate::open::aligned(sb.encode());

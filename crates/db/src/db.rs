@@ -67,6 +67,9 @@ pub(crate) struct Inner {
     pub(crate) recovery: Recovery,
     /// Bytes read from and written to the two files since they were opened.
     pub(crate) io: crate::stats::Io,
+    /// What the database had written before this open (as of the
+    /// checkpoint it opened from).
+    pub(crate) lifetime_base: crate::superblock::Lifetime,
 }
 
 /// What recovery did when a database was opened.

@@ -90,3 +90,4 @@ pub use range::{Entry, Range};
 pub use snowfall_btree::{Direction, Error as TreeError, MAX_ENTRY, MAX_KEY};
 pub use snowfall_buffer::memory::MemoryKind;
 pub use stats::Stats;
+pub use superblock::Lifetime;

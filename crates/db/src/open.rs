@@ -362,6 +362,7 @@ fn open_devices(
             pages_restored: restored.len(),
         },
         io: counters,
+        lifetime_base: sb.lifetime,
         options,
     });
     inner.undo(recovered.incomplete, sb.scan, recovered.end)?;
@@ -421,6 +422,7 @@ fn create(data: &dyn Device, log: &dyn Device, name: &str, options: &Options) ->
         free_head: 0,
         free_pages: 0,
         catalog: Vec::new(),
+        lifetime: crate::superblock::Lifetime::default(),
     };
     // Both slots, the other one zeroed: later superblock writes then land
     // on space the file already has (no hole to fill on a full disk).

@@ -69,8 +69,9 @@ pub struct Options {
     /// written, longer recovery. Without a background thread, writers do
     /// that work inline, a step at a time. At most about half the log.
     pub checkpoint_bytes: u64,
-    /// Take a checkpoint once this long has passed since the last, if
-    /// anything was written (bounds recovery time under a light load).
+    /// Take a full checkpoint once this long has passed since the last
+    /// install, if anything was written (bounds recovery time under a load
+    /// too light for the continuous checkpoint to install cuts).
     pub checkpoint_interval: Duration,
     /// The default durability of writes.
     pub durability: Durability,

@@ -17,6 +17,18 @@ pub(crate) struct Io {
     pub(crate) log: Arc<IoCounters>,
 }
 
+impl crate::db::Inner {
+    /// What the database has written since it was created: as of the
+    /// checkpoint this open started from, plus this open's counters.
+    pub(crate) fn lifetime(&self) -> crate::superblock::Lifetime {
+        self.lifetime_base.plus(crate::superblock::Lifetime {
+            data_bytes_written: self.io.data.snapshot().bytes_written,
+            log_bytes_written: self.io.log.snapshot().bytes_written,
+            records_logged: self.log.stats().records,
+        })
+    }
+}
+
 /// What [`Database::stats`] reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 #[non_exhaustive]
@@ -73,6 +85,10 @@ pub struct Stats {
     /// Checkpoints installed since open (full ones and the incremental
     /// checkpoint's steps that moved the redo point).
     pub checkpoints: u64,
+    /// What the database has written since it was created: bytes to each
+    /// file and log records, so write amplification over its whole life
+    /// (stored at each checkpoint: a crash loses the counts since the last).
+    pub lifetime: crate::superblock::Lifetime,
     /// Log records redone when the database was opened.
     pub records_redone: u64,
     /// Batches undone when the database was opened.
@@ -110,6 +126,7 @@ impl Database {
             log_bytes_capacity: db.log.ring() * block,
             log_bytes_to_replay: db.log.appended().saturating_sub(db.last_checkpoint.load(Ordering::Acquire)),
             checkpoints: db.checkpoints.load(Ordering::Relaxed),
+            lifetime: db.lifetime(),
             records_redone: db.recovery.records_redone,
             batches_undone: db.recovery.batches_undone,
         }

@@ -23,6 +23,14 @@
 //! - page count: pages allocated (ids below it exist);
 //! - free head, free pages: the free list, in trunk pages (`freelist.rs`);
 //! - catalog: the named trees and their root pages.
+//! - at 4,072, the lifetime counters as of this checkpoint (zero in files
+//!   written before they existed, whose readers ignore these bytes):
+//!
+//! ```text
+//!  4072                 4080                4088             4096
+//!  | data bytes written | log bytes written | records logged |
+//!  |  u64               |  u64              |  u64           |
+//! ```
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -44,7 +52,31 @@ pub const MAX_TREES: usize = 32;
 /// Longest tree name, in bytes.
 pub const MAX_NAME: usize = 64;
 const CATALOG_AT: usize = 98;
-static_assertions::const_assert!(CATALOG_AT + MAX_TREES * (9 + MAX_NAME) <= PAGE_SIZE);
+const LIFETIME_AT: usize = PAGE_SIZE - 24;
+static_assertions::const_assert!(CATALOG_AT + MAX_TREES * (9 + MAX_NAME) <= LIFETIME_AT);
+
+/// What a database has written since it was created, as of a checkpoint
+/// (the writes after the last checkpoint before a crash are not counted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lifetime {
+    /// Bytes written to the database file.
+    pub data_bytes_written: u64,
+    /// Bytes written to the log file.
+    pub log_bytes_written: u64,
+    /// Log records appended (a write of one key is one record).
+    pub records_logged: u64,
+}
+
+impl Lifetime {
+    /// These counts plus `more`.
+    pub fn plus(self, more: Lifetime) -> Lifetime {
+        Lifetime {
+            data_bytes_written: self.data_bytes_written.saturating_add(more.data_bytes_written),
+            log_bytes_written: self.log_bytes_written.saturating_add(more.log_bytes_written),
+            records_logged: self.records_logged.saturating_add(more.records_logged),
+        }
+    }
+}
 
 /// A superblock's contents.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,6 +103,8 @@ pub struct Superblock {
     pub free_pages: u64,
     /// Named trees: (name, root page).
     pub catalog: Vec<(String, PageId)>,
+    /// What the database has written since it was created.
+    pub lifetime: Lifetime,
 }
 
 impl Superblock {
@@ -103,6 +137,10 @@ impl Superblock {
             put(&mut b, at + 9, name.as_bytes());
             at += 9 + name.len();
         }
+        let l = &self.lifetime;
+        put(&mut b, LIFETIME_AT, &l.data_bytes_written.to_le_bytes());
+        put(&mut b, LIFETIME_AT + 8, &l.log_bytes_written.to_le_bytes());
+        put(&mut b, LIFETIME_AT + 16, &l.records_logged.to_le_bytes());
         let sum = xxh3_64(b.get(16..).unwrap_or_default());
         put(&mut b, 8, &sum.to_le_bytes());
         b
@@ -150,6 +188,11 @@ impl Superblock {
             free_head: u64_at(b, 80),
             free_pages: u64_at(b, 88),
             catalog,
+            lifetime: Lifetime {
+                data_bytes_written: u64_at(b, LIFETIME_AT),
+                log_bytes_written: u64_at(b, LIFETIME_AT + 8),
+                records_logged: u64_at(b, LIFETIME_AT + 16),
+            },
         };
         if sb.scan > sb.redo || sb.page_count < SUPERBLOCK_PAGES || sb.checkpoint_epoch > sb.epoch {
             return Err(SuperblockProblem::Fields);
@@ -185,6 +228,7 @@ mod tests {
             free_head: 12,
             free_pages: 5,
             catalog: alloc::vec![(String::from("main"), PageId(2)), (String::from("other"), PageId(9))],
+            lifetime: Lifetime { data_bytes_written: 1 << 40, log_bytes_written: 3, records_logged: 99 },
         }
     }
 
@@ -193,7 +237,7 @@ mod tests {
         let sb = sample();
         let b = sb.encode();
         assert_eq!(Superblock::decode(&b), Ok(sb));
-        for at in [0, 8, 16, 20, 30, 60, 100, 4095] {
+        for at in [0, 8, 16, 20, 30, 60, 100, 4075, 4095] {
             let mut bad = b;
             bad[at] ^= 4;
             assert!(Superblock::decode(&bad).is_err(), "byte {at}");

@@ -132,3 +132,47 @@ fn a_read_only_open_writes_nothing_and_counts_its_reads() {
     assert_eq!((s.data_bytes_written, s.log_bytes_written), (0, 0), "{s:?}");
     assert!(s.data_bytes_read >= 2 * PAGE && s.log_bytes_read > 0, "{s:?}");
 }
+
+#[test]
+fn lifetime_counts_add_up_over_opens_and_are_kept_as_of_each_checkpoint() {
+    let path = TempPath::new("io-lifetime");
+    let (mut data, mut log, mut records) = (0, 0, 0);
+    for round in 0..3u64 {
+        let db = Database::open(path.str(), small()).unwrap();
+        let s = db.stats();
+        let before = s.lifetime;
+        // What the opens before wrote, as the last one's close stored it,
+        // plus this open's own writes so far.
+        assert_eq!(before.data_bytes_written - s.data_bytes_written, data, "round {round}");
+        assert_eq!(before.log_bytes_written - s.log_bytes_written, log, "round {round}");
+        assert_eq!(before.records_logged, records, "round {round}");
+        let t = db.tree("t").unwrap();
+        for i in 0..5_000 {
+            t.insert_with(&key(round * 5_000 + i), &[round as u8; 40], Durability::None).unwrap();
+        }
+        db.sync().unwrap();
+        let now = db.stats();
+        assert!(now.lifetime.records_logged >= before.records_logged + 5_000, "{now:?}");
+        // Live: the stored counts plus this open's.
+        assert_eq!(now.lifetime.data_bytes_written - now.data_bytes_written, data);
+        assert_eq!(now.lifetime.log_bytes_written - now.log_bytes_written, log);
+        db.close().unwrap();
+        let ro = Database::builder(path.str()).open_read_only().unwrap();
+        let kept = ro.stats().lifetime;
+        (data, log, records) = (kept.data_bytes_written, kept.log_bytes_written, kept.records_logged);
+        assert!(
+            records >= now.lifetime.records_logged && log >= now.lifetime.log_bytes_written,
+            "round {round}: {kept:?} {now:?}"
+        );
+    }
+    // A crash loses the counts since the last checkpoint, nothing before.
+    abandoned_on_files(&path, |db| {
+        let t = db.tree("t").unwrap();
+        for i in 0..1_000 {
+            t.insert_with(&key(100_000 + i), &[9; 40], Durability::Sync).unwrap();
+        }
+    });
+    let db = Database::open(path.str(), small()).unwrap();
+    let after = db.stats().lifetime;
+    assert!(after.records_logged >= records && after.log_bytes_written >= log, "{after:?}");
+}
