@@ -331,7 +331,7 @@ fn open_devices(
         bm.device().write_page(sb.slot(), &page.0).and_then(|()| bm.device().sync()).map_err(io(name))?;
     }
 
-    let log = Arc::new(Log::open(Box::new(log_device), sb.ring, epoch, recovered.resume, sb.scan, sb.redo)?);
+    let log = Arc::new(Log::open(Box::new(log_device), sb.ring, epoch, recovered.resume, sb.scan)?);
     *hook.log.lock() = Some(LogHook(log.clone()));
     bm.track_allocation();
     let free: Vec<PageId> = recovered.free.into_iter().filter(|p| !trunks.contains(p)).collect();

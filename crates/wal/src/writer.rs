@@ -57,9 +57,6 @@ impl Resume {
 /// Where a record being appended goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Place {
-    /// The current redo point: a change to a page whose LSN is at or below
-    /// it must log the page's full image.
-    pub redo: u64,
     /// The LSN of the record's first byte (not [`Log::appended`], which
     /// may lie in an earlier block: every flush starts a fresh one).
     pub start: u64,
@@ -80,9 +77,6 @@ struct Tail {
     bytes: Vec<u8>,
     /// The block where `bytes[0]` goes.
     first_block: u64,
-    /// Pages whose LSN is below this must log a full image on their next
-    /// change (the last checkpoint's redo point).
-    redo: u64,
 }
 
 struct Flusher {
@@ -176,16 +170,8 @@ impl Log {
     }
 
     /// A log that continues at `resume`, writing blocks stamped `epoch`,
-    /// whose records before `head` are no longer needed and whose redo
-    /// point (for full-page-image decisions) is `redo`.
-    pub fn open(
-        device: Box<dyn Device>,
-        ring: u64,
-        epoch: u32,
-        resume: Resume,
-        head: u64,
-        redo: u64,
-    ) -> Result<Log, LogError> {
+    /// whose records before `head` are no longer needed.
+    pub fn open(device: Box<dyn Device>, ring: u64, epoch: u32, resume: Resume, head: u64) -> Result<Log, LogError> {
         if ring < 2 * crate::format::MAX_FLUSH_BLOCKS {
             return Err(LogError::Full { blocks: 2 * crate::format::MAX_FLUSH_BLOCKS, ring });
         }
@@ -193,7 +179,7 @@ impl Log {
             device,
             ring,
             epoch,
-            tail: Mutex::new(Tail { bytes: Vec::new(), first_block: resume.next_block, redo }),
+            tail: Mutex::new(Tail { bytes: Vec::new(), first_block: resume.next_block }),
             flusher: Mutex::new(Flusher { prev: resume.prev, spare: Vec::new(), blocks: Vec::new() }),
             appended: AtomicU64::new(resume.durable),
             durable: AtomicU64::new(resume.durable),
@@ -295,7 +281,7 @@ impl Log {
                 continue;
             }
             let at = record::begin(&mut t.bytes, kind);
-            let place = Place { redo: t.redo, start: stream_lsn(t.first_block, at) };
+            let place = Place { start: stream_lsn(t.first_block, at) };
             encode(&mut t.bytes, place);
             let len = t.bytes.len() - at;
             if len > MAX_RECORD {
@@ -404,9 +390,7 @@ impl Log {
             t.first_block += taken.len().div_ceil(PAYLOAD) as u64;
             let end = if taken.is_empty() { self.durable() } else { stream_lsn(first, taken.len()) };
             if let Some(mark) = mark.as_mut() {
-                let redo = lsn(t.first_block, 0);
-                t.redo = redo;
-                mark(redo);
+                mark(lsn(t.first_block, 0));
             }
             (taken, first, end)
         };

@@ -9,7 +9,7 @@ use rustix::io::Errno;
 use snowfall_buffer::device::{FaultyDevice, Injected, MemoryDevice, Rule};
 use snowfall_buffer::scenario::SplitMix64;
 use snowfall_buffer::{Device, DeviceError, IoOp, PageId};
-use snowfall_wal::format::{MAX_FLUSH_BLOCKS, lsn};
+use snowfall_wal::format::{MAX_FLUSH_BLOCKS, lsn, position};
 use snowfall_wal::{Log, LogError, LogHeader, LogHook, Record, Resume, Scan};
 
 const RING: u64 = 2 * MAX_FLUSH_BLOCKS + 64;
@@ -40,7 +40,7 @@ fn scan_all(d: &dyn Device, from: u64, floor: u32) -> Result<(Vec<Record>, Resum
 }
 
 fn new_log(d: &Arc<FaultyDevice<MemoryDevice>>, epoch: u32, resume: Resume) -> Log {
-    Log::open(Box::new(d.clone()), RING, epoch, resume, lsn(1, 0), 0).unwrap()
+    Log::open(Box::new(d.clone()), RING, epoch, resume, lsn(1, 0)).unwrap()
 }
 
 #[test]
@@ -258,7 +258,7 @@ impl Device for SlowSync {
 #[test]
 fn threads_waiting_on_a_slow_sync_share_it() {
     let device = SlowSync(MemoryDevice::new(RING + 1));
-    let log = Arc::new(Log::open(Box::new(device), RING, 1, Resume::FRESH, lsn(1, 0), 0).unwrap());
+    let log = Arc::new(Log::open(Box::new(device), RING, 1, Resume::FRESH, lsn(1, 0)).unwrap());
     std::thread::scope(|s| {
         for t in 0..4u8 {
             let log = log.clone();
@@ -283,22 +283,17 @@ fn threads_waiting_on_a_slow_sync_share_it() {
 }
 
 #[test]
-fn only_a_marked_flush_moves_the_redo_point() {
+fn a_marked_flush_starts_the_next_record_on_a_fresh_block() {
     let d = device();
-    let log = Log::open(Box::new(d.clone()), RING, 1, Resume::FRESH, lsn(1, 0), 77).unwrap();
-    let redo_now = |log: &Log| {
-        let mut seen = 0;
-        log.append(3, |_, place| seen = place.redo).unwrap();
-        seen
-    };
-    assert_eq!(redo_now(&log), 77);
-    log.flush().unwrap();
-    log.sync_to(log.appended()).unwrap();
-    assert_eq!(redo_now(&log), 77, "a plain flush moved the redo point");
+    let log = Log::open(Box::new(d.clone()), RING, 1, Resume::FRESH, lsn(1, 0)).unwrap();
+    log.append(3, |out, _| out.extend_from_slice(&[1; 100])).unwrap();
+    let before = log.appended();
     let (_, marked) = log.flush_marked(|redo| redo).unwrap();
-    assert!(marked > 77);
-    assert_eq!(redo_now(&log), marked);
-    // The next record starts the block the redo point names.
+    // The mark (a checkpoint's redo point) is the first LSN of the block
+    // after everything appended before it, which is now durable.
+    assert!(marked >= before && log.durable() >= before);
+    assert_eq!(marked, lsn(position(marked).0, 0));
+    // The next record starts there.
     let at = log.append(3, |_, _| {}).unwrap();
-    assert!(at.start >= marked);
+    assert_eq!(at.start, marked);
 }
