@@ -76,9 +76,10 @@ impl BufferManager {
     /// before log position `before`, in page order, without holding their
     /// latches during the I/O (writers never wait for the disk); does not
     /// sync. A page being changed for the first time right now is left for
-    /// a later call (its change may not be logged yet). Returns how many
-    /// pages were written.
-    pub fn write_back_older(&self, before: u64) -> Result<usize, Error> {
+    /// a later call (its change may not be logged yet). `batch`: pages per
+    /// write-back batch (one call of the hook each; 0: the eviction batch).
+    /// Returns how many pages were written.
+    pub fn write_back_older(&self, before: u64, batch: usize) -> Result<usize, Error> {
         let mut pages = Vec::new();
         self.resident.clock_all(|page| {
             if self.first_change_of(page).is_some_and(|at| at < before) && !self.clean_after_all(page) {
@@ -90,7 +91,8 @@ impl BufferManager {
         pages.sort_unstable();
         let mut first_error = None;
         let mut written = 0;
-        for batch in pages.chunks(self.config().eviction_batch.max(1)) {
+        let batch = if batch == 0 { self.config().eviction_batch } else { batch };
+        for batch in pages.chunks(batch.max(1)) {
             let (n, error) = self.write_back_unlatched(batch);
             written += n;
             if first_error.is_none() {
@@ -123,7 +125,7 @@ impl BufferManager {
     /// Call it without holding guards (it latches pages shared, one at a
     /// time, only to copy them: writers never wait for the disk).
     pub fn flush(&self) -> Result<(), Error> {
-        self.write_back_older(u64::MAX)?;
+        self.write_back_older(u64::MAX, 0)?;
         self.device.sync().map_err(|source| Error::Sync { source })
     }
 }

@@ -157,9 +157,13 @@ impl Inner {
         Ok(())
     }
 
-    /// Writes back the pages with a change logged before `before`.
+    /// Writes back the pages with a change logged before `before`, in
+    /// batches as large as the double-write area allows (each batch that
+    /// needs copies costs a sync of the log file): up to 512 pages, an
+    /// eighth of the area.
     fn write_older(&self, before: u64) -> Result<usize, Error> {
-        self.bm.write_back_older(before).map_err(|e| self.failed(Error::Buffer(e)))
+        let batch = (self.hook.copies.capacity() / 8).clamp(1, 512) as usize;
+        self.bm.write_back_older(before, batch).map_err(|e| self.failed(Error::Buffer(e)))
     }
 
     /// Cuts the log at a fresh block and takes the state there (under the

@@ -158,6 +158,11 @@ impl DoubleWrite {
         if generation.is_multiple_of(2) { even } else { odd }
     }
 
+    /// Pages the area holds (directories included).
+    pub(crate) fn capacity(&self) -> u64 {
+        self.pages
+    }
+
     /// The write-back registered as `token` is over.
     pub(crate) fn done(&self, token: Token) {
         self.counter(token).fetch_sub(1, Ordering::SeqCst);
