@@ -74,6 +74,10 @@ impl Inner {
     /// The incremental checkpoint's steps, as long as the log has grown a
     /// step since the last cut (and no checkpoint is running).
     pub(crate) fn checkpoint_step(&self) -> Result<(), Error> {
+        // Writers call this before every write: no lock unless a step is due.
+        if self.log.appended() < self.last_cut.load(Ordering::Acquire).saturating_add(self.step_bytes()) {
+            return Ok(());
+        }
         let Some(mut pending) = self.checkpointing.try_lock() else { return Ok(()) };
         // Writers may have run ahead: catch up, a bounded number of steps.
         for _ in 0..STEPS {
@@ -185,6 +189,7 @@ impl Inner {
             })
             .map_err(|e| self.failed(Error::Log(e)))?;
         let (redo, scan, allocation, catalog) = snap;
+        self.last_cut.fetch_max(redo, Ordering::AcqRel);
         let a = allocation.map_err(Error::Buffer)?;
         Ok(Cut { redo, scan, next: a.next, free: a.free, trunks: a.storage, catalog })
     }

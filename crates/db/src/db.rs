@@ -56,6 +56,9 @@ pub(crate) struct Inner {
     pub(crate) read_only: Option<ReadOnly>,
     /// The redo LSN of the last checkpoint.
     pub(crate) last_checkpoint: AtomicU64,
+    /// The redo LSN of the newest cut taken (pending or installed): the
+    /// next step is due a step of log after it.
+    pub(crate) last_cut: AtomicU64,
     /// When the last checkpoint was taken (monotonic clock, nanoseconds).
     pub(crate) last_checkpoint_at: AtomicU64,
     /// Checkpoints installed since open.
@@ -238,9 +241,14 @@ impl Inner {
 
     /// The checkpointer's work, from the background thread or (without
     /// one) from writers: a full checkpoint if one is due, else a step of
-    /// the incremental one if the log has grown enough.
-    pub(crate) fn checkpoint_work(&self) -> Result<(), Error> {
-        if self.checkpoint_due() { self.try_checkpoint() } else { self.checkpoint_step() }
+    /// the incremental one if the log has grown enough. A writer looks at
+    /// the clock only every 64th record (the interval is a minute).
+    pub(crate) fn checkpoint_work(&self, writer: bool) -> Result<(), Error> {
+        if (!writer || self.log.records().is_multiple_of(64)) && self.checkpoint_due() {
+            self.try_checkpoint()
+        } else {
+            self.checkpoint_step()
+        }
     }
 
     /// Before a write (holding no latch): refuses if read-only or stopped,
@@ -259,7 +267,7 @@ impl Inner {
         if self.log_since_checkpoint() >= self.log_limit() {
             self.checkpoint()?;
         } else if self.options.spawn.is_none() || self.checkpoint_behind() {
-            self.checkpoint_work()?;
+            self.checkpoint_work(true)?;
         }
         Ok(())
     }

@@ -77,7 +77,7 @@ fn flush_once(db: &Inner) {
 /// writers retry).
 fn checkpoint_once(db: &Inner) {
     if db.no_space_wait().is_none()
-        && let Err(e) = db.checkpoint_work()
+        && let Err(e) = db.checkpoint_work(false)
     {
         log::error!("{}: background checkpoint failed: {e}", db.file);
     }

@@ -352,6 +352,7 @@ fn open_devices(
         no_space: Mutex::new(None),
         read_only: why,
         last_checkpoint: AtomicU64::new(sb.redo),
+        last_cut: AtomicU64::new(sb.redo),
         last_checkpoint_at: AtomicU64::new(snowfall_sys::clock::Instant::now().as_nanos()),
         checkpoints: AtomicU64::new(0),
         closed: AtomicBool::new(false),

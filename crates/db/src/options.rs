@@ -71,7 +71,8 @@ pub struct Options {
     pub checkpoint_bytes: u64,
     /// Take a full checkpoint once this long has passed since the last
     /// install, if anything was written (bounds recovery time under a load
-    /// too light for the continuous checkpoint to install cuts).
+    /// too light for the continuous checkpoint to install cuts). Without a
+    /// background thread, writers look at the clock every 64th write.
     pub checkpoint_interval: Duration,
     /// The default durability of writes.
     pub durability: Durability,

@@ -218,6 +218,12 @@ impl Log {
         self.appended.load(Ordering::Acquire)
     }
 
+    /// Records appended since open (one relaxed load: cheap enough to read
+    /// on every write).
+    pub fn records(&self) -> u64 {
+        self.records.load(Ordering::Relaxed)
+    }
+
     /// Counters.
     pub fn stats(&self) -> LogStats {
         LogStats {
