@@ -19,6 +19,20 @@ use crate::error::Error;
 use crate::manager::BufferManager;
 use crate::page::PageId;
 
+/// What [`BufferManager::write_back_older`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WrittenBack {
+    /// Pages written.
+    pub pages: usize,
+    /// The oldest log position an unwritten change of a page starts at or
+    /// after, once the writes are done (`None`: no page has one).
+    pub oldest_left: Option<u64>,
+}
+
+fn min(oldest: Option<u64>, at: u64) -> Option<u64> {
+    Some(oldest.map_or(at, |o| o.min(at)))
+}
+
 impl BufferManager {
     /// A change to `page`, latched exclusively, is about to be made: if it
     /// is the first since the page was last written, remember where the log
@@ -66,7 +80,7 @@ impl BufferManager {
         let mut oldest = None;
         self.resident.clock_all(|page| {
             if let Some(at) = self.first_change_of(page) {
-                oldest = Some(oldest.map_or(at, |o: u64| o.min(at)));
+                oldest = min(oldest, at);
             }
         });
         oldest
@@ -78,13 +92,16 @@ impl BufferManager {
     /// sync. A page being changed for the first time right now is left for
     /// a later call (its change may not be logged yet). `batch`: pages per
     /// write-back batch (one call of the hook each; 0: the eviction batch).
-    /// Returns how many pages were written.
-    pub fn write_back_older(&self, before: u64, batch: usize) -> Result<usize, Error> {
+    /// Returns how many pages were written and, from the same pass over the
+    /// resident pages, the oldest change left (as
+    /// [`oldest_change`](Self::oldest_change) would tell right after).
+    pub fn write_back_older(&self, before: u64, batch: usize) -> Result<WrittenBack, Error> {
         let mut pages = Vec::new();
-        self.resident.clock_all(|page| {
-            if self.first_change_of(page).is_some_and(|at| at < before) && !self.clean_after_all(page) {
-                pages.push(page);
-            }
+        let mut oldest_left = None;
+        self.resident.clock_all(|page| match self.first_change_of(page) {
+            Some(at) if at >= before => oldest_left = min(oldest_left, at),
+            Some(_) if !self.clean_after_all(page) => pages.push(page),
+            _ => {}
         });
         // In page order: batches then hold runs of consecutive pages, which
         // write-back sends to the device in one request each.
@@ -99,7 +116,19 @@ impl BufferManager {
                 first_error = error;
             }
         }
-        first_error.map_or(Ok(written), Err)
+        if let Some(error) = first_error {
+            return Err(error);
+        }
+        // The pages chosen but not written (being changed, or written by an
+        // eviction meanwhile), and those a writer changed during their write.
+        // A page whose first change is noted after the pass began comes
+        // later in the log than anything logged before it.
+        for &page in &pages {
+            if let Some(at) = self.first_change_of(page) {
+                oldest_left = min(oldest_left, at);
+            }
+        }
+        Ok(WrittenBack { pages: written, oldest_left })
     }
 
     /// Whether `page`, noted as changed, is clean after all (a guard that

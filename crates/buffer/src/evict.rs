@@ -165,8 +165,12 @@ impl BufferManager {
             latch.unlock_shared();
         }
         let ids: Vec<PageId> = taken.iter().map(|&(p, _, _)| p).collect();
+        // Looked up by page below, once per page written.
+        let mut by_page = taken.clone();
+        by_page.sort_unstable_by_key(|&(p, _, _)| p);
         let result = self.write_sealed(&ids, buffers.get(..taken.len()).unwrap_or_default(), |page| {
-            let Some(&(_, w, first)) = taken.iter().find(|&&(p, _, _)| p == page) else { return };
+            let Ok(i) = by_page.binary_search_by_key(&page, |&(p, _, _)| p) else { return };
+            let Some(&(_, w, first)) = by_page.get(i) else { return };
             let Some(latch) = self.states.get(page) else { return };
             if latch.try_share(w) {
                 self.note_written(page);

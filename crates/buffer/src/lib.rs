@@ -46,6 +46,7 @@ pub mod scenario;
 mod states;
 mod stats;
 
+pub use changes::WrittenBack;
 pub use config::{Config, DEFAULT_EVICTION_BATCH, MAX_EVICTION_BATCH};
 pub use device::Device;
 pub use error::{ConfigError, DeviceError, Error, IoOp, MemoryError};

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use common::config;
 use snowfall_buffer::device::MemoryDevice;
-use snowfall_buffer::{BufferManager, DeviceError, Page, WriteBackHook};
+use snowfall_buffer::{BufferManager, DeviceError, Page, WriteBackHook, WrittenBack};
 
 /// A log that stands at `position`; while `meddle` is set, every
 /// write-back batch finds a writer changing its first page (as a writer
@@ -69,13 +69,13 @@ fn the_oldest_change_follows_changes_and_write_backs() {
     bm.fix_exclusive(a).unwrap().page_mut().body_mut()[1] = 7;
     assert_eq!(bm.oldest_change(), Some(100));
     // Written back: only `b`'s is left.
-    assert_eq!(bm.write_back_older(150, 0).unwrap(), 1);
+    assert_eq!(bm.write_back_older(150, 0).unwrap(), WrittenBack { pages: 1, oldest_left: Some(200) });
     assert_eq!(bm.oldest_change(), Some(200));
     // A writer changes `b` while its write is in flight: it stays dirty,
     // with its oldest change where the log stood at the copy (400), not 200.
     hook.position.store(400, Ordering::Relaxed);
     hook.meddle.store(true, Ordering::Relaxed);
-    assert_eq!(bm.write_back_older(u64::MAX, 0).unwrap(), 1);
+    assert_eq!(bm.write_back_older(u64::MAX, 0).unwrap(), WrittenBack { pages: 1, oldest_left: Some(400) });
     hook.meddle.store(false, Ordering::Relaxed);
     assert!(bm.page_state(b).unwrap().dirty);
     assert_eq!(bm.oldest_change(), Some(400));

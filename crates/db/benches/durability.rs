@@ -1,7 +1,7 @@
 //! Write throughput by durability setting, and recovery time by log size,
 //! on real files (the directory in `SNOWFALL_BENCH_DIR`, default the
 //! system temp directory). `cargo bench -p snowfall-db --bench durability
-//! [-- quick]`. Prints medians of runs; docs/BENCHMARKS.md has the figures.
+//! [-- quick] [-- recovery]` (`recovery`: only the recovery times). Prints medians of runs; docs/BENCHMARKS.md has the figures.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
 use std::sync::Arc;
@@ -131,7 +131,15 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
+    let only_recovery = std::env::args().any(|a| a == "recovery");
     let (runs, time) = if quick { (1, Duration::from_millis(300)) } else { (3, Duration::from_secs(3)) };
+    if !only_recovery {
+        throughputs(runs, time);
+    }
+    recoveries(runs, quick);
+}
+
+fn throughputs(runs: usize, time: Duration) {
     println!("write throughput, 8-byte random keys and values, {runs} run(s) of {time:?} each (median)");
     println!("{:<8} {:>8} {:>14} {:>16} {:>14}", "setting", "threads", "ops/s", "log bytes/op", "ops/flush");
     for durability in [Durability::Sync, Durability::Group, Durability::None] {
@@ -147,6 +155,9 @@ fn main() {
             );
         }
     }
+}
+
+fn recoveries(runs: usize, quick: bool) {
     println!("recovery time by log size (median of {runs})");
     println!("{:>10} {:>14} {:>12} {:>10}", "log MiB", "records", "seconds", "MiB/s");
     for mib in if quick { vec![16] } else { vec![16, 64, 256] } {

@@ -36,7 +36,7 @@ use core::sync::atomic::Ordering;
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use snowfall_buffer::PageId;
+use snowfall_buffer::{PageId, WrittenBack};
 
 use crate::db::Inner;
 use crate::error::Error;
@@ -82,8 +82,7 @@ impl Inner {
         // Writers may have run ahead: catch up, a bounded number of steps.
         for _ in 0..STEPS {
             let head = self.log.appended();
-            let last = pending.last().map_or_else(|| self.last_checkpoint.load(Ordering::Acquire), |c| c.redo);
-            if head < last.saturating_add(self.step_bytes()) {
+            if head < self.last_cut.load(Ordering::Acquire).saturating_add(self.step_bytes()) {
                 break;
             }
             self.check_writable()?;
@@ -128,8 +127,7 @@ impl Inner {
         // redo point to move two steps: the log a crash replays stays
         // within `checkpoint_bytes`.
         let before = head.saturating_sub(self.window().saturating_sub(3 * step));
-        self.write_older(before)?;
-        let oldest = self.bm.oldest_change().unwrap_or(u64::MAX);
+        let oldest = self.write_older(before)?.oldest_left.unwrap_or(u64::MAX);
         let installed = self.last_checkpoint.load(Ordering::Acquire);
         // Each install raises the double-write floor (pages written after
         // it are copied again): not more often than every two steps.
@@ -149,8 +147,12 @@ impl Inner {
         pending.push(cut);
         // A page whose first change is being made right now is written once
         // its writer lets go of it.
-        while self.bm.oldest_change().is_some_and(|at| at < redo) {
-            if self.write_older(redo)? == 0 {
+        loop {
+            let done = self.write_older(redo)?;
+            if done.oldest_left.is_none_or(|at| at >= redo) {
+                break;
+            }
+            if done.pages == 0 {
                 snowfall_sys::clock::sleep(core::time::Duration::from_micros(100));
             }
         }
@@ -165,7 +167,7 @@ impl Inner {
     /// batches as large as the double-write area allows (each batch that
     /// needs copies costs a sync of the log file): up to 512 pages, an
     /// eighth of the area.
-    fn write_older(&self, before: u64) -> Result<usize, Error> {
+    fn write_older(&self, before: u64) -> Result<WrittenBack, Error> {
         let batch = (self.hook.copies.capacity() / 8).clamp(1, 512) as usize;
         self.bm.write_back_older(before, batch).map_err(|e| self.failed(Error::Buffer(e)))
     }

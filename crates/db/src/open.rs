@@ -9,11 +9,12 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use once_cell::race::OnceBox;
 use snowfall_buffer::device::{Counted, FileDevice, FileOptions, Overlay};
 use snowfall_buffer::{BufferManager, Config, Device, DeviceError, PAGE_SIZE, Page, PageId, WriteBackHook};
 use snowfall_latch::Mutex;
 use snowfall_wal::format::{MAX_FLUSH_BLOCKS, lsn};
-use snowfall_wal::{Log, LogError, LogHeader, LogHook};
+use snowfall_wal::{Log, LogError, LogHeader};
 
 use crate::db::{Database, Inner, State};
 use crate::double_write::{self, DoubleWrite};
@@ -37,7 +38,9 @@ pub(crate) fn aligned(bytes: [u8; PAGE_SIZE]) -> Box<Aligned> {
 /// open, the log's own hook decides.
 pub(crate) struct Hook {
     recovered: AtomicU64,
-    log: Mutex<Option<LogHook>>,
+    /// Set once, when the log opens; read on every page's first change
+    /// (without a lock).
+    log: OnceBox<Arc<Log>>,
     pub(crate) copies: DoubleWrite,
 }
 
@@ -45,11 +48,9 @@ impl Hook {
     /// Log before data; returns the log's end now (the position a copy
     /// taken now holds the page at).
     fn log_first(&self, max_lsn: u64) -> Result<u64, DeviceError> {
-        // Out of the lock: write-backs of several threads sync the log at once.
-        let log = self.log.lock().as_ref().map(|h| LogHook(h.0.clone()));
-        if let Some(hook) = log {
-            hook.durable_to(max_lsn)?;
-            return Ok(hook.0.appended());
+        if let Some(log) = self.log.get() {
+            log.durable_to(max_lsn)?;
+            return Ok(log.appended());
         }
         let recovered = self.recovered.load(Ordering::Acquire);
         if max_lsn <= recovered {
@@ -72,7 +73,7 @@ impl WriteBackHook for Hook {
 
     fn log_position(&self) -> u64 {
         // While recovery redoes (no log yet): zero, the oldest there is.
-        self.log.lock().as_ref().map_or(0, |h| h.0.appended())
+        self.log.get().map_or(0, |log| log.appended())
     }
 }
 
@@ -300,7 +301,7 @@ fn open_devices(
     check_length(name, file_pages, &sb, &free)?;
 
     let copies = DoubleWrite::new(log_device.clone(), header.area_start(), header.area, sb.redo);
-    let hook = Arc::new(Hook { recovered: AtomicU64::new(0), log: Mutex::new(None), copies });
+    let hook = Arc::new(Hook { recovered: AtomicU64::new(0), log: OnceBox::new(), copies });
     let config = Config {
         pool_bytes: options.pool_bytes,
         virtual_bytes: reservation_bytes(&options, file_pages.max(sb.page_count))?,
@@ -332,7 +333,8 @@ fn open_devices(
     }
 
     let log = Arc::new(Log::open(Box::new(log_device), sb.ring, epoch, recovered.resume, sb.scan)?);
-    *hook.log.lock() = Some(LogHook(log.clone()));
+    // Opened once, right here.
+    let _ = hook.log.set(Box::new(log.clone()));
     bm.track_allocation();
     let free: Vec<PageId> = recovered.free.into_iter().filter(|p| !trunks.contains(p)).collect();
     bm.restore_allocation(recovered.next, free)?;

@@ -451,29 +451,38 @@ impl Log {
     }
 }
 
-/// "Log before data": a page may be written only once the log holding its
-/// last change is durable; a page whose LSN is beyond everything appended
-/// holds a change the log never got (an append failed) and is never
-/// written. The database's write-back hook calls this first.
+/// "Log before data" as a buffer manager's whole write-back hook: a page
+/// may be written only once the log holding its last change is durable
+/// ([`Log::durable_to`]; the database's own hook calls that first, then
+/// protects against torn writes).
 pub struct LogHook(pub alloc::sync::Arc<Log>);
 
 impl LogHook {
     /// Makes the log durable up to `max_lsn`, the highest LSN of the pages
-    /// about to be written.
+    /// about to be written ([`Log::durable_to`]).
     pub fn durable_to(&self, max_lsn: u64) -> Result<(), DeviceError> {
-        let log = &self.0;
-        if max_lsn <= log.durable() {
+        self.0.durable_to(max_lsn)
+    }
+}
+
+impl Log {
+    /// Log before data: makes the log durable up to `max_lsn`, the highest
+    /// LSN of pages about to be written back. A page whose LSN is beyond
+    /// everything appended holds a change the log never got (an append
+    /// failed): an error, so that it is never written.
+    pub fn durable_to(&self, max_lsn: u64) -> Result<(), DeviceError> {
+        if max_lsn <= self.durable() {
             return Ok(());
         }
-        if max_lsn > log.appended() {
+        if max_lsn > self.appended() {
             // Only a failed append leaves a page like that.
-            return Err(log.failure().unwrap_or(DeviceError::Os {
+            return Err(self.failure().unwrap_or(DeviceError::Os {
                 op: IoOp::Write,
                 offset: max_lsn,
                 errno: Errno::IO,
             }));
         }
-        log.sync_to(max_lsn).map_err(|e| {
+        self.sync_to(max_lsn).map_err(|e| {
             e.device_error().unwrap_or(DeviceError::Os { op: IoOp::Sync, offset: max_lsn, errno: Errno::IO })
         })
     }
