@@ -159,7 +159,9 @@ impl Inner {
         let cuts = core::mem::take(pending);
         self.install(cuts)?;
         // Everything is written: a full disk, if there was one, has room.
-        *self.no_space.lock() = None;
+        let mut no_space = self.no_space.lock();
+        *no_space = None;
+        self.full.store(false, Ordering::Release);
         Ok(())
     }
 

@@ -52,6 +52,8 @@ pub(crate) struct Inner {
     /// nanoseconds): writes are refused with it until a checkpoint, tried
     /// again at most every [`NO_SPACE_RETRY_NANOS`], writes everything out.
     pub(crate) no_space: Mutex<Option<(u64, Error)>>,
+    /// Whether `no_space` is set (writers look here first, without a lock).
+    pub(crate) full: AtomicBool,
     /// Why the database is read-only, if it is.
     pub(crate) read_only: Option<ReadOnly>,
     /// The redo LSN of the last checkpoint.
@@ -211,6 +213,7 @@ impl Inner {
                     log::warn!("{}: the disk is full; refusing writes until space is freed: {e}", self.file);
                 }
                 *no_space = Some((now, e.clone()));
+                self.full.store(true, Ordering::Release);
             }
             Error::Log(_) | Error::Io { .. } => self.stop(&e),
             Error::Buffer(snowfall_buffer::Error::Sync { .. } | snowfall_buffer::Error::LogFlush { .. }) => {
@@ -258,7 +261,7 @@ impl Inner {
     /// (or a full checkpoint when the ring is nearly full).
     pub(crate) fn admit(&self) -> Result<(), Error> {
         self.check_writable()?;
-        if self.no_space.lock().is_some() {
+        if self.full.load(Ordering::Acquire) && self.no_space.lock().is_some() {
             if let Some(e) = self.no_space_wait() {
                 return Err(e);
             }

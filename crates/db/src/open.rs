@@ -352,6 +352,7 @@ fn open_devices(
         stopped: AtomicBool::new(false),
         stop_cause: Mutex::new(None),
         no_space: Mutex::new(None),
+        full: AtomicBool::new(false),
         read_only: why,
         last_checkpoint: AtomicU64::new(sb.redo),
         last_cut: AtomicU64::new(sb.redo),
