@@ -18,8 +18,11 @@ Usage: snowfall [OPTIONS] <COMMAND> [ARGS]
 
 Key-value commands:
   put KEY VALUE    Set KEY to VALUE (creates the database and tree if needed).
-  get KEY          Print the value of KEY alone (status 1 if there is none or
-                   the tree does not exist).
+                   VALUE - reads the value from standard input, bytes as
+                   they are (a value that is a lone '-': --hex 2d).
+  get [--raw] KEY  Print the value of KEY alone and a newline (status 1 if
+                   there is none or the tree does not exist); --raw writes
+                   exactly the value's bytes (no newline, no hex).
   del KEY          Remove KEY (status 1 if it was not there or the tree does
                    not exist).
   scan [--from K] [--to K] [--reverse] [--limit N]
@@ -39,12 +42,12 @@ Key-value commands:
   drop-tree NAME   Drop a tree and free its pages (status 1 if there is none).
   stat             Sizes, counts and buffer statistics.
   check            Verify every tree, page checksum and log record.
-  bench [load] [rndread] [mixed] [--keys N] [--value BYTES] [--threads T]
+  bench [load] [rndread] [mixed] [--keys N] [--value SIZE] [--threads T]
         [--seconds S] [--seed X] [--csv] [--keep]
                    Benchmark on a fresh database (--db, default
                    snowfall-bench.db, removed after unless --keep): random-
                    order inserts; ordered load then uniform random lookups;
-                   half lookups, half updates. Reports ops/s, p50/p99
+                   half lookups, half updates. Reports ops/s, MB/s, p50/p99
                    latency, page faults, evictions, peak RSS. Defaults: all
                    three, 1000000 keys, 8-byte values, 2 threads, 3 s,
                    durability none unless --durability is given.

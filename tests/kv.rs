@@ -348,7 +348,7 @@ fn every_bench_workload_runs_and_reports() {
     let text = stdout(&out);
     assert!(text.starts_with("20000 keys, 100-byte values, 2 threads"), "{text}");
     let header: Vec<&str> = text.lines().nth(1).unwrap().split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
-    for column in ["p99.9 us", "data B/op", "log B/op", "read B/op"] {
+    for column in ["MB/s", "p99.9 us", "data B/op", "log B/op", "read B/op"] {
         assert!(header.contains(&column), "no {column} column:\n{text}");
     }
     let at = |name: &str| header.iter().position(|&c| c == name).unwrap();
@@ -379,14 +379,59 @@ fn every_bench_workload_runs_and_reports() {
         lines.next().unwrap(),
         "workload,threads,keys,value_bytes,durability,ops,seconds,ops_per_sec,p50_us,p99_us,p999_us,faults,evictions,\
          data_bytes_per_op,log_bytes_per_op,read_bytes_per_op,peak_rss_mib,p999_outside_checkpoints_us,\
-         p999_during_checkpoints_us,share_during_checkpoints"
+         p999_during_checkpoints_us,share_during_checkpoints,mb_per_sec"
     );
     let row: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!((row[0], row[2], row.len()), ("rndread", "5000", 20), "{csv}");
+    assert_eq!((row[0], row[2], row.len()), ("rndread", "5000", 21), "{csv}");
     // Lookups of a database in the pool write nothing to either file.
     assert_eq!((row[13], row[14]), ("0.0", "0.0"), "{csv}");
+    // MB/s: an 8-byte key and an 8-byte value per operation.
+    let (per_sec, mb): (f64, f64) = (row[7].parse().unwrap(), row[20].parse().unwrap());
+    assert!((mb - per_sec * 16.0 / 1e6).abs() <= 0.01, "{csv}");
     assert_eq!(code(&d.run(&["bench", "--keys", "x"])), Some(2));
     assert_eq!(code(&d.run(&["bench", "nosuch"])), Some(2));
+    // Value sizes take units; one too large for an entry is refused.
+    let out = d.run(&["bench", "load", "--keys", "1000", "--value", "512", "--csv"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().nth(1).unwrap().split(',').nth(3), Some("512"));
+    for bad in ["1x", "4K", "-1"] {
+        assert_eq!(code(&d.run(&["bench", "load", "--value", bad])), Some(2), "--value {bad}");
+    }
+}
+
+#[test]
+fn put_reads_a_value_from_standard_input_and_get_raw_writes_it_back() {
+    let d = Dir::new("stdin-raw");
+    // Every byte value, newlines and NULs among them, no newline at the end.
+    let value: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let out = d.run_with_input(&["put", "k", "-"], &value);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let out = d.run(&["get", "--raw", "k"]);
+    assert_eq!((code(&out), &out.stdout), (Some(0), &value));
+    // Without --raw: the value and a newline, as before.
+    let out = d.run(&["put", "t", "text"]);
+    assert_eq!(code(&out), Some(0));
+    assert_eq!(d.run(&["get", "t"]).stdout, b"text\n");
+    assert_eq!(d.run(&["get", "t", "--raw"]).stdout, b"text");
+    // --hex decodes the key; --raw still writes the bytes themselves.
+    assert_eq!(d.run(&["--hex", "get", "--raw", "6b"]).stdout, value);
+    // Empty input: an empty value.
+    assert_eq!(code(&d.run_with_input(&["put", "e", "-"], b"")), Some(0));
+    let out = d.run(&["get", "--raw", "e"]);
+    assert_eq!((code(&out), out.stdout.len()), (Some(0), 0));
+    // The largest value that fits beside the key, and one byte more: bad
+    // input, one line, nothing written (and the input not read to its end).
+    let fits = vec![b'x'; 1023];
+    assert_eq!(code(&d.run_with_input(&["put", "f", "-"], &fits)), Some(0));
+    assert_eq!(d.run(&["get", "--raw", "f"]).stdout, fits);
+    let out = d.run_feeding(&["put", "g", "-"], vec![b'y'; 8 << 20]);
+    assert_eq!(code(&out), Some(2), "{out:?}");
+    assert_eq!(stderr_lines(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("at most 1023 bytes"), "{}", stderr(&out));
+    assert_eq!(code(&d.run(&["get", "g"])), Some(1));
+    // A missing key is status 1 with --raw too, and writes nothing.
+    let out = d.run(&["get", "--raw", "nosuch"]);
+    assert_eq!((code(&out), out.stdout.len()), (Some(1), 0));
 }
 
 #[test]

@@ -1,13 +1,15 @@
-//! `snowfall bench [WORKLOAD ...] [--keys N] [--value BYTES] [--threads T]
+//! `snowfall bench [WORKLOAD ...] [--keys N] [--value SIZE] [--threads T]
 //! [--seconds S] [--seed X] [--csv] [--keep]`: workloads on a fresh
 //! database (`--db`, default `snowfall-bench.db`, removed afterwards
-//! unless `--keep`), reported as a table (or CSV): ops/s, latency p50, p99
-//! and p99.9, page faults, evictions, bytes written to the database file
-//! and to the log and bytes read per operation, peak RSS.
+//! unless `--keep`), reported as a table (or CSV): ops/s and MB/s (keys
+//! and values moved), latency p50, p99 and p99.9, page faults, evictions,
+//! bytes written to the database file and to the log and bytes read per
+//! operation, peak RSS.
 //!
 //! - `load`: `--keys` inserts of keys `splitmix64(i)` (8 bytes, big-endian:
-//!   random order), values of `--value` bytes, the key range split over the
-//!   threads.
+//!   random order), values of `--value` bytes (a size such as `100` or
+//!   `512`; at most [`MAX_ENTRY`](snowfall_db::MAX_ENTRY) less the key's 8
+//!   today), the key range split over the threads.
 //! - `rndread` (vmcache's): keys `i` in order (8 bytes, big-endian), then
 //!   uniform random lookups for `--seconds`, each value checked.
 //! - `mixed`: on `rndread`'s data, half lookups and half updates of
@@ -153,7 +155,14 @@ fn parse(args: &[&[u8]]) -> Result<Settings, i32> {
             b"rndread" => s.workloads.push("rndread"),
             b"mixed" => s.workloads.push("mixed"),
             b"--keys" => s.keys = number("--keys")?.max(1),
-            b"--value" => s.value = number("--value")? as usize,
+            b"--value" => {
+                let v = it.next().ok_or_else(|| usage(String::from("bench: --value needs a value")))?;
+                s.value = core::str::from_utf8(v)
+                    .ok()
+                    .and_then(super::size::parse_size)
+                    .and_then(|bytes| usize::try_from(bytes).ok())
+                    .ok_or_else(|| usage(format!("bench: --value '{}' is not a size like 100, 4K or 1M", lossy(v))))?;
+            }
             b"--threads" => s.threads = number("--threads")?.clamp(1, 64) as usize,
             b"--seconds" => s.seconds = number("--seconds")?.max(1),
             b"--seed" => s.seed = number("--seed")?,
@@ -398,17 +407,23 @@ pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     print(&s, g, durability, &reports)
 }
 
+/// Keys and values moved per second (each operation reads or writes one
+/// 8-byte key and its value), in MB (10^6 bytes).
+fn mb_per_sec(s: &Settings, r: &Report) -> f64 {
+    r.ops as f64 * (8 + s.value) as f64 / r.seconds / 1e6
+}
+
 fn print(s: &Settings, g: &Global, durability: Durability, reports: &[Report]) -> Result<i32, i32> {
     let mut lines: Vec<String> = Vec::new();
     if s.csv {
         lines.push(String::from(
             "workload,threads,keys,value_bytes,durability,ops,seconds,ops_per_sec,p50_us,p99_us,p999_us,faults,evictions,\
              data_bytes_per_op,log_bytes_per_op,read_bytes_per_op,peak_rss_mib,p999_outside_checkpoints_us,\
-             p999_during_checkpoints_us,share_during_checkpoints",
+             p999_during_checkpoints_us,share_during_checkpoints,mb_per_sec",
         ));
         for r in reports {
             lines.push(format!(
-                "{},{},{},{},{:?},{},{:.3},{:.0},{:.2},{:.2},{:.2},{},{},{:.1},{:.1},{:.1},{:.1},{:.2},{},{:.3}",
+                "{},{},{},{},{:?},{},{:.3},{:.0},{:.2},{:.2},{:.2},{},{},{:.1},{:.1},{:.1},{:.1},{:.2},{},{:.3},{:.2}",
                 r.workload,
                 s.threads,
                 s.keys,
@@ -428,7 +443,8 @@ fn print(s: &Settings, g: &Global, durability: Durability, reports: &[Report]) -
                 r.peak_rss_mib,
                 r.p999_outside_us,
                 r.p999_during_us.map_or(String::new(), |us| format!("{us:.2}")),
-                r.during_share
+                r.during_share,
+                mb_per_sec(s, r)
             ));
         }
     } else {
@@ -441,10 +457,11 @@ fn print(s: &Settings, g: &Global, durability: Durability, reports: &[Report]) -
             durability
         ));
         lines.push(format!(
-            "{:<9} {:>12} {:>13} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>10} {:>9}",
+            "{:<9} {:>12} {:>13} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>10} {:>9}",
             "workload",
             "ops",
             "ops/s",
+            "MB/s",
             "p50 us",
             "p99 us",
             "p99.9 us",
@@ -457,10 +474,11 @@ fn print(s: &Settings, g: &Global, durability: Durability, reports: &[Report]) -
         ));
         for r in reports {
             lines.push(format!(
-                "{:<9} {:>12} {:>13.0} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>10} {:>10.1} {:>9.1} {:>10.1} {:>9.1}",
+                "{:<9} {:>12} {:>13.0} {:>9.1} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>10} {:>10.1} {:>9.1} {:>10.1} {:>9.1}",
                 r.workload,
                 r.ops,
                 r.ops as f64 / r.seconds,
+                mb_per_sec(s, r),
                 r.p50_us,
                 r.p99_us,
                 r.p999_us,

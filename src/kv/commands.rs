@@ -1,30 +1,72 @@
 //! The small commands: one operation each.
 
+use alloc::borrow::Cow;
 use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
+
+use rustix::io::Errno;
+use snowfall_buffer::{DeviceError, IoOp};
+use snowfall_db::MAX_ENTRY;
 
 use snowfall_rt::{errln, outln};
 
 use super::out::written;
 use super::{Global, NOT_FOUND, Open, close, db_error, escape, positional};
-use crate::cli::SUCCESS;
+use crate::cli::{SUCCESS, USAGE};
 
-/// `put KEY VALUE`
+/// `put KEY VALUE`; VALUE `-` reads the value from standard input, bytes
+/// as they are.
 pub fn put(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     let a = positional("put", args, &["KEY", "VALUE"])?;
-    let (key, value) = (
-        g.bytes("KEY", a.first().copied().unwrap_or_default())?,
-        g.bytes("VALUE", a.get(1).copied().unwrap_or_default())?,
-    );
+    let key = g.bytes("KEY", a.first().copied().unwrap_or_default())?;
+    let value = match a.get(1).copied().unwrap_or_default() {
+        b"-" => Cow::Owned(stdin_value(key.len())?),
+        arg => g.bytes("VALUE", arg)?,
+    };
     let db = g.open(Open::Create)?;
     let result = db.tree(&g.tree).and_then(|tree| tree.insert(&key, &value)).map(|_| SUCCESS).map_err(db_error);
     close(db, result)
 }
 
-/// `get KEY`: the value alone (hex with `--hex`); status 1 if the key or
-/// the tree is not there.
+/// Bytes read from standard input per `read(2)`.
+const STDIN_CHUNK: usize = 64 << 10;
+
+/// The whole of standard input, for a value beside a key of `key_len`
+/// bytes. Reading stops one byte past the most the engine takes (so a
+/// large input is refused without reading it all, and nothing is written).
+fn stdin_value(key_len: usize) -> Result<Vec<u8>, i32> {
+    let max = MAX_ENTRY.saturating_sub(key_len);
+    let mut value = crate::oom::with_capacity(max + 1, "the value").map_err(|e| e.report())?;
+    let mut buf = alloc::vec![0u8; STDIN_CHUNK];
+    while value.len() <= max {
+        let n = match snowfall_rt::io::read_stdin(&mut buf) {
+            Ok(0) => return Ok(value),
+            Ok(n) => n,
+            Err(Errno::INTR) => continue,
+            Err(errno) => {
+                let e = DeviceError::Os { op: IoOp::Read, offset: value.len() as u64, errno };
+                errln!("snowfall: put: reading the value from standard input: {e}");
+                return Err(USAGE);
+            }
+        };
+        value.extend_from_slice(buf.get(..n).unwrap_or_default());
+    }
+    // Bad input, as the engine's own "value too large": one line, nothing written.
+    errln!(
+        "snowfall: put: the value on standard input is too large: with this key at most {max} bytes fit (large \
+         values are not supported yet)"
+    );
+    Err(USAGE)
+}
+
+/// `get [--raw] KEY`: the value alone and a newline (hex with `--hex`), or
+/// with `--raw` exactly the value's bytes; status 1 if the key or the tree
+/// is not there.
 pub fn get(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
-    let a = positional("get", args, &["KEY"])?;
+    let raw = args.contains(&&b"--raw"[..]);
+    let args: Vec<&[u8]> = args.iter().copied().filter(|a| *a != b"--raw").collect();
+    let a = positional("get", &args, &["[--raw] KEY"])?;
     let key = g.bytes("KEY", a.first().copied().unwrap_or_default())?;
     let db = g.open(Open::Read)?;
     let result = (|| {
@@ -32,6 +74,9 @@ pub fn get(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
             errln!("snowfall: key not found");
             return Err(NOT_FOUND);
         };
+        if raw {
+            return written(snowfall_rt::io::write_all(snowfall_rt::io::STDOUT, &value));
+        }
         let mut line = crate::oom::with_capacity(2 * value.len() + 1, "the value").map_err(|e| e.report())?;
         if g.hex {
             escape::escape(&value, true, &mut line);
