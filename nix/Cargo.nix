@@ -133,6 +133,16 @@ rec {
       # File a bug if you depend on any for non-debug work!
       debug = internal.debugCrate { inherit packageId; };
     };
+    "snowfalldb" = rec {
+      packageId = "snowfalldb";
+      build = internal.buildRustCrateWithFeatures {
+        packageId = "snowfalldb";
+      };
+
+      # Debug support which might change between releases.
+      # File a bug if you depend on any for non-debug work!
+      debug = internal.debugCrate { inherit packageId; };
+    };
   };
 
 
@@ -2851,6 +2861,19 @@ rec {
             name = "rustix";
             packageId = "rustix";
             usesDefaultFeatures = false;
+          }
+        ];
+
+      };
+      "snowfalldb" = rec {
+        crateName = "snowfalldb";
+        version = "0.1.0";
+        edition = "2024";
+        src = lib.cleanSourceWith { filter = sourceFilter;  src = ../crates/snowfalldb; };
+        dependencies = [
+          {
+            name = "snowfall-db";
+            packageId = "snowfall-db";
           }
         ];
 

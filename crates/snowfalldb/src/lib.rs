@@ -1,0 +1,41 @@
+//! SnowfallDB for programs with std: the engine of [`snowfall_db`] (which
+//! is `no_std`, for the static binary and other embeddings), opened by
+//! path, with its background flusher and checkpointer on std threads.
+//!
+//! - [`Database::builder`] takes any `AsRef<Path>` (the log is the path
+//!   with `.wal` appended) and starts the background threads by default;
+//!   [`Database`] derefs to [`snowfall_db::Database`], so every method of
+//!   the engine's API is there.
+//! - Errors are [`Error`], which implements [`std::error::Error`]: `?`
+//!   works in functions returning `Box<dyn Error>` or `anyhow::Result`.
+//!
+//! ```
+//! use snowfalldb::{Database, Durability};
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     # let dir = std::env::temp_dir().join(format!("snowfalldb-doc-{}", std::process::id()));
+//!     # std::fs::create_dir_all(&dir)?;
+//!     # let path = dir.join("example.db");
+//!     let db = Database::builder(&path).create()?;
+//!     let users = db.tree("users")?;
+//!     users.insert(b"alice", b"admin")?; // on disk when it returns
+//!     users.insert_with(b"bob", b"guest", Durability::Group)?; // synced by the background flusher
+//!     assert_eq!(users.get(b"alice")?, Some(b"admin".to_vec()));
+//!     db.close()?;
+//!     # std::fs::remove_dir_all(&dir)?;
+//!     Ok(())
+//! }
+//! ```
+#![forbid(unsafe_code)]
+
+mod builder;
+mod database;
+mod threads;
+
+pub use builder::Builder;
+pub use database::Database;
+pub use snowfall_db::{
+    Batch, Direction, Durability, Entry, Error, Integrity, Lifetime, MAX_ENTRY, MAX_KEY, MemoryKind, Options, Range,
+    ReadOnly, Recovery, Spawn, Stats, SuperblockProblem, Tree, TreeError,
+};
+pub use threads::StdThreads;
