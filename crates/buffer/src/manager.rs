@@ -530,19 +530,19 @@ impl BufferManager {
     /// What a checkpoint saves, taken under one lock so that every id below
     /// the returned mark is either in use as the log knows, in the returned
     /// free list, or one of the returned storage ids: the free ids (those of
-    /// [`allocation`](Self::allocation) plus `also_free`), and `storage(n)`
-    /// ids (for `n` free ids) to store that list in, taken from the free
+    /// [`allocation`](Self::allocation) plus `also_free`), and as many ids
+    /// as `storage(free ids)` says to store that list in, taken from the free
     /// list, which no allocation hands out until
     /// [`return_free`](Self::return_free), and, if it has too few, past the
     /// allocation mark.
     pub fn checkpoint_allocation(
         &self,
         also_free: &[PageId],
-        storage: impl FnOnce(usize) -> usize,
+        storage: impl FnOnce(&[PageId]) -> usize,
     ) -> Result<CheckpointAllocation, Error> {
         let mut a = self.allocator.lock();
         let free = Self::not_in_use(&a, also_free);
-        let n = storage(free.len());
+        let n = storage(&free);
         let keep = a.free.len().saturating_sub(n);
         let mut store = a.free.split_off(keep);
         let next = self.allocated.load(Ordering::Acquire);

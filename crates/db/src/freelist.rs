@@ -1,10 +1,16 @@
 //! The free list as a checkpoint stores it: a chain of trunk pages, each a
 //! buffer-manager page (checksummed, naming its own id) of kind
-//! [`TRUNK_KIND`] listing free page ids.
+//! [`RUN_TRUNK_KIND`] listing runs of consecutive free page ids.
 //!
 //! ```text
-//! body: | next trunk u64 (0: last) | count u32 | zero u32 | ids: count x u64 |
+//! body: | next trunk u64 (0: last) | count u32 | zero u32 | runs: count x (start u64, pages u32) |
 //! ```
+//!
+//! Runs rather than single ids: a run of free pages (a dropped tree's
+//! pages allocated together, and extents of large values) takes 12 bytes
+//! however long it is. Files of format 1 hold trunks of kind
+//! [`TRUNK_KIND`] that list single ids (`count x u64`): they are still
+//! read, and the next checkpoint writes runs.
 //!
 //! Trunk pages taken from the free pages are listed too (trunks taken from
 //! past the allocation mark are not); either way, until a newer checkpoint
@@ -16,36 +22,65 @@ use alloc::vec::Vec;
 use snowfall_buffer::{BODY_SIZE, Device, DeviceError, Page, PageId};
 
 use crate::error::Error;
-use snowfall_wal::format::{put, u64_at};
+use snowfall_wal::format::{put, u32_at, u64_at};
 
-/// The page kind of a trunk page (in the buffer manager's header).
+/// The page kind of a trunk page listing runs (in the buffer manager's header).
+pub const RUN_TRUNK_KIND: u16 = 0xF2;
+/// The page kind of a format-1 trunk page listing single ids (read only).
 pub const TRUNK_KIND: u16 = 0xF1;
-/// Ids one trunk page lists.
+/// Runs one trunk page lists.
+pub const RUNS_PER_TRUNK: usize = (BODY_SIZE - 16) / RUN_BYTES;
+/// Ids one format-1 trunk page lists.
 pub const IDS_PER_TRUNK: usize = (BODY_SIZE - 16) / 8;
 
-/// Trunk pages needed to list `ids` ids.
-pub fn trunks_for(ids: usize) -> usize {
-    ids.div_ceil(IDS_PER_TRUNK)
+const RUN_BYTES: usize = 12;
+
+/// A run of consecutive free pages: `start`, `start + 1`, ... (`pages` of them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Run {
+    /// The first page id.
+    pub start: u64,
+    /// How many pages (at least 1).
+    pub pages: u32,
 }
 
-/// Writes `ids` into the chain of `trunks` (exactly `trunks_for(ids.len())`
-/// pages), stamped with LSN `lsn` (the checkpoint's redo point: a trunk
-/// page may have been in use at the last checkpoint's redo point, and if
-/// this checkpoint is cut short, redo from there must skip the page's old
-/// changes, not apply them to the trunk); returns the head's id (0 for an
-/// empty list). Not synced.
+/// The runs of sorted, distinct `ids`.
+pub fn runs(ids: &[PageId]) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    for id in ids {
+        match runs.last_mut() {
+            Some(r) if r.start + u64::from(r.pages) == id.0 && r.pages < u32::MAX => r.pages += 1,
+            _ => runs.push(Run { start: id.0, pages: 1 }),
+        }
+    }
+    runs
+}
+
+/// Trunk pages needed to list sorted, distinct `ids`.
+pub fn trunks_for(ids: &[PageId]) -> usize {
+    runs(ids).len().div_ceil(RUNS_PER_TRUNK)
+}
+
+/// Writes sorted, distinct `ids` as runs into the chain of `trunks`
+/// (exactly `trunks_for(ids)` pages), stamped with LSN `lsn` (the
+/// checkpoint's redo point: a trunk page may have been in use at the last
+/// checkpoint's redo point, and if this checkpoint is cut short, redo from
+/// there must skip the page's old changes, not apply them to the trunk);
+/// returns the head's id (0 for an empty list). Not synced.
 pub fn write(device: &dyn Device, trunks: &[PageId], ids: &[PageId], lsn: u64) -> Result<u64, DeviceError> {
+    let runs = runs(ids);
     let mut page = alloc::boxed::Box::new(Page::zeroed());
-    for (i, (&trunk, chunk)) in trunks.iter().zip(ids.chunks(IDS_PER_TRUNK)).enumerate() {
+    for (i, (&trunk, chunk)) in trunks.iter().zip(runs.chunks(RUNS_PER_TRUNK)).enumerate() {
         page.init(trunk);
-        page.set_kind(TRUNK_KIND);
+        page.set_kind(RUN_TRUNK_KIND);
         page.set_lsn(lsn);
         let next = trunks.get(i + 1).map_or(0, |p| p.0);
         let body = page.body_mut();
         put(body, 0, &next.to_le_bytes());
         put(body, 8, &(chunk.len() as u32).to_le_bytes());
-        for (j, id) in chunk.iter().enumerate() {
-            put(body, 16 + 8 * j, &id.0.to_le_bytes());
+        for (j, run) in chunk.iter().enumerate() {
+            put(body, 16 + RUN_BYTES * j, &run.start.to_le_bytes());
+            put(body, 16 + RUN_BYTES * j + 8, &run.pages.to_le_bytes());
         }
         page.seal();
         device.write_page(trunk, page.bytes())?;
@@ -53,8 +88,8 @@ pub fn write(device: &dyn Device, trunks: &[PageId], ids: &[PageId], lsn: u64) -
     Ok(trunks.first().map_or(0, |p| p.0))
 }
 
-/// Reads the chain from `head`, expecting `count` ids, all below
-/// `page_count`. Returns (free ids, trunk ids).
+/// Reads the chain from `head`, expecting `count` free ids in all, each
+/// below `page_count`, none twice. Returns (free ids, sorted; trunk ids).
 pub fn read(device: &dyn Device, head: u64, count: u64, page_count: u64) -> Result<(Vec<PageId>, Vec<PageId>), Error> {
     let mut ids = Vec::new();
     let mut trunks = Vec::new();
@@ -63,26 +98,50 @@ pub fn read(device: &dyn Device, head: u64, count: u64, page_count: u64) -> Resu
     while next != 0 {
         let trunk = PageId(next);
         let bad = |what| Error::FreeList { page: trunk, what };
-        if trunk.0 >= page_count || trunks.len() as u64 > count / IDS_PER_TRUNK as u64 + 1 {
+        // Every trunk lists at least one id, so there are at most `count`.
+        if trunk.0 >= page_count || trunks.len() as u64 >= count || trunks.contains(&trunk) {
             return Err(bad("the chain leaves the database or loops"));
         }
         device.read_page(trunk, page.bytes_mut()).map_err(|_| bad("the trunk page cannot be read"))?;
         page.verify(trunk).map_err(|_| bad("the trunk page fails its checksum"))?;
-        if page.kind() != TRUNK_KIND {
-            return Err(bad("not a free-list page"));
-        }
         let body = page.body();
         // The count and the zero field after it, read as one: both checked.
         let n = u64_at(body, 8) as usize;
-        if n > IDS_PER_TRUNK {
-            return Err(bad("more ids than a trunk holds"));
-        }
-        for j in 0..n {
-            let id = u64_at(body, 16 + 8 * j);
-            if id >= page_count || id < crate::superblock::SUPERBLOCK_PAGES {
-                return Err(bad("a listed page is outside the database"));
+        let in_database = |id: u64| (crate::superblock::SUPERBLOCK_PAGES..page_count).contains(&id);
+        match page.kind() {
+            RUN_TRUNK_KIND => {
+                if n == 0 || n > RUNS_PER_TRUNK {
+                    return Err(bad("a run count no trunk holds"));
+                }
+                for j in 0..n {
+                    let start = u64_at(body, 16 + RUN_BYTES * j);
+                    let pages = u64::from(u32_at(body, 16 + RUN_BYTES * j + 8));
+                    let end = start.saturating_add(pages);
+                    if pages == 0 || !in_database(start) || end > page_count {
+                        return Err(bad("a listed run is empty or outside the database"));
+                    }
+                    if ids.len() as u64 + pages > count {
+                        return Err(bad("the list holds more pages than the superblock says"));
+                    }
+                    ids.extend((start..end).map(PageId));
+                }
             }
-            ids.push(PageId(id));
+            TRUNK_KIND => {
+                if n == 0 || n > IDS_PER_TRUNK {
+                    return Err(bad("an id count no trunk holds"));
+                }
+                if ids.len() + n > count as usize {
+                    return Err(bad("the list holds more pages than the superblock says"));
+                }
+                for j in 0..n {
+                    let id = u64_at(body, 16 + 8 * j);
+                    if !in_database(id) {
+                        return Err(bad("a listed page is outside the database"));
+                    }
+                    ids.push(PageId(id));
+                }
+            }
+            _ => return Err(bad("not a free-list page")),
         }
         trunks.push(trunk);
         next = u64_at(body, 0);
@@ -93,5 +152,173 @@ pub fn read(device: &dyn Device, head: u64, count: u64, page_count: u64) -> Resu
             what: "the list holds a different number of pages than the superblock says",
         });
     }
+    ids.sort_unstable();
+    if ids.windows(2).any(|w| w.first() == w.last()) {
+        return Err(Error::FreeList { page: PageId(head), what: "a page is listed twice" });
+    }
     Ok((ids, trunks))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use snowfall_buffer::device::MemoryDevice;
+
+    const PAGES: u64 = 10_000;
+
+    fn ids(ranges: &[(u64, u64)]) -> Vec<PageId> {
+        ranges.iter().flat_map(|&(a, b)| (a..b).map(PageId)).collect()
+    }
+
+    /// Writes `free` into trunks `first..` and returns (device, trunks, head).
+    fn written(free: &[PageId], first: u64) -> (MemoryDevice, Vec<PageId>, u64) {
+        let device = MemoryDevice::new(PAGES);
+        let trunks: Vec<PageId> = (first..first + trunks_for(free) as u64).map(PageId).collect();
+        let head = write(&device, &trunks, free, 5).unwrap();
+        (device, trunks, head)
+    }
+
+    /// Rewrites trunk `page` after `edit` changes its body (resealed, so
+    /// only the edit is wrong).
+    fn edit(device: &MemoryDevice, page: PageId, edit: impl FnOnce(&mut Page)) {
+        let mut p = alloc::boxed::Box::new(Page::zeroed());
+        device.read_page(page, p.bytes_mut()).unwrap();
+        edit(&mut p);
+        p.seal();
+        device.write_page(page, p.bytes()).unwrap();
+    }
+
+    fn error(r: Result<(Vec<PageId>, Vec<PageId>), Error>) -> (PageId, &'static str) {
+        match r {
+            Err(Error::FreeList { page, what }) => (page, what),
+            other => panic!("not a free-list error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn runs_group_consecutive_ids() {
+        assert_eq!(runs(&[]), []);
+        assert_eq!(
+            runs(&ids(&[(2, 5), (7, 8), (8, 10), (20, 21)])),
+            [Run { start: 2, pages: 3 }, Run { start: 7, pages: 3 }, Run { start: 20, pages: 1 }]
+        );
+        // One run however long: a million pages in one trunk.
+        assert_eq!(trunks_for(&ids(&[(2, 1_000_002)])), 1);
+        assert_eq!(trunks_for(&ids(&[])), 0);
+    }
+
+    #[test]
+    fn a_list_round_trips_across_trunks() {
+        // Every other page free: one run each, more runs than a trunk holds.
+        let free: Vec<PageId> = (0..2 * RUNS_PER_TRUNK as u64 + 7).map(|i| PageId(100 + 2 * i)).collect();
+        let (device, trunks, head) = written(&free, 9000);
+        assert_eq!(trunks.len(), 3);
+        assert_eq!(head, 9000);
+        assert_eq!(read(&device, head, free.len() as u64, PAGES).unwrap(), (free, trunks));
+        // An empty list is no chain.
+        assert_eq!(read(&device, 0, 0, PAGES).unwrap(), (Vec::new(), Vec::new()));
+    }
+
+    #[test]
+    fn a_format_1_list_of_single_ids_is_read() {
+        let device = MemoryDevice::new(PAGES);
+        let free = ids(&[(10, 600), (700, 705)]);
+        let trunks = [PageId(50), PageId(51)];
+        for (i, (&trunk, chunk)) in trunks.iter().zip(free.chunks(IDS_PER_TRUNK)).enumerate() {
+            let mut page = alloc::boxed::Box::new(Page::zeroed());
+            page.init(trunk);
+            page.set_kind(TRUNK_KIND);
+            let body = page.body_mut();
+            let next = if i == 0 { 51u64 } else { 0 };
+            put(body, 0, &next.to_le_bytes());
+            put(body, 8, &(chunk.len() as u32).to_le_bytes());
+            for (j, id) in chunk.iter().enumerate() {
+                put(body, 16 + 8 * j, &id.0.to_le_bytes());
+            }
+            page.seal();
+            device.write_page(trunk, page.bytes()).unwrap();
+        }
+        assert_eq!(read(&device, 50, free.len() as u64, PAGES).unwrap(), (free, trunks.to_vec()));
+    }
+
+    #[test]
+    fn every_kind_of_damage_is_an_error_naming_the_trunk() {
+        let free = ids(&[(10, 20), (30, 31), (40, 45)]);
+        let count = free.len() as u64;
+        /// A second trunk after the first, listing pages 40 and 41 again.
+        fn second(device: &MemoryDevice) {
+            write(device, &[PageId(8001)], &ids(&[(40, 42)]), 5).unwrap();
+            edit(device, PageId(8000), |p| put(p.body_mut(), 0, &8001u64.to_le_bytes()));
+        }
+        type Damage = fn(&MemoryDevice);
+        let cases: [(&str, u64, Damage, &str); 12] = [
+            ("kind", 8000, |d| edit(d, PageId(8000), |p| p.set_kind(0x10)), "not a free-list page"),
+            ("zero runs", 8000, |d| edit(d, PageId(8000), |p| put(p.body_mut(), 8, &0u32.to_le_bytes())), "run count"),
+            (
+                "too many runs",
+                8000,
+                |d| edit(d, PageId(8000), |p| put(p.body_mut(), 8, &(RUNS_PER_TRUNK as u32 + 1).to_le_bytes())),
+                "run count",
+            ),
+            (
+                "nonzero after the count",
+                8000,
+                |d| edit(d, PageId(8000), |p| put(p.body_mut(), 12, &1u32.to_le_bytes())),
+                "run count",
+            ),
+            ("empty run", 8000, |d| edit(d, PageId(8000), |p| put(p.body_mut(), 24, &0u32.to_le_bytes())), "empty"),
+            (
+                "run past the end",
+                8000,
+                |d| edit(d, PageId(8000), |p| put(p.body_mut(), 16, &(PAGES - 2).to_le_bytes())),
+                "outside",
+            ),
+            (
+                "run over the superblocks",
+                8000,
+                |d| edit(d, PageId(8000), |p| put(p.body_mut(), 16, &1u64.to_le_bytes())),
+                "outside",
+            ),
+            (
+                "longer run than counted",
+                8000,
+                |d| edit(d, PageId(8000), |p| put(p.body_mut(), 24, &500u32.to_le_bytes())),
+                "more pages",
+            ),
+            ("a loop", 8000, |d| edit(d, PageId(8000), |p| put(p.body_mut(), 0, &8000u64.to_le_bytes())), "loops"),
+            (
+                "next past the end",
+                PAGES,
+                |d| edit(d, PageId(8000), |p| put(p.body_mut(), 0, &PAGES.to_le_bytes())),
+                "leaves the database",
+            ),
+            (
+                "checksum",
+                8000,
+                |d| {
+                    let mut b = [0u8; snowfall_buffer::PAGE_SIZE];
+                    d.read_page(PageId(8000), &mut b).unwrap();
+                    b[100] ^= 1;
+                    d.write_page(PageId(8000), &b).unwrap();
+                },
+                "checksum",
+            ),
+            ("more pages than counted in a second trunk", 8001, second, "more pages"),
+        ];
+        for (name, page, damage, what) in cases {
+            let (device, _, head) = written(&free, 8000);
+            damage(&device);
+            let (at, said) = error(read(&device, head, count, PAGES));
+            assert!(said.contains(what), "{name}: {said}");
+            // Named: the trunk at fault, or the id a chain goes to wrongly.
+            assert_eq!(at, PageId(page), "{name}");
+        }
+        // The count: fewer pages listed than the superblock says; a page
+        // twice (in two trunks, the total right).
+        let (device, _, head) = written(&free, 8000);
+        assert!(error(read(&device, head, count + 1, PAGES)).1.contains("different number"));
+        let (device, _, head) = written(&free, 8000);
+        second(&device);
+        assert!(error(read(&device, head, count + 2, PAGES)).1.contains("twice"));
+    }
 }

@@ -43,8 +43,12 @@ use snowfall_wal::format::{put, u32_at, u64_at};
 
 /// The file's magic bytes.
 pub const MAGIC: [u8; 8] = *b"SNOWFALL";
-/// The file format this build writes and reads.
-pub const FORMAT: u32 = 1;
+/// The file format this build writes. Format 2 stores the free list as
+/// runs of pages (`freelist.rs`); format 1 as single ids.
+pub const FORMAT: u32 = 2;
+/// The oldest file format this build reads (its next checkpoint writes
+/// [`FORMAT`]).
+pub const OLDEST_FORMAT: u32 = 1;
 /// Pages the two superblock slots take at the start of the file.
 pub const SUPERBLOCK_PAGES: u64 = 2;
 /// Most named trees.
@@ -155,7 +159,7 @@ impl Superblock {
             return Err(SuperblockProblem::Checksum);
         }
         let version = u32_at(b, 16);
-        if version != FORMAT {
+        if !(OLDEST_FORMAT..=FORMAT).contains(&version) {
             return Err(SuperblockProblem::Version(version));
         }
         let page_size = u32_at(b, 20);
