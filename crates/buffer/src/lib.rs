@@ -36,6 +36,7 @@ mod config;
 pub mod device;
 mod error;
 mod evict;
+mod free_space;
 pub mod guard;
 mod load;
 mod manager;

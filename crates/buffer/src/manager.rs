@@ -23,6 +23,7 @@ use snowfall_sys::fault::Registration;
 use crate::config::Config;
 use crate::device::Device;
 use crate::error::{ConfigError, DeviceError, Error};
+use crate::free_space::FreeSpace;
 use crate::guard::{ExclusiveGuard, SharedGuard};
 use crate::memory::MemoryBackend;
 use crate::page::{PAGE_SIZE, Page, PageId};
@@ -75,8 +76,8 @@ impl WriteBackHook for NoLog {
 }
 
 struct Allocator {
-    /// Freed ids, reused first.
-    free: Vec<PageId>,
+    /// Freed ids, reused first (as runs: see `free_space.rs`).
+    free: FreeSpace,
     /// Whether a write-ahead log tracks allocation (see
     /// [`BufferManager::track_allocation`]).
     tracking: bool,
@@ -203,7 +204,7 @@ impl BufferManager {
             resident: ResidentSet::new(config.pool_pages())?,
             resident_count: AtomicU64::new(0),
             allocator: Mutex::new(Allocator {
-                free: Vec::new(),
+                free: FreeSpace::default(),
                 tracking: false,
                 allocating: Vec::new(),
                 freeing: Vec::new(),
@@ -381,7 +382,7 @@ impl BufferManager {
     pub fn allocate(&self) -> Result<ExclusiveGuard<'_>, Error> {
         let page = {
             let mut a = self.allocator.lock();
-            let page = match a.free.pop() {
+            let page = match a.free.take_one() {
                 Some(p) => p,
                 None => {
                     // Raised only under the allocator mutex: no lost updates.
@@ -399,7 +400,9 @@ impl BufferManager {
             }
             page
         };
-        self.latch_blank(page).inspect_err(|_| self.allocator.lock().free.push(page))
+        self.latch_blank(page).inspect_err(|_| {
+            self.allocator.lock().free.insert(page);
+        })
     }
 
     /// Latches `page` exclusively for new contents: its memory is zeroed
@@ -470,7 +473,7 @@ impl BufferManager {
         }
         let mut a = self.allocator.lock();
         self.allocated.store(next, Ordering::Release);
-        a.free = free;
+        a.free = FreeSpace::from_ids(&free);
         a.allocating.clear();
         self.allocating.store(0, Ordering::Release);
         a.freeing.clear();
@@ -518,7 +521,7 @@ impl BufferManager {
     }
 
     fn not_in_use(a: &Allocator, also: &[PageId]) -> Vec<PageId> {
-        let mut free = a.free.clone();
+        let mut free: Vec<PageId> = a.free.ids().collect();
         free.extend_from_slice(&a.allocating);
         free.extend_from_slice(&a.freeing);
         free.extend_from_slice(also);
@@ -543,12 +546,13 @@ impl BufferManager {
         let mut a = self.allocator.lock();
         let free = Self::not_in_use(&a, also_free);
         let n = storage(&free);
-        let keep = a.free.len().saturating_sub(n);
-        let mut store = a.free.split_off(keep);
+        let mut store: Vec<PageId> = core::iter::from_fn(|| a.free.take_one()).take(n).collect();
         let next = self.allocated.load(Ordering::Acquire);
         let short = (n - store.len()) as u64;
         if next + short > self.states_pages() {
-            a.free.append(&mut store);
+            for &page in &store {
+                a.free.insert(page);
+            }
             return Err(Error::OutOfSpace { virtual_pages: self.states_pages() });
         }
         self.allocated.store(next + short, Ordering::Release);
@@ -558,7 +562,10 @@ impl BufferManager {
 
     /// Gives storage ids from [`checkpoint_allocation`](Self::checkpoint_allocation) back.
     pub fn return_free(&self, pages: &[PageId]) {
-        self.allocator.lock().free.extend_from_slice(pages);
+        let mut a = self.allocator.lock();
+        for &page in pages {
+            a.free.insert(page);
+        }
     }
 
     /// Frees a page: its memory is released and its id reused by a later
@@ -620,7 +627,9 @@ impl BufferManager {
         let mut gone: Vec<PageId> = resident.iter().chain(evicted).copied().collect();
         gone.sort_unstable();
         let mut a = self.allocator.lock();
-        a.free.extend_from_slice(&gone);
+        for &page in &gone {
+            a.free.insert(page);
+        }
         // Sorted, so that a drop of many pages stays linear in their number.
         a.freeing.retain(|p| gone.binary_search(p).is_err());
         Ok(())

@@ -1,0 +1,172 @@
+//! Free page ids kept as runs of consecutive pages. A freed page merges
+//! with its free neighbours; a single page is taken from the shortest run
+//! (the lowest such), so that long runs stay whole for allocations of many
+//! consecutive pages (extents), which take the shortest run that holds them
+//! (best fit).
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+
+use crate::page::PageId;
+
+/// The free pages, as runs.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FreeSpace {
+    /// start -> pages.
+    by_start: BTreeMap<u64, u64>,
+    /// (pages, start): the same runs, shortest first.
+    by_len: BTreeSet<(u64, u64)>,
+}
+
+impl FreeSpace {
+    /// Free space holding `ids` (any order; repeats count once).
+    pub(crate) fn from_ids(ids: &[PageId]) -> FreeSpace {
+        let mut sorted: Vec<u64> = ids.iter().map(|p| p.0).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut free = FreeSpace::default();
+        let mut run: Option<(u64, u64)> = None;
+        for id in sorted {
+            run = match run {
+                Some((start, pages)) if start + pages == id => Some((start, pages + 1)),
+                Some((start, pages)) => {
+                    free.add(start, pages);
+                    Some((id, 1))
+                }
+                None => Some((id, 1)),
+            };
+        }
+        if let Some((start, pages)) = run {
+            free.add(start, pages);
+        }
+        free
+    }
+
+    /// Frees `page`; false (and nothing changes) if it was free already.
+    pub(crate) fn insert(&mut self, page: PageId) -> bool {
+        let id = page.0;
+        let left = self.by_start.range(..=id).next_back().map(|(&s, &n)| (s, n));
+        if let Some((start, pages)) = left
+            && id < start + pages
+        {
+            return false;
+        }
+        let right = id.checked_add(1).and_then(|next| self.by_start.get(&next).map(|&n| (next, n)));
+        let (mut start, mut pages) = (id, 1);
+        if let Some((s, n)) = left.filter(|&(s, n)| s + n == id) {
+            self.remove(s, n);
+            (start, pages) = (s, n + 1);
+        }
+        if let Some((s, n)) = right {
+            self.remove(s, n);
+            pages += n;
+        }
+        self.add(start, pages);
+        true
+    }
+
+    /// Takes one page: the first of the shortest run.
+    pub(crate) fn take_one(&mut self) -> Option<PageId> {
+        self.take_run(1).map(PageId)
+    }
+
+    /// Takes `pages` consecutive pages (at least 1) from the shortest run
+    /// that holds them; returns the first.
+    pub(crate) fn take_run(&mut self, pages: u64) -> Option<u64> {
+        let pages = pages.max(1);
+        let &(len, start) = self.by_len.range((pages, 0)..).next()?;
+        self.remove(start, len);
+        if len > pages {
+            self.add(start + pages, len - pages);
+        }
+        Some(start)
+    }
+
+    /// The free ids, ascending.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = PageId> + '_ {
+        self.by_start.iter().flat_map(|(&start, &pages)| (start..start + pages).map(PageId))
+    }
+
+    fn add(&mut self, start: u64, pages: u64) {
+        self.by_start.insert(start, pages);
+        self.by_len.insert((pages, start));
+    }
+
+    fn remove(&mut self, start: u64, pages: u64) {
+        self.by_start.remove(&start);
+        self.by_len.remove(&(pages, start));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::SplitMix64;
+
+    fn runs(free: &FreeSpace) -> Vec<(u64, u64)> {
+        free.by_start.iter().map(|(&s, &n)| (s, n)).collect()
+    }
+
+    #[test]
+    fn frees_merge_and_single_pages_come_from_the_shortest_run() {
+        let mut free = FreeSpace::from_ids(&[PageId(10), PageId(11), PageId(12), PageId(20), PageId(30), PageId(31)]);
+        assert_eq!(runs(&free), [(10, 3), (20, 1), (30, 2)]);
+        assert!(free.insert(PageId(13)) && free.insert(PageId(19)));
+        assert!(!free.insert(PageId(11)), "a free page freed again");
+        assert_eq!(runs(&free), [(10, 4), (19, 2), (30, 2)]);
+        // Joins both neighbours.
+        assert!(free.insert(PageId(14)) && free.insert(PageId(15)) && free.insert(PageId(16)));
+        assert!(free.insert(PageId(17)) && free.insert(PageId(18)));
+        assert_eq!(runs(&free), [(10, 11), (30, 2)]);
+        assert_eq!(free.ids().count(), 13);
+        // One page: the shortest run's first; many: best fit.
+        assert_eq!(free.take_one(), Some(PageId(30)));
+        assert_eq!(free.take_run(5), Some(10));
+        assert_eq!(runs(&free), [(15, 6), (31, 1)]);
+        assert_eq!(free.take_run(7), None);
+        assert_eq!(free.ids().map(|p| p.0).collect::<Vec<_>>(), [15, 16, 17, 18, 19, 20, 31]);
+    }
+
+    /// Random frees and takes against a set of ids: the same pages free,
+    /// runs always maximal, takes always free pages.
+    #[test]
+    fn random_frees_and_takes_match_a_set_of_ids() {
+        for seed in 0..50 {
+            let mut r = SplitMix64(seed);
+            let mut free = FreeSpace::default();
+            let mut model = BTreeSet::new();
+            for _ in 0..2000 {
+                match r.below(4) {
+                    0 | 1 => {
+                        let id = r.below(300);
+                        assert_eq!(free.insert(PageId(id)), model.insert(id), "seed {seed}");
+                    }
+                    2 => {
+                        let got = free.take_one();
+                        if let Some(p) = got {
+                            assert!(model.remove(&p.0), "seed {seed}: took {p:?}, not free");
+                        } else {
+                            assert!(model.is_empty());
+                        }
+                    }
+                    _ => {
+                        let n = 1 + r.below(8);
+                        if let Some(start) = free.take_run(n) {
+                            for id in start..start + n {
+                                assert!(model.remove(&id), "seed {seed}: run at {start} of {n}: {id} not free");
+                            }
+                        }
+                    }
+                }
+                assert_eq!(free.ids().count(), model.len());
+                let runs = runs(&free);
+                assert!(
+                    runs.windows(2).all(|w| matches!(w, [a, b] if a.0 + a.1 < b.0)),
+                    "seed {seed}: runs not maximal"
+                );
+                assert_eq!(free.by_len.len(), runs.len());
+            }
+            assert!(free.ids().map(|p| p.0).eq(model.iter().copied()), "seed {seed}");
+        }
+    }
+}
