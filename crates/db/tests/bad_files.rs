@@ -102,20 +102,26 @@ fn one_damaged_superblock_is_survived_and_two_are_reported() {
     assert_eq!(db.check().unwrap(), 5000);
 }
 
-#[test]
-fn a_newer_format_is_refused() {
-    let path = filled("newer");
+/// Rewrites both superblocks of the closed database at `path` to say file
+/// format `version` (checksums made right).
+fn set_format(path: &std::path::Path, version: u32) {
+    let mut f = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
     for slot in 0..2u64 {
-        let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&path.0).unwrap();
         let mut page = vec![0u8; 4096];
         f.seek(SeekFrom::Start(slot * 4096)).unwrap();
         std::io::Read::read_exact(&mut f, &mut page).unwrap();
-        page[16..20].copy_from_slice(&3u32.to_le_bytes());
+        page[16..20].copy_from_slice(&version.to_le_bytes());
         let sum = xxhash_rust::xxh3::xxh3_64(&page[16..]);
         page[8..16].copy_from_slice(&sum.to_le_bytes());
         f.seek(SeekFrom::Start(slot * 4096)).unwrap();
         f.write_all(&page).unwrap();
     }
+}
+
+#[test]
+fn a_newer_format_is_refused() {
+    let path = filled("newer");
+    set_format(&path.0, 3);
     assert_eq!(
         Database::open(path.str(), no_create()).err(),
         Some(Error::NewerVersion { file: path.str().into(), version: 3, supported: 2 })
@@ -262,17 +268,7 @@ fn a_damaged_free_list_is_an_error_naming_its_trunk() {
 fn a_format_1_file_opens_and_its_next_checkpoint_writes_format_2() {
     let path = with_free_pages("format-1");
     let free_pages = superblock(&path.0).free_pages;
-    for slot in 0..2u64 {
-        let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&path.0).unwrap();
-        let mut page = vec![0u8; 4096];
-        f.seek(SeekFrom::Start(slot * 4096)).unwrap();
-        std::io::Read::read_exact(&mut f, &mut page).unwrap();
-        page[16..20].copy_from_slice(&1u32.to_le_bytes());
-        let sum = xxhash_rust::xxh3::xxh3_64(&page[16..]);
-        page[8..16].copy_from_slice(&sum.to_le_bytes());
-        f.seek(SeekFrom::Start(slot * 4096)).unwrap();
-        f.write_all(&page).unwrap();
-    }
+    set_format(&path.0, 1);
     let db = Database::open(path.str(), no_create()).unwrap();
     assert_eq!(db.stats().free_pages, free_pages - 1);
     db.check().unwrap();
