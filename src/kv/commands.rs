@@ -150,7 +150,7 @@ pub fn stat(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
         ("log bytes", format!("{}", file(&format!("{}.wal", g.db)))),
         ("trees", format!("{}", s.trees)),
         ("pages allocated", format!("{} ({} bytes)", s.allocated_pages, s.allocated_pages * page)),
-        ("pages free", format!("{}", s.free_pages)),
+        ("pages free", format!("{} (in {} runs)", s.free_pages, s.free_runs)),
         ("pool pages", format!("{} ({} bytes)", s.pool_pages, s.pool_pages * page)),
         ("log in use", format!("{} of {} bytes", s.log_bytes_used, s.log_bytes_capacity)),
         ("log since checkpoint", format!("{} bytes (what recovery replays)", s.log_bytes_to_replay)),

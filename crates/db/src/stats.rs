@@ -39,6 +39,10 @@ pub struct Stats {
     pub allocated_pages: u64,
     /// Of those, free for reuse (as the log knows).
     pub free_pages: u64,
+    /// Runs of consecutive free pages those make (how the free list is
+    /// stored, and the longest allocation of consecutive pages is at most
+    /// the longest run or the file's end).
+    pub free_runs: u64,
     /// Pages resident in the buffer pool now.
     pub resident_pages: u64,
     /// The buffer pool's size in pages.
@@ -108,6 +112,7 @@ impl Database {
             trees: db.state.lock().catalog.len(),
             allocated_pages,
             free_pages: free.len() as u64,
+            free_runs: crate::freelist::runs(&free).len() as u64,
             resident_pages: buffer.resident_bytes / block,
             pool_pages: db.bm.config().pool_pages(),
             hits: buffer.hits,

@@ -254,6 +254,7 @@ fn a_damaged_free_list_is_an_error_naming_its_trunk() {
     // checkpoint replaces it).
     let free = Database::open(path.str(), no_create()).unwrap();
     assert_eq!(free.stats().free_pages, sb.free_pages - 1);
+    assert!(free.stats().free_runs * 10 < free.stats().free_pages, "{:?}", free.stats());
     free.close().unwrap();
     flip(&path.0, sb.free_head * 4096 + 100);
     let e = Database::open(path.str(), no_create()).err();
