@@ -9,18 +9,20 @@ use alloc::vec::Vec;
 
 use crate::page::PageId;
 
-/// The free pages, as runs.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct FreeSpace {
+/// Free page ids, as runs of consecutive pages.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FreeSpace {
     /// start -> pages.
     by_start: BTreeMap<u64, u64>,
     /// (pages, start): the same runs, shortest first.
     by_len: BTreeSet<(u64, u64)>,
+    /// Pages in all runs.
+    pages: u64,
 }
 
 impl FreeSpace {
     /// Free space holding `ids` (any order; repeats count once).
-    pub(crate) fn from_ids(ids: &[PageId]) -> FreeSpace {
+    pub fn from_ids(ids: &[PageId]) -> FreeSpace {
         let mut sorted: Vec<u64> = ids.iter().map(|p| p.0).collect();
         sorted.sort_unstable();
         sorted.dedup();
@@ -30,71 +32,118 @@ impl FreeSpace {
             run = match run {
                 Some((start, pages)) if start + pages == id => Some((start, pages + 1)),
                 Some((start, pages)) => {
-                    free.add(start, pages);
+                    free.link(start, pages);
                     Some((id, 1))
                 }
                 None => Some((id, 1)),
             };
         }
         if let Some((start, pages)) = run {
-            free.add(start, pages);
+            free.link(start, pages);
         }
         free
     }
 
+    /// Free pages.
+    pub fn len(&self) -> u64 {
+        self.pages
+    }
+
+    /// Whether no page is free.
+    pub fn is_empty(&self) -> bool {
+        self.pages == 0
+    }
+
+    /// Whether `page` is free.
+    pub fn contains(&self, page: PageId) -> bool {
+        self.run_holding(page.0).is_some()
+    }
+
     /// Frees `page`; false (and nothing changes) if it was free already.
-    pub(crate) fn insert(&mut self, page: PageId) -> bool {
-        let id = page.0;
-        let left = self.by_start.range(..=id).next_back().map(|(&s, &n)| (s, n));
-        if let Some((start, pages)) = left
-            && id < start + pages
-        {
+    pub fn insert(&mut self, page: PageId) -> bool {
+        self.insert_run(page.0, 1)
+    }
+
+    /// Frees pages `start .. start + pages`, merging with free neighbours;
+    /// false (and nothing changes) if any of them was free already, or the
+    /// run passes the largest id.
+    pub fn insert_run(&mut self, start: u64, pages: u64) -> bool {
+        let Some(end) = start.checked_add(pages) else { return false };
+        if pages == 0 {
+            return true;
+        }
+        let left = self.by_start.range(..=start).next_back().map(|(&s, &n)| (s, n));
+        if left.is_some_and(|(s, n)| s + n > start) || self.by_start.range(start..end).next().is_some() {
             return false;
         }
-        let right = id.checked_add(1).and_then(|next| self.by_start.get(&next).map(|&n| (next, n)));
-        let (mut start, mut pages) = (id, 1);
-        if let Some((s, n)) = left.filter(|&(s, n)| s + n == id) {
-            self.remove(s, n);
-            (start, pages) = (s, n + 1);
+        let (mut first, mut len) = (start, pages);
+        if let Some((s, n)) = left.filter(|&(s, n)| s + n == start) {
+            self.unlink(s, n);
+            (first, len) = (s, n + pages);
         }
-        if let Some((s, n)) = right {
-            self.remove(s, n);
-            pages += n;
+        if let Some(n) = self.by_start.get(&end).copied() {
+            self.unlink(end, n);
+            len += n;
         }
-        self.add(start, pages);
+        self.link(first, len);
+        true
+    }
+
+    /// Takes `page` out (it is in use now); false if it was not free.
+    pub fn remove(&mut self, page: PageId) -> bool {
+        let Some((s, n)) = self.run_holding(page.0) else { return false };
+        self.unlink(s, n);
+        if page.0 > s {
+            self.link(s, page.0 - s);
+        }
+        if page.0 + 1 < s + n {
+            self.link(page.0 + 1, s + n - page.0 - 1);
+        }
         true
     }
 
     /// Takes one page: the first of the shortest run.
-    pub(crate) fn take_one(&mut self) -> Option<PageId> {
+    pub fn take_one(&mut self) -> Option<PageId> {
         self.take_run(1).map(PageId)
     }
 
     /// Takes `pages` consecutive pages (at least 1) from the shortest run
     /// that holds them; returns the first.
-    pub(crate) fn take_run(&mut self, pages: u64) -> Option<u64> {
+    pub fn take_run(&mut self, pages: u64) -> Option<u64> {
         let pages = pages.max(1);
         let &(len, start) = self.by_len.range((pages, 0)..).next()?;
-        self.remove(start, len);
+        self.unlink(start, len);
         if len > pages {
-            self.add(start + pages, len - pages);
+            self.link(start + pages, len - pages);
         }
         Some(start)
     }
 
-    /// The free ids, ascending.
-    pub(crate) fn ids(&self) -> impl Iterator<Item = PageId> + '_ {
-        self.by_start.iter().flat_map(|(&start, &pages)| (start..start + pages).map(PageId))
+    /// The runs, ascending: (first page id, pages).
+    pub fn runs(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.by_start.iter().map(|(&start, &pages)| (start, pages))
     }
 
-    fn add(&mut self, start: u64, pages: u64) {
+    /// The free ids, ascending.
+    pub fn ids(&self) -> impl Iterator<Item = PageId> + '_ {
+        self.runs().flat_map(|(start, pages)| (start..start + pages).map(PageId))
+    }
+
+    /// The run holding `id`, if it is free.
+    fn run_holding(&self, id: u64) -> Option<(u64, u64)> {
+        self.by_start.range(..=id).next_back().map(|(&s, &n)| (s, n)).filter(|&(s, n)| id < s + n)
+    }
+
+    fn link(&mut self, start: u64, pages: u64) {
         self.by_start.insert(start, pages);
         self.by_len.insert((pages, start));
+        self.pages += pages;
     }
 
-    fn remove(&mut self, start: u64, pages: u64) {
+    fn unlink(&mut self, start: u64, pages: u64) {
         self.by_start.remove(&start);
         self.by_len.remove(&(pages, start));
+        self.pages -= pages;
     }
 }
 
@@ -136,10 +185,23 @@ mod tests {
             let mut free = FreeSpace::default();
             let mut model = BTreeSet::new();
             for _ in 0..2000 {
-                match r.below(4) {
+                match r.below(7) {
                     0 | 1 => {
                         let id = r.below(300);
                         assert_eq!(free.insert(PageId(id)), model.insert(id), "seed {seed}");
+                    }
+                    4 => {
+                        let id = r.below(300);
+                        assert_eq!(free.contains(PageId(id)), model.contains(&id), "seed {seed}");
+                        assert_eq!(free.remove(PageId(id)), model.remove(&id), "seed {seed}");
+                    }
+                    5 => {
+                        let (start, pages) = (r.below(300), r.below(6));
+                        let overlaps = (start..start + pages).any(|id| model.contains(&id));
+                        assert_eq!(free.insert_run(start, pages), !overlaps, "seed {seed}: run {start} +{pages}");
+                        if !overlaps {
+                            model.extend(start..start + pages);
+                        }
                     }
                     2 => {
                         let got = free.take_one();
@@ -158,7 +220,7 @@ mod tests {
                         }
                     }
                 }
-                assert_eq!(free.ids().count(), model.len());
+                assert_eq!((free.ids().count(), free.len()), (model.len(), model.len() as u64));
                 let runs = runs(&free);
                 assert!(
                     runs.windows(2).all(|w| matches!(w, [a, b] if a.0 + a.1 < b.0)),

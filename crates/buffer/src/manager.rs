@@ -92,8 +92,8 @@ struct Allocator {
 pub struct CheckpointAllocation {
     /// The allocation mark: no id at or past it is in use.
     pub next: u64,
-    /// The ids below `next` not in use as the log knows, sorted.
-    pub free: Vec<PageId>,
+    /// The ids below `next` not in use as the log knows.
+    pub free: FreeSpace,
     /// Ids to store `free` in, withheld from allocation.
     pub storage: Vec<PageId>,
 }
@@ -467,13 +467,13 @@ impl BufferManager {
     /// and `free` lists those among them that were freed (handed out again
     /// first). For opening a database whose allocation state was saved;
     /// call it before any page is in use.
-    pub fn restore_allocation(&self, next: u64, free: Vec<PageId>) -> Result<(), Error> {
+    pub fn restore_allocation(&self, next: u64, free: FreeSpace) -> Result<(), Error> {
         if next > self.states_pages() {
             return Err(Error::OutOfSpace { virtual_pages: self.states_pages() });
         }
         let mut a = self.allocator.lock();
         self.allocated.store(next, Ordering::Release);
-        a.free = FreeSpace::from_ids(&free);
+        a.free = free;
         a.allocating.clear();
         self.allocating.store(0, Ordering::Release);
         a.freeing.clear();
@@ -517,16 +517,14 @@ impl BufferManager {
     /// logged and those logged as freed but not yet freed).
     pub fn allocation(&self) -> (u64, Vec<PageId>) {
         let a = self.allocator.lock();
-        (self.allocated.load(Ordering::Acquire), Self::not_in_use(&a, &[]))
+        (self.allocated.load(Ordering::Acquire), Self::not_in_use(&a, &[]).ids().collect())
     }
 
-    fn not_in_use(a: &Allocator, also: &[PageId]) -> Vec<PageId> {
-        let mut free: Vec<PageId> = a.free.ids().collect();
-        free.extend_from_slice(&a.allocating);
-        free.extend_from_slice(&a.freeing);
-        free.extend_from_slice(also);
-        free.sort_unstable();
-        free.dedup();
+    fn not_in_use(a: &Allocator, also: &[PageId]) -> FreeSpace {
+        let mut free = a.free.clone();
+        for &page in a.allocating.iter().chain(&a.freeing).chain(also) {
+            free.insert(page);
+        }
         free
     }
 
@@ -541,7 +539,7 @@ impl BufferManager {
     pub fn checkpoint_allocation(
         &self,
         also_free: &[PageId],
-        storage: impl FnOnce(&[PageId]) -> usize,
+        storage: impl FnOnce(&FreeSpace) -> usize,
     ) -> Result<CheckpointAllocation, Error> {
         let mut a = self.allocator.lock();
         let free = Self::not_in_use(&a, also_free);

@@ -36,7 +36,7 @@ use core::sync::atomic::Ordering;
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use snowfall_buffer::{PageId, WrittenBack};
+use snowfall_buffer::{FreeSpace, PageId, WrittenBack};
 
 use crate::db::Inner;
 use crate::error::Error;
@@ -48,7 +48,7 @@ pub(crate) struct Cut {
     redo: u64,
     scan: u64,
     next: u64,
-    free: Vec<PageId>,
+    free: FreeSpace,
     trunks: Vec<PageId>,
     catalog: Vec<(String, PageId)>,
 }
@@ -233,7 +233,7 @@ impl Inner {
             scan: cut.scan,
             page_count: cut.next,
             free_head,
-            free_pages: cut.free.len() as u64,
+            free_pages: cut.free.len(),
             catalog: cut.catalog,
             lifetime: self.lifetime(),
             ..state.sb.clone()

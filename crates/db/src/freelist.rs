@@ -19,7 +19,7 @@
 
 use alloc::vec::Vec;
 
-use snowfall_buffer::{BODY_SIZE, Device, DeviceError, Page, PageId};
+use snowfall_buffer::{BODY_SIZE, Device, DeviceError, FreeSpace, Page, PageId};
 
 use crate::error::Error;
 use snowfall_wal::format::{put, u32_at, u64_at};
@@ -35,40 +35,28 @@ pub const IDS_PER_TRUNK: usize = (BODY_SIZE - 16) / 8;
 
 const RUN_BYTES: usize = 12;
 
-/// A run of consecutive free pages: `start`, `start + 1`, ... (`pages` of them).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Run {
-    /// The first page id.
-    pub start: u64,
-    /// How many pages (at least 1).
-    pub pages: u32,
+/// The runs of `free` as trunks store them: (start, pages), a run longer
+/// than a `u32` counts split.
+fn stored_runs(free: &FreeSpace) -> impl Iterator<Item = (u64, u32)> + '_ {
+    free.runs().flat_map(|(start, pages)| {
+        let max = u64::from(u32::MAX);
+        (0..pages.div_ceil(max)).map(move |i| (start + i * max, (pages - i * max).min(max) as u32))
+    })
 }
 
-/// The runs of sorted, distinct `ids`.
-pub fn runs(ids: &[PageId]) -> Vec<Run> {
-    let mut runs: Vec<Run> = Vec::new();
-    for id in ids {
-        match runs.last_mut() {
-            Some(r) if r.start + u64::from(r.pages) == id.0 && r.pages < u32::MAX => r.pages += 1,
-            _ => runs.push(Run { start: id.0, pages: 1 }),
-        }
-    }
-    runs
+/// Trunk pages needed to list `free`.
+pub fn trunks_for(free: &FreeSpace) -> usize {
+    stored_runs(free).count().div_ceil(RUNS_PER_TRUNK)
 }
 
-/// Trunk pages needed to list sorted, distinct `ids`.
-pub fn trunks_for(ids: &[PageId]) -> usize {
-    runs(ids).len().div_ceil(RUNS_PER_TRUNK)
-}
-
-/// Writes sorted, distinct `ids` as runs into the chain of `trunks`
-/// (exactly `trunks_for(ids)` pages), stamped with LSN `lsn` (the
-/// checkpoint's redo point: a trunk page may have been in use at the last
-/// checkpoint's redo point, and if this checkpoint is cut short, redo from
-/// there must skip the page's old changes, not apply them to the trunk);
-/// returns the head's id (0 for an empty list). Not synced.
-pub fn write(device: &dyn Device, trunks: &[PageId], ids: &[PageId], lsn: u64) -> Result<u64, DeviceError> {
-    let runs = runs(ids);
+/// Writes `free` as runs into the chain of `trunks` (exactly
+/// `trunks_for(free)` pages), stamped with LSN `lsn` (the checkpoint's
+/// redo point: a trunk page may have been in use at the last checkpoint's
+/// redo point, and if this checkpoint is cut short, redo from there must
+/// skip the page's old changes, not apply them to the trunk); returns the
+/// head's id (0 for an empty list). Not synced.
+pub fn write(device: &dyn Device, trunks: &[PageId], free: &FreeSpace, lsn: u64) -> Result<u64, DeviceError> {
+    let runs: Vec<(u64, u32)> = stored_runs(free).collect();
     let mut page = alloc::boxed::Box::new(Page::zeroed());
     for (i, (&trunk, chunk)) in trunks.iter().zip(runs.chunks(RUNS_PER_TRUNK)).enumerate() {
         page.init(trunk);
@@ -78,9 +66,9 @@ pub fn write(device: &dyn Device, trunks: &[PageId], ids: &[PageId], lsn: u64) -
         let body = page.body_mut();
         put(body, 0, &next.to_le_bytes());
         put(body, 8, &(chunk.len() as u32).to_le_bytes());
-        for (j, run) in chunk.iter().enumerate() {
-            put(body, 16 + RUN_BYTES * j, &run.start.to_le_bytes());
-            put(body, 16 + RUN_BYTES * j + 8, &run.pages.to_le_bytes());
+        for (j, &(start, pages)) in chunk.iter().enumerate() {
+            put(body, 16 + RUN_BYTES * j, &start.to_le_bytes());
+            put(body, 16 + RUN_BYTES * j + 8, &pages.to_le_bytes());
         }
         page.seal();
         device.write_page(trunk, page.bytes())?;
@@ -88,10 +76,10 @@ pub fn write(device: &dyn Device, trunks: &[PageId], ids: &[PageId], lsn: u64) -
     Ok(trunks.first().map_or(0, |p| p.0))
 }
 
-/// Reads the chain from `head`, expecting `count` free ids in all, each
-/// below `page_count`, none twice. Returns (free ids, sorted; trunk ids).
-pub fn read(device: &dyn Device, head: u64, count: u64, page_count: u64) -> Result<(Vec<PageId>, Vec<PageId>), Error> {
-    let mut ids = Vec::new();
+/// Reads the chain from `head`, expecting `count` free pages in all, each
+/// below `page_count`, none twice. Returns (the free pages, trunk ids).
+pub fn read(device: &dyn Device, head: u64, count: u64, page_count: u64) -> Result<(FreeSpace, Vec<PageId>), Error> {
+    let mut free = FreeSpace::default();
     let mut trunks = Vec::new();
     let mut next = head;
     let mut page = alloc::boxed::Box::new(Page::zeroed());
@@ -120,17 +108,19 @@ pub fn read(device: &dyn Device, head: u64, count: u64, page_count: u64) -> Resu
                     if pages == 0 || !in_database(start) || end > page_count {
                         return Err(bad("a listed run is empty or outside the database"));
                     }
-                    if ids.len() as u64 + pages > count {
+                    if free.len() + pages > count {
                         return Err(bad("the list holds more pages than the superblock says"));
                     }
-                    ids.extend((start..end).map(PageId));
+                    if !free.insert_run(start, pages) {
+                        return Err(bad("a page is listed twice"));
+                    }
                 }
             }
             TRUNK_KIND => {
                 if n == 0 || n > IDS_PER_TRUNK {
                     return Err(bad("an id count no trunk holds"));
                 }
-                if ids.len() + n > count as usize {
+                if free.len() + n as u64 > count {
                     return Err(bad("the list holds more pages than the superblock says"));
                 }
                 for j in 0..n {
@@ -138,7 +128,9 @@ pub fn read(device: &dyn Device, head: u64, count: u64, page_count: u64) -> Resu
                     if !in_database(id) {
                         return Err(bad("a listed page is outside the database"));
                     }
-                    ids.push(PageId(id));
+                    if !free.insert(PageId(id)) {
+                        return Err(bad("a page is listed twice"));
+                    }
                 }
             }
             _ => return Err(bad("not a free-list page")),
@@ -146,17 +138,13 @@ pub fn read(device: &dyn Device, head: u64, count: u64, page_count: u64) -> Resu
         trunks.push(trunk);
         next = u64_at(body, 0);
     }
-    if ids.len() as u64 != count {
+    if free.len() != count {
         return Err(Error::FreeList {
             page: PageId(head),
             what: "the list holds a different number of pages than the superblock says",
         });
     }
-    ids.sort_unstable();
-    if ids.windows(2).any(|w| w.first() == w.last()) {
-        return Err(Error::FreeList { page: PageId(head), what: "a page is listed twice" });
-    }
-    Ok((ids, trunks))
+    Ok((free, trunks))
 }
 
 #[cfg(test)]
@@ -170,8 +158,12 @@ mod tests {
         ranges.iter().flat_map(|&(a, b)| (a..b).map(PageId)).collect()
     }
 
+    fn space(ranges: &[(u64, u64)]) -> FreeSpace {
+        FreeSpace::from_ids(&ids(ranges))
+    }
+
     /// Writes `free` into trunks `first..` and returns (device, trunks, head).
-    fn written(free: &[PageId], first: u64) -> (MemoryDevice, Vec<PageId>, u64) {
+    fn written(free: &FreeSpace, first: u64) -> (MemoryDevice, Vec<PageId>, u64) {
         let device = MemoryDevice::new(PAGES);
         let trunks: Vec<PageId> = (first..first + trunks_for(free) as u64).map(PageId).collect();
         let head = write(&device, &trunks, free, 5).unwrap();
@@ -188,7 +180,7 @@ mod tests {
         device.write_page(page, p.bytes()).unwrap();
     }
 
-    fn error(r: Result<(Vec<PageId>, Vec<PageId>), Error>) -> (PageId, &'static str) {
+    fn error(r: Result<(FreeSpace, Vec<PageId>), Error>) -> (PageId, &'static str) {
         match r {
             Err(Error::FreeList { page, what }) => (page, what),
             other => panic!("not a free-list error: {other:?}"),
@@ -196,27 +188,26 @@ mod tests {
     }
 
     #[test]
-    fn runs_group_consecutive_ids() {
-        assert_eq!(runs(&[]), []);
-        assert_eq!(
-            runs(&ids(&[(2, 5), (7, 8), (8, 10), (20, 21)])),
-            [Run { start: 2, pages: 3 }, Run { start: 7, pages: 3 }, Run { start: 20, pages: 1 }]
-        );
-        // One run however long: a million pages in one trunk.
-        assert_eq!(trunks_for(&ids(&[(2, 1_000_002)])), 1);
-        assert_eq!(trunks_for(&ids(&[])), 0);
+    fn a_run_takes_one_entry_however_long() {
+        assert_eq!(trunks_for(&space(&[])), 0);
+        assert_eq!(trunks_for(&space(&[(2, 1_000_002)])), 1);
+        // Longer than a u32 counts: stored as two runs.
+        let mut huge = FreeSpace::default();
+        assert!(huge.insert_run(2, u64::from(u32::MAX) + 5));
+        assert_eq!(stored_runs(&huge).collect::<Vec<_>>(), [(2, u32::MAX), (2 + u64::from(u32::MAX), 5)]);
     }
 
     #[test]
     fn a_list_round_trips_across_trunks() {
         // Every other page free: one run each, more runs than a trunk holds.
-        let free: Vec<PageId> = (0..2 * RUNS_PER_TRUNK as u64 + 7).map(|i| PageId(100 + 2 * i)).collect();
+        let every_other: Vec<PageId> = (0..2 * RUNS_PER_TRUNK as u64 + 7).map(|i| PageId(100 + 2 * i)).collect();
+        let free = FreeSpace::from_ids(&every_other);
         let (device, trunks, head) = written(&free, 9000);
         assert_eq!(trunks.len(), 3);
         assert_eq!(head, 9000);
-        assert_eq!(read(&device, head, free.len() as u64, PAGES).unwrap(), (free, trunks));
+        assert_eq!(read(&device, head, free.len(), PAGES).unwrap(), (free, trunks));
         // An empty list is no chain.
-        assert_eq!(read(&device, 0, 0, PAGES).unwrap(), (Vec::new(), Vec::new()));
+        assert_eq!(read(&device, 0, 0, PAGES).unwrap(), (FreeSpace::default(), Vec::new()));
     }
 
     #[test]
@@ -238,16 +229,16 @@ mod tests {
             page.seal();
             device.write_page(trunk, page.bytes()).unwrap();
         }
-        assert_eq!(read(&device, 50, free.len() as u64, PAGES).unwrap(), (free, trunks.to_vec()));
+        assert_eq!(read(&device, 50, free.len() as u64, PAGES).unwrap(), (FreeSpace::from_ids(&free), trunks.to_vec()));
     }
 
     #[test]
     fn every_kind_of_damage_is_an_error_naming_the_trunk() {
-        let free = ids(&[(10, 20), (30, 31), (40, 45)]);
-        let count = free.len() as u64;
+        let free = space(&[(10, 20), (30, 31), (40, 45)]);
+        let count = free.len();
         /// A second trunk after the first, listing pages 40 and 41 again.
         fn second(device: &MemoryDevice) {
-            write(device, &[PageId(8001)], &ids(&[(40, 42)]), 5).unwrap();
+            write(device, &[PageId(8001)], &space(&[(40, 42)]), 5).unwrap();
             edit(device, PageId(8000), |p| put(p.body_mut(), 0, &8001u64.to_le_bytes()));
         }
         type Damage = fn(&MemoryDevice);

@@ -11,7 +11,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use once_cell::race::OnceBox;
 use snowfall_buffer::device::{Counted, FileDevice, FileOptions, Overlay};
-use snowfall_buffer::{BufferManager, Config, Device, DeviceError, PAGE_SIZE, Page, PageId, WriteBackHook};
+use snowfall_buffer::{BufferManager, Config, Device, DeviceError, FreeSpace, PAGE_SIZE, Page, PageId, WriteBackHook};
 use snowfall_latch::Mutex;
 use snowfall_wal::format::{MAX_FLUSH_BLOCKS, lsn};
 use snowfall_wal::{Log, LogError, LogHeader};
@@ -312,7 +312,7 @@ fn open_devices(
     let memory = snowfall_buffer::memory::open_backend(&config, config.virtual_pages(), data.block_device())
         .map_err(|e| Error::Buffer(e.into()))?;
     let bm = BufferManager::with_parts(config, data, memory, Box::new(SharedHook(hook.clone())))?;
-    bm.restore_allocation(sb.page_count, Vec::new())?;
+    bm.restore_allocation(sb.page_count, FreeSpace::default())?;
 
     let salvage = crate::recovery::Salvage { accept: options.accept_log_loss, log_short, log_name: &log_name };
     let recovered = crate::recovery::redo(&bm, &*log_device, &sb, free, &hook, &salvage)?;
@@ -336,7 +336,12 @@ fn open_devices(
     // Opened once, right here.
     let _ = hook.log.set(Box::new(log.clone()));
     bm.track_allocation();
-    let free: Vec<PageId> = recovered.free.into_iter().filter(|p| !trunks.contains(p)).collect();
+    // The checkpoint's trunks are listed free, but stay set aside until a
+    // newer checkpoint replaces them (the quarantine).
+    let mut free = recovered.free;
+    for &trunk in &trunks {
+        free.remove(trunk);
+    }
     bm.restore_allocation(recovered.next, free)?;
 
     let inner = Arc::new(Inner {
@@ -452,11 +457,11 @@ fn read_slot(data: &dyn Device, i: u64, name: &str) -> Result<Result<Superblock,
 
 /// A file shorter than the pages in use is truncated (pages past its end
 /// that are free, never written, are fine).
-fn check_length(name: &str, pages: u64, sb: &Superblock, free: &[PageId]) -> Result<(), Error> {
+fn check_length(name: &str, pages: u64, sb: &Superblock, free: &FreeSpace) -> Result<(), Error> {
     if pages >= sb.page_count {
         return Ok(());
     }
-    let missing_in_use = (pages.max(SUPERBLOCK_PAGES)..sb.page_count).any(|p| !free.contains(&PageId(p)));
+    let missing_in_use = (pages.max(SUPERBLOCK_PAGES)..sb.page_count).any(|p| !free.contains(PageId(p)));
     if missing_in_use || pages < SUPERBLOCK_PAGES {
         return Err(Error::Truncated { file: name.into(), pages, expected: sb.page_count });
     }

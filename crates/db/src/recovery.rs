@@ -27,7 +27,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use snowfall_btree::journal::Decoded;
-use snowfall_buffer::{BufferManager, Device, PageId};
+use snowfall_buffer::{BufferManager, Device, FreeSpace, PageId};
 use snowfall_wal::format::{lsn, position};
 use snowfall_wal::{LogError, Record, Resume, Scan};
 
@@ -82,7 +82,7 @@ pub(crate) struct Recovered {
     pub(crate) lost: Option<Error>,
     pub(crate) max_epoch: u32,
     pub(crate) catalog: Vec<(String, PageId)>,
-    pub(crate) free: Vec<PageId>,
+    pub(crate) free: FreeSpace,
     pub(crate) next: u64,
     pub(crate) incomplete: BTreeMap<u64, Vec<BatchWrite>>,
     pub(crate) redone: u64,
@@ -111,7 +111,7 @@ fn create_parts(body: &[u8], lsn: u64) -> Result<(&str, &[u8]), Error> {
 
 struct Redoer<'a> {
     bm: &'a BufferManager,
-    free: BTreeSet<PageId>,
+    free: FreeSpace,
     next: u64,
     /// Pages past the checkpoint's page count that the log changes.
     touched: BTreeSet<PageId>,
@@ -135,7 +135,7 @@ impl Redoer<'_> {
         // change (a page may appear several times).
         let mut apply: Vec<(PageId, bool)> = Vec::new();
         for (page, op) in &unit.changes {
-            self.free.remove(page);
+            self.free.remove(*page);
             self.next = self.next.max(page.0 + 1);
             if page.0 >= self.page_count {
                 self.touched.insert(*page);
@@ -199,7 +199,7 @@ pub(crate) fn redo(
     bm: &BufferManager,
     log: &dyn Device,
     sb: &Superblock,
-    free: Vec<PageId>,
+    free: FreeSpace,
     hook: &Hook,
     salvage: &Salvage<'_>,
 ) -> Result<Recovered, Error> {
@@ -207,7 +207,7 @@ pub(crate) fn redo(
     let mut scan = Scan::new(log, sb.ring, sb.scan, sb.checkpoint_epoch);
     let mut redoer = Redoer {
         bm,
-        free: free.into_iter().collect(),
+        free,
         next: sb.page_count,
         touched: BTreeSet::new(),
         page_count: sb.page_count,
@@ -242,7 +242,7 @@ pub(crate) fn redo(
     // torn by a crash (or the log that held its image was lost), unless it
     // is free now (a checkpoint cut short wrote its free list there).
     let free = &redoer.free;
-    if let Some((_, e)) = redoer.torn.into_iter().find(|(p, _)| !free.contains(p)) {
+    if let Some((_, e)) = redoer.torn.into_iter().find(|&(p, _)| !free.contains(p)) {
         return Err(e.into());
     }
     // Ids handed out after the checkpoint whose change never reached the
@@ -278,7 +278,7 @@ pub(crate) fn redo(
         lost,
         max_epoch: scan.max_epoch(),
         catalog,
-        free: redoer.free.into_iter().collect(),
+        free: redoer.free,
         next: redoer.next,
         undone_batches: batches.len(),
         incomplete: batches,
@@ -346,7 +346,9 @@ fn redo_record(
                 let pages = dropping.remove(&d.root).unwrap_or_default();
                 if live {
                     catalog.retain(|(n, r)| !(n == d.name && *r == d.root));
-                    redoer.free.extend(pages);
+                    for page in pages {
+                        redoer.free.insert(page);
+                    }
                     redone += 1;
                 }
             }
