@@ -429,6 +429,11 @@ fn put_reads_a_value_from_standard_input_and_get_raw_writes_it_back() {
     assert_eq!(stderr_lines(&out), 1, "{}", stderr(&out));
     assert!(stderr(&out).contains("at most 1023 bytes"), "{}", stderr(&out));
     assert_eq!(code(&d.run(&["get", "g"])), Some(1));
+    // A key too long is the engine's key error, whatever the input.
+    let long_key = "k".repeat(1025);
+    let out = d.run_feeding(&["put", long_key.as_str(), "-"], vec![b'z'; 100]);
+    assert_eq!((code(&out), stderr_lines(&out)), (Some(2), 1), "{out:?}");
+    assert!(stderr(&out).contains("key of 1025 bytes"), "{}", stderr(&out));
     // A missing key is status 1 with --raw too, and writes nothing.
     let out = d.run(&["get", "--raw", "nosuch"]);
     assert_eq!((code(&out), out.stdout.len()), (Some(1), 0));

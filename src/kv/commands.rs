@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use rustix::io::Errno;
 use snowfall_buffer::{DeviceError, IoOp};
-use snowfall_db::MAX_ENTRY;
+use snowfall_db::{MAX_ENTRY, MAX_KEY};
 
 use snowfall_rt::{errln, outln};
 
@@ -21,6 +21,9 @@ pub fn put(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     let a = positional("put", args, &["KEY", "VALUE"])?;
     let key = g.bytes("KEY", a.first().copied().unwrap_or_default())?;
     let value = match a.get(1).copied().unwrap_or_default() {
+        // A key too long for any value: the engine refuses it (below)
+        // without the input being read.
+        b"-" if key.len() > MAX_KEY => Cow::Borrowed(&[][..]),
         b"-" => Cow::Owned(stdin_value(key.len())?),
         arg => g.bytes("VALUE", arg)?,
     };
