@@ -5,7 +5,6 @@
 //! (best fit).
 
 use alloc::collections::{BTreeMap, BTreeSet};
-use alloc::vec::Vec;
 
 use crate::page::PageId;
 
@@ -23,23 +22,9 @@ pub struct FreeSpace {
 impl FreeSpace {
     /// Free space holding `ids` (any order; repeats count once).
     pub fn from_ids(ids: &[PageId]) -> FreeSpace {
-        let mut sorted: Vec<u64> = ids.iter().map(|p| p.0).collect();
-        sorted.sort_unstable();
-        sorted.dedup();
         let mut free = FreeSpace::default();
-        let mut run: Option<(u64, u64)> = None;
-        for id in sorted {
-            run = match run {
-                Some((start, pages)) if start + pages == id => Some((start, pages + 1)),
-                Some((start, pages)) => {
-                    free.link(start, pages);
-                    Some((id, 1))
-                }
-                None => Some((id, 1)),
-            };
-        }
-        if let Some((start, pages)) = run {
-            free.link(start, pages);
+        for &id in ids {
+            free.insert(id);
         }
         free
     }
@@ -151,6 +136,7 @@ impl FreeSpace {
 mod tests {
     use super::*;
     use crate::scenario::SplitMix64;
+    use alloc::vec::Vec;
 
     fn runs(free: &FreeSpace) -> Vec<(u64, u64)> {
         free.by_start.iter().map(|(&s, &n)| (s, n)).collect()

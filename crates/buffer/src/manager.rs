@@ -515,9 +515,9 @@ impl BufferManager {
     /// Where allocation stands as far as the log knows: the allocation mark
     /// and the free ids (with tracking, also those handed out but not yet
     /// logged and those logged as freed but not yet freed).
-    pub fn allocation(&self) -> (u64, Vec<PageId>) {
+    pub fn allocation(&self) -> (u64, FreeSpace) {
         let a = self.allocator.lock();
-        (self.allocated.load(Ordering::Acquire), Self::not_in_use(&a, &[]).ids().collect())
+        (self.allocated.load(Ordering::Acquire), Self::not_in_use(&a, &[]))
     }
 
     fn not_in_use(a: &Allocator, also: &[PageId]) -> FreeSpace {

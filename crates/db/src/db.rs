@@ -434,7 +434,7 @@ impl Database {
         };
         mark(PageId(0), 1)?;
         mark(PageId(1), 1)?;
-        for &p in &free {
+        for p in free.ids() {
             mark(p, 2)?;
         }
         let state = db.state.lock();

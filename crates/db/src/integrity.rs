@@ -48,7 +48,7 @@ impl Database {
         let mut page = Box::new(Page::zeroed());
         let mut pages_verified = 0;
         for p in (SUPERBLOCK_PAGES..next).map(PageId) {
-            if free.binary_search(&p).is_ok() {
+            if free.contains(p) {
                 continue;
             }
             db.bm.device().read_page(p, page.bytes_mut()).map_err(|e| bad(format!("{p} cannot be read: {e}")))?;

@@ -111,8 +111,8 @@ impl Database {
         Stats {
             trees: db.state.lock().catalog.len(),
             allocated_pages,
-            free_pages: free.len() as u64,
-            free_runs: snowfall_buffer::FreeSpace::from_ids(&free).runs().count() as u64,
+            free_pages: free.len(),
+            free_runs: free.runs().count() as u64,
             resident_pages: buffer.resident_bytes / block,
             pool_pages: db.bm.config().pool_pages(),
             hits: buffer.hits,
