@@ -13,6 +13,13 @@
 //!  cell: | suffix len (1-2 B) | value len (1-2 B) | suffix bytes after the first 4 | value |
 //! ```
 //!
+//! - A leaf's value is either the value itself (key plus value at most
+//!   [`MAX_ENTRY`] bytes) or a *reference* to a value stored out of line
+//!   (its bytes are the upper layers' business): the value length field
+//!   then holds the length plus [`REFERENCE`] (always the 2-byte form, first
+//!   byte `0xC0 | hi`). No stored value is that long, so files written
+//!   before references existed read the same.
+//!
 //! - kind: [`LEAF`] or [`INNER`]; 0 is not a node.
 //! - flags: [`LOWER_INFINITE`], [`UPPER_INFINITE`] (the fence is -inf/+inf,
 //!   its bytes unused).
@@ -78,9 +85,17 @@ pub(crate) const RUN_LEN_AT: usize = 20;
 pub(crate) const RIGHT_CHILD_AT: usize = 24;
 const_assert!(RIGHT_CHILD_AT + 8 == HEADER);
 
+/// Added to a value's length field: the value is a reference (see above).
+pub const REFERENCE: usize = 0x4000;
+
 /// Bytes of the length encoding of `n` (n <= 32767).
 pub const fn len_size(n: usize) -> usize {
     if n < 128 { 1 } else { 2 }
+}
+
+/// A value's length field: its length, plus [`REFERENCE`] for a reference.
+pub const fn value_field(len: usize, reference: bool) -> usize {
+    if reference { len | REFERENCE } else { len }
 }
 
 /// The head of a suffix: its first 4 bytes as a big-endian number, zero-padded.
@@ -93,10 +108,11 @@ pub fn head_of(suffix: &[u8]) -> u32 {
     u32::from_be_bytes(b)
 }
 
-/// Bytes a cell with a suffix of `suffix_len` and a value of `value_len` takes
-/// in the heap (its slot not included).
-pub const fn cell_size(suffix_len: usize, value_len: usize) -> usize {
-    len_size(suffix_len) + len_size(value_len) + suffix_len.saturating_sub(4) + value_len
+/// Bytes a cell with a suffix of `suffix_len` and a value whose length
+/// field is `value_field` ([`value_field`]) takes in the heap (its slot not
+/// included).
+pub const fn cell_size(suffix_len: usize, value_field: usize) -> usize {
+    len_size(suffix_len) + len_size(value_field) + suffix_len.saturating_sub(4) + (value_field & !REFERENCE)
 }
 
 /// Bytes an entry takes in a node (slot and cell) at most, for any prefix.

@@ -25,7 +25,7 @@ pub mod write;
 pub use bytes::{AtomicBytes, Bytes, Torn};
 pub use layout::{INNER, LEAF, MAX_ENTRY, MAX_KEY};
 pub use read::{Fence, Node};
-pub use write::{Contents, Full, Inserted, NodeMut, SplitKind};
+pub use write::{Contents, Entry, Full, Inserted, NodeMut, SplitKind};
 
 #[cfg(test)]
 mod tests;

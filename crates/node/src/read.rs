@@ -8,8 +8,8 @@ use core::cmp::Ordering;
 use crate::bytes::{Bytes, Torn};
 use crate::layout::{
     COUNT_AT, FLAGS_AT, HEADER, HEAP_LIVE_AT, HEAP_START_AT, INNER, KIND_AT, LEAF, LOWER_INFINITE, LOWER_LEN_AT,
-    LOWER_OFF_AT, MAX_ENTRY, MAX_KEY, PREFIX_LEN_AT, RIGHT_CHILD_AT, SLOT, UPPER_INFINITE, UPPER_LEN_AT, UPPER_OFF_AT,
-    head_of,
+    LOWER_OFF_AT, MAX_ENTRY, MAX_KEY, PREFIX_LEN_AT, REFERENCE, RIGHT_CHILD_AT, SLOT, UPPER_INFINITE, UPPER_LEN_AT,
+    UPPER_OFF_AT, head_of,
 };
 
 /// A decoded cell.
@@ -18,6 +18,8 @@ pub(crate) struct Cell {
     pub(crate) head: u32,
     pub(crate) suffix_len: usize,
     pub(crate) value_len: usize,
+    /// The value is a reference (see `layout`).
+    pub(crate) reference: bool,
     /// Where the suffix bytes after the head start.
     pub(crate) rest_at: usize,
     /// Where the value starts.
@@ -221,6 +223,8 @@ impl<'a, B: Bytes + ?Sized> Node<'a, B> {
             let s = read_len(self.b, at)?;
             (s, read_len(self.b, at + s.1)?)
         };
+        let reference = value_len & REFERENCE != 0;
+        let value_len = value_len & !REFERENCE;
         if self.prefix_len + suffix_len > MAX_KEY || suffix_len + value_len > MAX_ENTRY + MAX_KEY {
             return Err(Torn);
         }
@@ -230,7 +234,7 @@ impl<'a, B: Bytes + ?Sized> Node<'a, B> {
         if end > self.b.len() {
             return Err(Torn);
         }
-        Ok(Cell { head, suffix_len, value_len, rest_at, value_at, size: end - at })
+        Ok(Cell { head, suffix_len, value_len, reference, rest_at, value_at, size: end - at })
     }
 
     /// Compares the stored key at `i` with the search suffix `s`.
@@ -329,9 +333,20 @@ impl<'a, B: Bytes + ?Sized> Node<'a, B> {
 
     /// Copies the value at `i` into `out`; returns its length.
     pub fn value_at(&self, i: usize, out: &mut [u8]) -> Result<usize, Torn> {
+        self.value_kind_at(i, out).map(|(len, _)| len)
+    }
+
+    /// Copies the value at `i` into `out`; returns its length and whether it
+    /// is a reference.
+    pub fn value_kind_at(&self, i: usize, out: &mut [u8]) -> Result<(usize, bool), Torn> {
         let c = self.cell(i)?;
         self.b.read(c.value_at, out.get_mut(..c.value_len).ok_or(Torn)?)?;
-        Ok(c.value_len)
+        Ok((c.value_len, c.reference))
+    }
+
+    /// Whether the value at `i` is a reference.
+    pub fn is_reference(&self, i: usize) -> Result<bool, Torn> {
+        Ok(self.cell(i)?.reference)
     }
 
     /// The child page holding the keys `<=` separator `i` (inner nodes);
@@ -341,7 +356,7 @@ impl<'a, B: Bytes + ?Sized> Node<'a, B> {
             return self.right_child();
         }
         let c = self.cell(i)?;
-        if c.value_len != 8 {
+        if c.value_len != 8 || c.reference {
             return Err(Torn);
         }
         self.b.u64_at(c.value_at)

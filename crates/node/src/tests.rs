@@ -10,7 +10,7 @@ use std::vec::Vec;
 use proptest::prelude::*;
 
 use crate::layout::{HEADER, INNER, LEAF, MAX_ENTRY, MAX_KEY, MIN_NODE};
-use crate::{AtomicBytes, Bytes, Full, Inserted, Node, NodeMut, SplitKind, Torn};
+use crate::{AtomicBytes, Bytes, Entry, Full, Inserted, Node, NodeMut, SplitKind, Torn};
 
 const NODE: usize = 4064;
 
@@ -26,7 +26,25 @@ fn leaf(buf: &mut [u8], lower: Option<&[u8]>, upper: Option<&[u8]>) {
 
 fn contents(buf: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut copy = buf.to_vec();
-    NodeMut::new(&mut copy).contents().unwrap().all().map(|(k, v)| (k.to_vec(), v.to_vec())).collect()
+    NodeMut::new(&mut copy).contents().unwrap().all().map(|e| (e.key.to_vec(), e.value.to_vec())).collect()
+}
+
+/// Entries with whether each value is a reference.
+fn flagged(buf: &[u8]) -> Vec<(Vec<u8>, Vec<u8>, bool)> {
+    let mut copy = buf.to_vec();
+    NodeMut::new(&mut copy).contents().unwrap().all().map(|e| (e.key.to_vec(), e.value.to_vec(), e.reference)).collect()
+}
+
+/// The value of `key` and whether it is a reference.
+fn get_flagged(buf: &[u8], key: &[u8]) -> Option<(Vec<u8>, bool)> {
+    let n = Node::open(buf).unwrap();
+    let (i, found) = n.search(key).unwrap();
+    found.then(|| {
+        let mut v = [0u8; MAX_ENTRY];
+        let (len, reference) = n.value_kind_at(i, &mut v).unwrap();
+        assert_eq!(n.is_reference(i).unwrap(), reference);
+        (v[..len].to_vec(), reference)
+    })
 }
 
 fn get(buf: &[u8], key: &[u8]) -> Option<Vec<u8>> {
@@ -54,6 +72,38 @@ fn inserted_keys_are_found_in_order_and_removed() {
     assert_eq!(get(&buf, &3u64.to_be_bytes()), Some(vec![1, 2, 3]));
     assert_eq!(get(&buf, &5u64.to_be_bytes()), Some(50u64.to_le_bytes().to_vec()));
     assert_eq!(get(&buf, &4u64.to_be_bytes()), None);
+}
+
+#[test]
+fn references_keep_their_flag_through_replace_split_merge_and_compaction() {
+    let mut buf = vec![0u8; NODE];
+    leaf(&mut buf, None, None);
+    let mut node = NodeMut::new(&mut buf);
+    let reference = |key: &'static [u8], value: &'static [u8]| Entry { key, value, reference: true };
+    // Short references (the 2-byte length form is forced) and long ones.
+    assert_eq!(node.insert_entry(reference(b"a", &[7; 37]), ALL), Ok(Inserted::Added));
+    assert_eq!(node.insert_entry(reference(b"c", &[9; 200]), ALL), Ok(Inserted::Added));
+    assert_eq!(node.insert(b"b", &[7; 37], ALL), Ok(Inserted::Added));
+    assert_eq!(get_flagged(&buf, b"a"), Some((vec![7; 37], true)));
+    assert_eq!(get_flagged(&buf, b"b"), Some((vec![7; 37], false)));
+    // A value of the same length but the other kind is not overwritten in place.
+    let mut node = NodeMut::new(&mut buf);
+    assert_eq!(node.insert(b"a", &[7; 37], ALL), Ok(Inserted::Replaced));
+    assert_eq!(node.insert_entry(reference(b"b", &[7; 37]), ALL), Ok(Inserted::Replaced));
+    assert_eq!(get_flagged(&buf, b"a"), Some((vec![7; 37], false)));
+    assert_eq!(get_flagged(&buf, b"b"), Some((vec![7; 37], true)));
+    let mut node = NodeMut::new(&mut buf);
+    node.remove(b"a");
+    node.compact();
+    assert_eq!(flagged(&buf), [(b"b".to_vec(), vec![7; 37], true), (b"c".to_vec(), vec![9; 200], true)]);
+    // Split and merge back.
+    let mut right = vec![0u8; NODE];
+    let sep = NodeMut::new(&mut buf).split(&mut NodeMut::new(&mut right), b"d", SplitKind::Balanced).unwrap();
+    assert!(!sep.is_empty());
+    assert_eq!([flagged(&buf), flagged(&right)].concat().len(), 2);
+    assert!([flagged(&buf), flagged(&right)].concat().iter().all(|e| e.2));
+    NodeMut::new(&mut buf).merge(&NodeMut::new(&mut right), &sep).unwrap();
+    assert_eq!(flagged(&buf), [(b"b".to_vec(), vec![7; 37], true), (b"c".to_vec(), vec![9; 200], true)]);
 }
 
 #[test]
@@ -534,7 +584,7 @@ proptest! {
     /// A node behaves like a BTreeMap for as long as the entries fit.
     #[test]
     fn a_node_matches_a_btreemap(ops in proptest::collection::vec(
-        (0u8..3, proptest::collection::vec(0u8..4, 0..12), proptest::collection::vec(any::<u8>(), 0..40)),
+        (0u8..4, proptest::collection::vec(0u8..4, 0..12), proptest::collection::vec(any::<u8>(), 0..40)),
         1..if cfg!(miri) { 40 } else { 200 },
     )) {
         let mut buf = vec![0u8; small_node()];
@@ -543,17 +593,21 @@ proptest! {
         for (op, key, value) in ops {
             let mut node = NodeMut::new(&mut buf);
             match op {
-                0 => match node.insert(&key, &value, ALL) {
-                    Ok(Inserted::Added) => prop_assert!(model.insert(key, value).is_none()),
-                    Ok(Inserted::Replaced) => prop_assert!(model.insert(key, value).is_some()),
-                    Err(Full) => {}
-                },
+                // Inline values and references.
+                0 | 3 => {
+                    let reference = op == 3;
+                    match node.insert_entry(Entry { key: &key, value: &value, reference }, ALL) {
+                        Ok(Inserted::Added) => prop_assert!(model.insert(key, (value, reference)).is_none()),
+                        Ok(Inserted::Replaced) => prop_assert!(model.insert(key, (value, reference)).is_some()),
+                        Err(Full) => {}
+                    }
+                }
                 1 => prop_assert_eq!(node.remove(&key), model.remove(&key).is_some()),
-                _ => prop_assert_eq!(get(&buf, &key), model.get(&key).cloned()),
+                _ => prop_assert_eq!(get_flagged(&buf, &key), model.get(&key).cloned()),
             }
         }
-        let want: Vec<(Vec<u8>, Vec<u8>)> = model.into_iter().collect();
-        prop_assert_eq!(contents(&buf), want);
+        let want: Vec<(Vec<u8>, Vec<u8>, bool)> = model.into_iter().map(|(k, (v, r))| (k, v, r)).collect();
+        prop_assert_eq!(flagged(&buf), want);
     }
 
     /// Any split, in order or not, keeps every entry, on its side of the
@@ -577,11 +631,16 @@ proptest! {
                     next += 1 + u32::from(k % 3);
                     let _ = node.insert(&next.to_be_bytes(), &value, ALL);
                 }
-                2 => { let _ = node.insert(&u32::from(k).to_be_bytes(), &value, ALL); }
+                // Some of them references, which splits must keep as such.
+                2 => {
+                    let key = u32::from(k).to_be_bytes();
+                    let _ = node.insert_entry(Entry { key: &key, value: &value, reference: k % 2 == 0 }, ALL);
+                }
                 _ => { node.remove(&u32::from(k).to_be_bytes()); }
             }
         }
         let before = contents(&buf);
+        let before_flagged = flagged(&buf);
         prop_assume!(before.len() >= 2);
         let incoming = if next_in_order { next + 1 } else { u32::from(incoming) }.to_be_bytes();
         // A kind other than the node's choice (a log could say so) is safe too.
@@ -595,6 +654,7 @@ proptest! {
         prop_assert!(l.iter().all(|(k, _)| k.as_slice() <= sep.as_slice()));
         prop_assert!(r.iter().all(|(k, _)| k.as_slice() > sep.as_slice()));
         prop_assert_eq!([l.clone(), r.clone()].concat(), before);
+        prop_assert_eq!([flagged(&buf), flagged(&right)].concat(), before_flagged);
         prop_assert!(run(&mut buf) <= l.len() && run(&mut right) <= r.len());
     }
 }

@@ -20,7 +20,7 @@ use crate::bytes::Torn;
 use crate::layout::{
     COUNT_AT, FLAGS_AT, HEADER, HEAP_LIVE_AT, HEAP_START_AT, INNER, KIND_AT, LEAF, LOWER_INFINITE, LOWER_LEN_AT,
     LOWER_OFF_AT, MAX_KEY, PREFIX_LEN_AT, RIGHT_CHILD_AT, RUN_AT, RUN_LEN_AT, SLOT, UPPER_INFINITE, UPPER_LEN_AT,
-    UPPER_OFF_AT, cell_size, head_of,
+    UPPER_OFF_AT, cell_size, head_of, value_field,
 };
 use crate::read::Node;
 
@@ -60,6 +60,7 @@ fn put_u16(b: &mut [u8], at: usize, v: usize) {
     }
 }
 
+/// Writes a length (or a value's length field) at `at`; returns its bytes.
 fn put_len(b: &mut [u8], at: usize, n: usize) -> usize {
     if n < 0x80 {
         if let Some(dst) = b.get_mut(at) {
@@ -98,9 +99,32 @@ pub struct Contents {
     pub right_child: u64,
     /// Keys and values, in key order, back to back.
     bytes: Vec<u8>,
-    /// Per entry: where its key starts in `bytes`, and the key's and the
-    /// value's lengths (the value follows the key).
+    /// Per entry: where its key starts in `bytes`, the key's length and the
+    /// value's length field (the value follows the key).
     spans: Vec<(usize, usize, usize)>,
+}
+
+/// An entry of a node: a full key and its value (inline, or a reference).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry<'e> {
+    /// The full key.
+    pub key: &'e [u8],
+    /// The value's bytes (a reference's, if `reference`).
+    pub value: &'e [u8],
+    /// Whether the value is a reference (see `layout`).
+    pub reference: bool,
+}
+
+impl<'e> Entry<'e> {
+    /// An inline entry.
+    pub fn inline(key: &'e [u8], value: &'e [u8]) -> Entry<'e> {
+        Entry { key, value, reference: false }
+    }
+
+    /// The value's length field.
+    fn field(&self) -> usize {
+        value_field(self.value.len(), self.reference)
+    }
 }
 
 impl Contents {
@@ -114,26 +138,31 @@ impl Contents {
         self.spans.is_empty()
     }
 
-    /// Entry `i`: its full key and its value.
-    pub fn entry(&self, i: usize) -> Option<(&[u8], &[u8])> {
-        let &(at, k, v) = self.spans.get(i)?;
-        Some((self.bytes.get(at..at + k)?, self.bytes.get(at + k..at + k + v)?))
+    /// Entry `i`.
+    pub fn entry(&self, i: usize) -> Option<Entry<'_>> {
+        let &(at, k, field) = self.spans.get(i)?;
+        let v = field & !crate::layout::REFERENCE;
+        Some(Entry {
+            key: self.bytes.get(at..at + k)?,
+            value: self.bytes.get(at + k..at + k + v)?,
+            reference: field != v,
+        })
     }
 
     /// Entries `range`, in key order.
-    pub fn entries(&self, range: core::ops::Range<usize>) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
+    pub fn entries(&self, range: core::ops::Range<usize>) -> impl Iterator<Item = Entry<'_>> + Clone {
         range.filter_map(|i| self.entry(i))
     }
 
     /// All entries, in key order.
-    pub fn all(&self) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
+    pub fn all(&self) -> impl Iterator<Item = Entry<'_>> + Clone {
         self.entries(0..self.len())
     }
 
-    fn push(&mut self, key: &[u8], value: &[u8]) {
-        self.spans.push((self.bytes.len(), key.len(), value.len()));
-        self.bytes.extend_from_slice(key);
-        self.bytes.extend_from_slice(value);
+    fn push(&mut self, e: Entry<'_>) {
+        self.spans.push((self.bytes.len(), e.key.len(), e.field()));
+        self.bytes.extend_from_slice(e.key);
+        self.bytes.extend_from_slice(e.value);
     }
 }
 
@@ -246,14 +275,21 @@ impl<'a> NodeMut<'a> {
     /// `Full` (and no change) if it does not fit or the node already holds
     /// `max_entries`.
     pub fn insert(&mut self, key: &[u8], value: &[u8], max_entries: usize) -> Result<Inserted, Full> {
+        self.insert_entry(Entry::inline(key, value), max_entries)
+    }
+
+    /// Inserts an entry (inline, or a reference), or replaces the value if
+    /// its key exists; `Full` as for [`insert`](Self::insert).
+    pub fn insert_entry(&mut self, e: Entry<'_>, max_entries: usize) -> Result<Inserted, Full> {
+        let (key, value) = (e.key, e.value);
         let plen = self.prefix_len();
         let node = self.node().map_err(|_| Full)?;
         let (pos, found) = node.search(key).map_err(|_| Full)?;
         let suffix = key.get(plen..).ok_or(Full)?;
-        let need = SLOT + cell_size(suffix.len(), value.len());
+        let need = SLOT + cell_size(suffix.len(), e.field());
         if found {
             let old = node.cell(pos).map_err(|_| Full)?;
-            if old.value_len == value.len() {
+            if old.value_len == value.len() && old.reference == e.reference {
                 // Same size: overwrite in place.
                 if let Some(dst) = self.b.get_mut(old.value_at..old.value_at + value.len()) {
                     dst.copy_from_slice(value);
@@ -265,20 +301,22 @@ impl<'a> NodeMut<'a> {
             }
             // Same slot again: the run is unchanged.
             self.remove_slot(pos);
-            self.insert_at(pos, suffix, value, need);
+            self.insert_at(pos, suffix, e, need);
             return Ok(Inserted::Replaced);
         }
         if self.count() >= max_entries || self.reclaimable() < need {
             return Err(Full);
         }
-        self.insert_at(pos, suffix, value, need);
+        self.insert_at(pos, suffix, e, need);
         let (run, len) = self.run();
         self.set_run(pos + 1, if run != 0 && pos == run { len + 1 } else { 1 });
         Ok(Inserted::Added)
     }
 
-    /// Writes a new entry at slot `pos` (space checked by the caller).
-    fn insert_at(&mut self, pos: usize, suffix: &[u8], value: &[u8], need: usize) {
+    /// Writes a new entry at slot `pos` with `e`'s value (space checked by
+    /// the caller).
+    fn insert_at(&mut self, pos: usize, suffix: &[u8], e: Entry<'_>, need: usize) {
+        let value = e.value;
         if self.free_space() < need {
             self.compact();
         }
@@ -287,7 +325,7 @@ impl<'a> NodeMut<'a> {
         let at = self.heap_start() - size;
         let mut w = at;
         w += put_len(self.b, w, suffix.len());
-        w += put_len(self.b, w, value.len());
+        w += put_len(self.b, w, e.field());
         let rest = suffix.get(4..).unwrap_or_default();
         if let Some(dst) = self.b.get_mut(w..w + rest.len()) {
             dst.copy_from_slice(rest);
@@ -376,8 +414,12 @@ impl<'a> NodeMut<'a> {
         let mut value = [0u8; crate::layout::MAX_ENTRY];
         for i in 0..n.count() {
             let k = n.key_at(i, &mut key)?;
-            let v = n.value_at(i, &mut value)?;
-            c.push(key.get(..k).unwrap_or_default(), value.get(..v).unwrap_or_default());
+            let (v, reference) = n.value_kind_at(i, &mut value)?;
+            c.push(Entry {
+                key: key.get(..k).unwrap_or_default(),
+                value: value.get(..v).unwrap_or_default(),
+                reference,
+            });
         }
         Ok(c)
     }
@@ -390,17 +432,17 @@ impl<'a> NodeMut<'a> {
         lower: Option<&[u8]>,
         upper: Option<&[u8]>,
         right_child: u64,
-        entries: impl IntoIterator<Item = (&'e [u8], &'e [u8])>,
+        entries: impl IntoIterator<Item = Entry<'e>>,
     ) -> Result<(), Full> {
         self.init(kind, lower, upper, right_child);
         let plen = self.prefix_len();
-        for (i, (key, value)) in entries.into_iter().enumerate() {
-            let suffix = key.get(plen..).ok_or(Full)?;
-            let need = SLOT + cell_size(suffix.len(), value.len());
+        for (i, e) in entries.into_iter().enumerate() {
+            let suffix = e.key.get(plen..).ok_or(Full)?;
+            let need = SLOT + cell_size(suffix.len(), e.field());
             if self.free_space() < need {
                 return Err(Full);
             }
-            self.insert_at(i, suffix, value, need);
+            self.insert_at(i, suffix, e, need);
         }
         Ok(())
     }
@@ -461,7 +503,7 @@ impl<'a> NodeMut<'a> {
             (0, 0)
         } else {
             // The separator's child becomes the left half's right child.
-            let (_, value) = c.entry(plan.left).ok_or(Torn)?;
+            let value = c.entry(plan.left).ok_or(Torn)?.value;
             (u64::from_le_bytes(value.try_into().map_err(|_| Torn)?), c.right_child)
         };
         let mut left_scratch = alloc::vec![0u8; self.b.len()];
@@ -507,7 +549,7 @@ impl<'a> NodeMut<'a> {
         }
         // An inner node's separator comes down, with the left half's right child.
         let child = left.right_child.to_le_bytes();
-        let down = (left.kind == INNER).then_some((separator, &child[..]));
+        let down = (left.kind == INNER).then_some(Entry::inline(separator, &child[..]));
         let entries = left.all().chain(down).chain(right.all());
         let mut scratch = alloc::vec![0u8; self.b.len()];
         NodeMut::new(&mut scratch).build(
@@ -554,7 +596,7 @@ impl Plan {
     /// where the node is too small to split so, or `slot` is 0.
     fn in_order(c: &Contents, incoming: &[u8], slot: usize) -> Result<Option<Plan>, Torn> {
         let n = c.len();
-        let key = |i: usize| c.entry(i).map(|(k, _)| k).ok_or(Torn);
+        let key = |i: usize| c.entry(i).map(|e| e.key).ok_or(Torn);
         let (left, separator) = match c.kind {
             // At the end: all but the last entry stay left (a leaf keeps one
             // on each side), and the run goes on in the right half.
@@ -581,7 +623,7 @@ impl Plan {
     /// single child).
     fn balanced(c: &Contents, incoming: &[u8]) -> Result<Plan, Torn> {
         let n = c.len();
-        let key = |i: usize| c.entry(i).map(|(k, _)| k).ok_or(Torn);
+        let key = |i: usize| c.entry(i).map(|e| e.key).ok_or(Torn);
         if n == 0 {
             return Err(Torn);
         }
@@ -589,7 +631,7 @@ impl Plan {
             // One entry, and the newcomer sorts before it: split between them.
             return Ok(Plan { left: 0, separator: incoming.to_vec(), in_order: false });
         }
-        let size = |(k, v): (&[u8], &[u8])| SLOT + cell_size(k.len(), v.len());
+        let size = |e: Entry<'_>| SLOT + cell_size(e.key.len(), e.field());
         let total: usize = c.all().map(size).sum();
         let mut acc = 0;
         let mut m = 0;
@@ -611,7 +653,7 @@ impl Plan {
         }
         // Entry `m` is the last one kept left; a single entry is its own separator.
         let separator = match c.entry(m + 1) {
-            Some((next, _)) => between(key(m)?, next)?,
+            Some(next) => between(key(m)?, next.key)?,
             None => key(m)?.to_vec(),
         };
         Ok(Plan { left: m + 1, separator, in_order: false })
@@ -633,7 +675,7 @@ impl Plan {
             // As `init` stores them: the upper fence without the prefix.
             let fences = lower.map_or(0, <[u8]>::len) + upper.map_or(0, |u| u.len().saturating_sub(prefix));
             let cells: usize =
-                c.entries(entries).map(|(k, v)| SLOT + cell_size(k.len().saturating_sub(prefix), v.len())).sum();
+                c.entries(entries).map(|e| SLOT + cell_size(e.key.len().saturating_sub(prefix), e.field())).sum();
             HEADER + fences + cells <= len
         })
     }
