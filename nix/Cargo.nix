@@ -2823,6 +2823,12 @@ rec {
             usesDefaultFeatures = false;
           }
           {
+            name = "once_cell";
+            packageId = "once_cell";
+            usesDefaultFeatures = false;
+            features = [ "race" "alloc" ];
+          }
+          {
             name = "rustix";
             packageId = "rustix";
             usesDefaultFeatures = false;

@@ -7,9 +7,10 @@
 //! operation, peak RSS.
 //!
 //! - `load`: `--keys` inserts of keys `splitmix64(i)` (8 bytes, big-endian:
-//!   random order), values of `--value` bytes (a size such as `100` or
-//!   `512`; at most [`MAX_ENTRY`](snowfall_db::MAX_ENTRY) less the key's 8
-//!   today), the key range split over the threads.
+//!   random order), values of `--value` bytes (a size such as `100`, `4K`
+//!   or `1M`; up to [`MAX_VALUE`](snowfall_db::MAX_VALUE); values that do
+//!   not fit a leaf beside the 8-byte key are stored out of line), the key
+//!   range split over the threads.
 //! - `rndread` (vmcache's): keys `i` in order (8 bytes, big-endian), then
 //!   uniform random lookups for `--seconds`, each value checked.
 //! - `mixed`: on `rndread`'s data, half lookups and half updates of
@@ -45,7 +46,9 @@ use crate::cli::{SUCCESS, lossy, usage};
 use crate::oom::OutOfMemory;
 
 /// One operation: `(thread, i, scratch buffer)`.
-type Op<'a> = dyn Fn(usize, u64, &mut Vec<u8>) -> Result<(), snowfall_db::Error> + Sync + 'a;
+/// One operation: thread, index, and the thread's buffers (the value to
+/// write or expect, and one to read into), reused from one op to the next.
+type Op<'a> = dyn Fn(usize, u64, &mut [Vec<u8>; 2]) -> Result<(), snowfall_db::Error> + Sync + 'a;
 
 /// Every this many operations, one latency sample.
 const SAMPLE_EVERY: u64 = 8;
@@ -174,8 +177,8 @@ fn parse(args: &[&[u8]]) -> Result<Settings, i32> {
     if s.workloads.is_empty() {
         s.workloads = alloc::vec!["load", "rndread", "mixed"];
     }
-    if s.value > snowfall_db::MAX_ENTRY - 8 {
-        return Err(usage(format!("bench: --value {} is larger than {}", s.value, snowfall_db::MAX_ENTRY - 8)));
+    if s.value > snowfall_db::MAX_VALUE {
+        return Err(usage(format!("bench: --value {} is larger than {}", s.value, snowfall_db::MAX_VALUE)));
     }
     Ok(s)
 }
@@ -238,7 +241,7 @@ fn drive(threads: usize, n: Option<u64>, seconds: u64, during: &Probe<'_>, op: &
             Ok(mine) => mine,
             Err(e) => return fail(Failure::Memory(e)),
         };
-        let mut scratch = Vec::new();
+        let mut scratch = [Vec::new(), Vec::new()];
         let mut count = 0;
         for i in from..to {
             if stop.load(Ordering::Relaxed) {
@@ -337,7 +340,7 @@ fn insert_keys(
     order: fn(u64) -> u64,
 ) -> Result<Run, Failure> {
     let value_len = s.value;
-    drive(s.threads, Some(s.keys), 0, &|| db.checkpoint_in_progress(), &|_, i, v| {
+    drive(s.threads, Some(s.keys), 0, &|| db.checkpoint_in_progress(), &|_, i, [v, _]| {
         value_of(i, value_len, v);
         tree.insert_with(&key(order(i)), v, durability).map(drop)
     })
@@ -347,7 +350,7 @@ fn insert_keys(
 /// checked; with `mixed`, half of the operations update instead.
 fn lookups(db: &Database, data: &Tree<'_>, s: &Settings, durability: Durability, mixed: bool) -> Result<Run, Failure> {
     let (keys, value_len, seed) = (s.keys, s.value, s.seed);
-    drive(s.threads, None, s.seconds, &|| db.checkpoint_in_progress(), &|t, i, v| {
+    drive(s.threads, None, s.seconds, &|| db.checkpoint_in_progress(), &|t, i, [v, got]| {
         let r = splitmix(seed ^ (t as u64) << 48 ^ i);
         let k = r % keys;
         value_of(k, value_len, v);
@@ -355,9 +358,8 @@ fn lookups(db: &Database, data: &Tree<'_>, s: &Settings, durability: Durability,
             return data.insert_with(&key(k), v, durability).map(drop);
         }
         // The optimistic read (a validated copy), as an engine's users read.
-        let mut got = [0u8; snowfall_db::MAX_ENTRY];
-        match data.get_into(&key(k), &mut got)? {
-            Some(n) if got.get(..n) == Some(v.as_slice()) => Ok(()),
+        match data.get_into(&key(k), got)? {
+            Some(_) if got == v => Ok(()),
             _ => Err(snowfall_db::Error::Integrity {
                 file: String::from("bench"),
                 what: format!("key {k} lost or wrong"),

@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use rustix::io::Errno;
 use snowfall_buffer::{DeviceError, IoOp};
-use snowfall_db::{MAX_ENTRY, MAX_KEY};
+use snowfall_db::{MAX_KEY, MAX_VALUE};
 
 use snowfall_rt::{errln, outln};
 
@@ -24,7 +24,7 @@ pub fn put(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
         // A key too long for any value: the engine refuses it (below)
         // without the input being read.
         b"-" if key.len() > MAX_KEY => Cow::Borrowed(&[][..]),
-        b"-" => Cow::Owned(stdin_value(key.len())?),
+        b"-" => Cow::Owned(stdin_value()?),
         arg => g.bytes("VALUE", arg)?,
     };
     let db = g.open(Open::Create)?;
@@ -35,12 +35,12 @@ pub fn put(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
 /// Bytes read from standard input per `read(2)`.
 const STDIN_CHUNK: usize = 64 << 10;
 
-/// The whole of standard input, for a value beside a key of `key_len`
-/// bytes. Reading stops one byte past the most the engine takes (so a
-/// large input is refused without reading it all, and nothing is written).
-fn stdin_value(key_len: usize) -> Result<Vec<u8>, i32> {
-    let max = MAX_ENTRY.saturating_sub(key_len);
-    let mut value = crate::oom::with_capacity(max + 1, "the value").map_err(|e| e.report())?;
+/// The whole of standard input, as a value. Reading stops one byte past
+/// the most the engine takes (so a larger input is refused without reading
+/// it all, and nothing is written).
+fn stdin_value() -> Result<Vec<u8>, i32> {
+    let max = MAX_VALUE;
+    let mut value = Vec::new();
     let mut buf = alloc::vec![0u8; STDIN_CHUNK];
     while value.len() <= max {
         let n = match snowfall_rt::io::read_stdin(&mut buf) {
@@ -53,13 +53,14 @@ fn stdin_value(key_len: usize) -> Result<Vec<u8>, i32> {
                 return Err(USAGE);
             }
         };
+        if value.try_reserve(n).is_err() {
+            errln!("snowfall: put: out of memory reading the value ({} bytes so far) from standard input", value.len());
+            return Err(USAGE);
+        }
         value.extend_from_slice(buf.get(..n).unwrap_or_default());
     }
     // Bad input, as the engine's own "value too large": one line, nothing written.
-    errln!(
-        "snowfall: put: the value on standard input is too large: with this key at most {max} bytes fit (large \
-         values are not supported yet)"
-    );
+    errln!("snowfall: put: the value on standard input is too large: at most {max} bytes fit");
     Err(USAGE)
 }
 

@@ -100,7 +100,16 @@ impl Loader<'_> {
         };
         let (key, value) = parse(line, self.hex).map_err(|what| fail(&what, USAGE))?;
         // A key or value over the engine's limits is bad input (status 2),
-        // refused before anything is written.
+        // refused before anything is written; so is a large value (lines
+        // are for entries that fit a leaf: `put KEY -` takes the others).
+        if key.len() <= MAX_KEY && key.len() + value.len() > MAX_ENTRY {
+            let max = MAX_ENTRY - key.len();
+            let what = format!(
+                "value of {} bytes is too large for load: with this key at most {max} bytes fit (use put KEY - for larger values)",
+                value.len()
+            );
+            return Err(fail(&what, USAGE));
+        }
         self.tree.insert_with(&key, &value, Durability::None).map_err(|e| fail(&e, status_of(&e)))?;
         self.loaded += 1;
         Ok(())

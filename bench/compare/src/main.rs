@@ -103,7 +103,8 @@ impl Engine for Snowfall {
     }
     fn lookup(&self, i: u64) -> bool {
         let mut out = [0u8; snowfall_btree::MAX_ENTRY];
-        self.tree.get_into(&key(i), &mut out).unwrap() == Some(8) && out[..8] == value(i)
+        let found = self.tree.get_into(&key(i), &mut out).unwrap();
+        found.is_some_and(|f| f.len == 8 && !f.reference) && out[..8] == value(i)
     }
     fn bytes_per_entry(&self, _keys: u64) -> f64 {
         let _ = self.bm;
@@ -128,8 +129,9 @@ impl Engine for SnowfallDb {
         self.db.sync().unwrap();
     }
     fn lookup(&self, i: u64) -> bool {
-        let mut out = [0u8; snowfall_db::MAX_ENTRY];
-        self.tree.get_into(&key(i), &mut out).unwrap() == Some(8) && out[..8] == value(i)
+        // One buffer per thread, reused (as `snowfall bench` does).
+        thread_local!(static OUT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) });
+        OUT.with_borrow_mut(|out| self.tree.get_into(&key(i), out).unwrap() == Some(8) && out[..] == value(i))
     }
     /// Pages in use (the superblock's and the catalog's included).
     fn bytes_per_entry(&self, keys: u64) -> f64 {

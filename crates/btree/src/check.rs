@@ -25,6 +25,14 @@ pub struct Shape {
     pub leaf_bytes: u64,
     /// Bytes in use in the inner pages.
     pub inner_bytes: u64,
+    /// Values stored out of line (references in the leaves).
+    pub references: u64,
+}
+
+/// What a check calls back with: every page, every reference.
+struct Visit<'v> {
+    page: &'v mut dyn FnMut(PageId),
+    reference: &'v mut dyn FnMut(PageId, &[u8]),
 }
 
 impl Shape {
@@ -61,9 +69,21 @@ impl BTree<'_> {
     /// [`check`](Self::check), also calling `page` with every page of the
     /// tree (for a database's accounting of its pages).
     pub fn check_pages(&self, page: &mut dyn FnMut(PageId)) -> Result<Shape, String> {
+        self.check_all(page, &mut |_, _| {})
+    }
+
+    /// [`check_pages`](Self::check_pages), also calling `reference` with
+    /// every reference a leaf holds (and the leaf's page), for a database's
+    /// accounting of its large values.
+    pub fn check_all(
+        &self,
+        page: &mut dyn FnMut(PageId),
+        reference: &mut dyn FnMut(PageId, &[u8]),
+    ) -> Result<Shape, String> {
         let mut shape = Shape::default();
         let mut leaf_depth = None;
-        self.check_node(self.root, None, None, 1, &mut shape, &mut leaf_depth, page)?;
+        let mut visit = Visit { page, reference };
+        self.check_node(self.root, None, None, 1, &mut shape, &mut leaf_depth, &mut visit)?;
         shape.height = leaf_depth.unwrap_or(0);
         Ok(shape)
     }
@@ -77,9 +97,9 @@ impl BTree<'_> {
         depth: usize,
         shape: &mut Shape,
         leaf_depth: &mut Option<usize>,
-        visit: &mut dyn FnMut(PageId),
+        visit: &mut Visit<'_>,
     ) -> Result<(), String> {
-        visit(page);
+        (visit.page)(page);
         let guard = self.bm.fix_shared(page).map_err(|e| format!("{page}: {e}"))?;
         let node = Node::open(guard.page().body()).map_err(|_| format!("{page}: not a node"))?;
         let mut buf = [0u8; MAX_KEY];
@@ -106,6 +126,14 @@ impl BTree<'_> {
             return Err(format!("{page}: key {k:?} outside its fences"));
         }
         if node.is_leaf() {
+            let mut value = [0u8; snowfall_node::MAX_ENTRY];
+            for i in 0..node.count() {
+                if node.is_reference(i).map_err(|_| format!("{page}: bad value {i}"))? {
+                    let n = node.value_at(i, &mut value).map_err(|_| format!("{page}: bad value {i}"))?;
+                    (visit.reference)(page, value.get(..n).unwrap_or_default());
+                    shape.references += 1;
+                }
+            }
             shape.leaf_pages += 1;
             shape.leaf_bytes += node.used() as u64;
             shape.entries += keys.len() as u64;

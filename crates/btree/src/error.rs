@@ -42,10 +42,7 @@ impl fmt::Display for Error {
         match self {
             Error::KeyTooLarge { len, max } => write!(f, "key of {len} bytes is longer than the {max}-byte limit"),
             Error::ValueTooLarge { len, max } => {
-                write!(
-                    f,
-                    "value of {len} bytes is too large: with this key at most {max} bytes fit (large values are not supported yet)"
-                )
+                write!(f, "value of {len} bytes is too large: with this key at most {max} bytes fit")
             }
             Error::Corrupt { page } => write!(f, "{page} does not hold a valid B-tree node"),
             Error::Buffer(e) => e.fmt(f),

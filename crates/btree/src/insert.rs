@@ -5,12 +5,13 @@
 //! same way, one level up; then the insert tries again.
 
 use snowfall_buffer::{ExclusiveGuard, OptimisticGuard, PageId};
-use snowfall_node::layout::entry_size;
-use snowfall_node::{Full, INNER, Inserted, MAX_ENTRY, Node, NodeMut, SplitKind};
+use snowfall_node::layout::{entry_size, value_field};
+use snowfall_node::{Entry, Full, INNER, Inserted, MAX_ENTRY, Node, NodeMut, SplitKind};
 
 use crate::error::{Error, Step};
-use crate::journal::{Change, Op, Unit, Write};
-use crate::limits::check_entry;
+use crate::journal::{Change, Op, Stored, Unit, Write};
+use crate::limits::{check_entry, check_reference};
+use crate::lookup::Found;
 use crate::tree::{BTree, Toward, Written};
 use crate::view::View;
 
@@ -44,6 +45,20 @@ impl<'a> BTree<'a> {
     /// logged too, so recovery can undo a batch that never committed).
     pub fn put(&self, key: &[u8], value: &[u8], batch: u64) -> Result<Written, Error> {
         check_entry(key, value)?;
+        self.put_stored(key, Stored { bytes: value, reference: false }, batch)
+    }
+
+    /// Inserts or replaces `key -> value` as the leaf is to store it (a
+    /// reference to a value stored out of line: see [`Stored`]), as part of
+    /// `batch` as for [`put`](Self::put). A reference may be up to
+    /// [`MAX_REFERENCE`] bytes, whatever the key's length. The reference the
+    /// write replaces, if any, is logged with it (`Write::released`).
+    pub fn put_stored(&self, key: &[u8], stored: Stored<'_>, batch: u64) -> Result<Written, Error> {
+        if stored.reference {
+            check_reference(key, stored.bytes)?;
+        } else {
+            check_entry(key, stored.bytes)?;
+        }
         // Each round either inserts or splits a node on the path; the tree's
         // height bounds the splits one insert can need, with margin for
         // other threads filling the new nodes meanwhile.
@@ -53,16 +68,18 @@ impl<'a> BTree<'a> {
                 |_| {
                     let leaf = self.leaf_optimistic(key, Toward::Key)?;
                     let mut leaf = leaf.try_upgrade().map_err(|_| Step::Restart)?;
-                    Ok(self.insert_into(&mut leaf, key, value, batch)?)
+                    Ok(self.insert_into(&mut leaf, key, stored, batch)?)
                 },
                 |_| {
                     let mut leaf = self.leaf_exclusive(key)?;
-                    self.insert_into(&mut leaf, key, value, batch)
+                    self.insert_into(&mut leaf, key, stored, batch)
                 },
             )?;
             match attempt {
                 Attempt::Done(written) => return Ok(written),
-                Attempt::Split => self.split_path(key, entry_size(key.len(), value.len()))?,
+                Attempt::Split => {
+                    self.split_path(key, entry_size(key.len(), value_field(stored.bytes.len(), stored.reference)))?
+                }
             }
         }
         Err(Error::Corrupt { page: self.root })
@@ -72,13 +89,17 @@ impl<'a> BTree<'a> {
         &self,
         leaf: &mut ExclusiveGuard<'_>,
         key: &[u8],
-        value: &[u8],
+        stored: Stored<'_>,
         batch: u64,
     ) -> Result<Attempt, Error> {
         let logged = self.journal.enabled();
         let mut old = [0u8; MAX_ENTRY];
-        let before = if logged && batch != 0 { Some(self.value_in(leaf, key, &mut old)?) } else { None };
-        let inserted = match NodeMut::new(leaf.page_mut().body_mut()).insert(key, value, self.config.max_entries) {
+        // The value replaced is read for a batch's undo, and where it may be
+        // a reference, which the log must release (a leaf flag says).
+        let read_old = logged && (batch != 0 || NodeMut::new(leaf.page_mut().body_mut()).has_references());
+        let old_found = if read_old { Some(self.value_in(leaf, key, &mut old)?) } else { None };
+        let entry = Entry { key, value: stored.bytes, reference: stored.reference };
+        let inserted = match NodeMut::new(leaf.page_mut().body_mut()).insert_entry(entry, self.config.max_entries) {
             Ok(inserted) => inserted,
             Err(Full) => return Ok(Attempt::Split),
         };
@@ -86,28 +107,34 @@ impl<'a> BTree<'a> {
         if !logged {
             return Ok(Attempt::Done(Written { existed, lsn: 0 }));
         }
-        let before = before.map(|len| len.map(|n| old.get(..n).unwrap_or_default()));
+        let old_value = old_found
+            .map(|f| f.map(|f| Stored { bytes: old.get(..f.len).unwrap_or_default(), reference: f.reference }));
+        let before = if batch != 0 { old_value } else { None };
+        let released = old_value.flatten().filter(|v| v.reference).map(|v| v.bytes);
         let result = self.journal.log(&Unit {
-            write: Some(Write { tree: self.root, key, batch, before }),
-            changes: &[Change { page: leaf.id(), op: Op::Insert { key, value } }],
+            write: Some(Write { tree: self.root, key, batch, before, released }),
+            changes: &[Change {
+                page: leaf.id(),
+                op: Op::Insert { key, value: stored.bytes, reference: stored.reference },
+            }],
             freed: &[],
         });
         let lsn = self.stamp(result, &mut [leaf.page_mut()])?;
         Ok(Attempt::Done(Written { existed, lsn }))
     }
 
-    /// The length of `key`'s value in the latched leaf, copied to `out`.
+    /// `key`'s value in the latched leaf, copied to `out`.
     pub(crate) fn value_in(
         &self,
         leaf: &ExclusiveGuard<'_>,
         key: &[u8],
         out: &mut [u8; MAX_ENTRY],
-    ) -> Result<Option<usize>, Error> {
+    ) -> Result<Option<Found>, Error> {
         let page = leaf.id();
         let corrupt = |_| Error::Corrupt { page };
         let node = Node::open(leaf.page().body()).map_err(corrupt)?;
         match node.search(key).map_err(corrupt)? {
-            (i, true) => node.value_at(i, out).map(Some).map_err(corrupt),
+            (i, true) => node.value_kind_at(i, out).map(|f| Some(Found::from(f))).map_err(corrupt),
             (_, false) => Ok(None),
         }
     }
@@ -284,7 +311,7 @@ impl<'a> BTree<'a> {
             changes: &[
                 Change { page: child.id(), op: Op::Split { key, kind } },
                 Change::image(right.id(), right.page().body()),
-                Change { page: parent.id(), op: Op::Insert { key: &separator, value: &left } },
+                Change { page: parent.id(), op: Op::Insert { key: &separator, value: &left, reference: false } },
                 Change { page: parent.id(), op: Op::SetChild { index: index + 1, child: right.id().0 } },
             ],
             freed: &[],

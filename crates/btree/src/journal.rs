@@ -18,11 +18,12 @@
 //! slots and the cells), which redo zeroes.
 //!
 //! ```text
-//! unit:   | flags u8 | [write] | [freed n | freed ids...] | changes n | change... |
-//!           flags: 1 a write follows, 2 freed pages follow
-//! write:  | tree | batch | key len | key | before: 0 not kept, 1 absent, 2 + len + value |
+//! unit:   | flags u8 | [write] | [released len | released] | [freed n | freed ids...] | changes n | change... |
+//!           flags: 1 a write follows, 2 freed pages follow, 4 a released reference follows
+//! write:  | tree | batch | key len | key | before: 0 not kept, 1 absent, 2 + len + value, 3 + len + reference |
 //! change: | page | op u8 (+0x80: the key is the write's) | operands |
 //!   1 insert    | [key len | key] | value len | value |
+//!   8 insert reference | [key len | key] | len | reference |
 //!   2 remove    | [key len | key] |
 //!   3 remove at | index |
 //!   4 set child | index | child |
@@ -69,6 +70,16 @@ impl Journal for NoJournal {
     }
 }
 
+/// A value as a leaf stores it: the value itself, or a reference to a
+/// value stored out of line (whose format is the database's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stored<'a> {
+    /// The bytes in the leaf.
+    pub bytes: &'a [u8],
+    /// Whether they are a reference.
+    pub reference: bool,
+}
+
 /// An operation on one page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op<'a> {
@@ -78,6 +89,8 @@ pub enum Op<'a> {
         key: &'a [u8],
         /// The value (a child's page id, little-endian, in inner nodes).
         value: &'a [u8],
+        /// Whether the value is a reference.
+        reference: bool,
     },
     /// Remove an entry by key.
     Remove {
@@ -174,7 +187,10 @@ pub struct Write<'a> {
     /// The batch it belongs to (0: it commits by itself).
     pub batch: u64,
     /// Inside a batch: the value the key had before (`Some(None)`: absent).
-    pub before: Option<Option<&'a [u8]>>,
+    pub before: Option<Option<Stored<'a>>>,
+    /// The reference the write replaced or removed (whose value the
+    /// database frees with this record).
+    pub released: Option<&'a [u8]>,
 }
 
 /// A change to the tree, logged and redone as one.
@@ -195,10 +211,13 @@ const OP_SET_CHILD: u8 = 4;
 const OP_SPLIT: u8 = 5;
 const OP_IMAGE: u8 = 6;
 const OP_SPLIT_IN_ORDER: u8 = 7;
+const OP_INSERT_REFERENCE: u8 = 8;
 /// Flag: a write follows the flags byte.
 const HAS_WRITE: u8 = 1;
 /// Flag: freed pages follow.
 const HAS_FREED: u8 = 2;
+/// Flag: a released reference follows the write.
+const HAS_RELEASED: u8 = 4;
 /// Added to an insert's or remove's op: its key is the write's key, not
 /// repeated.
 const SAME_KEY: u8 = 0x80;
@@ -241,6 +260,10 @@ impl Unit<'_> {
         if !self.freed.is_empty() {
             flags |= HAS_FREED;
         }
+        let released = self.write.and_then(|w| w.released);
+        if released.is_some() {
+            flags |= HAS_RELEASED;
+        }
         out.push(flags);
         if let Some(w) = &self.write {
             varint::put(out, w.tree.0);
@@ -250,10 +273,13 @@ impl Unit<'_> {
                 None => out.push(0),
                 Some(None) => out.push(1),
                 Some(Some(v)) => {
-                    out.push(2);
-                    put_bytes(out, v);
+                    out.push(if v.reference { 3 } else { 2 });
+                    put_bytes(out, v.bytes);
                 }
             }
+        }
+        if let Some(r) = released {
+            put_bytes(out, r);
         }
         if !self.freed.is_empty() {
             put_len(out, self.freed.len());
@@ -282,8 +308,8 @@ impl Unit<'_> {
             }
             let write = self.write.as_ref();
             match c.op {
-                Op::Insert { key, value } => {
-                    let (op, with_key) = keyed(OP_INSERT, key, write);
+                Op::Insert { key, value, reference } => {
+                    let (op, with_key) = keyed(if reference { OP_INSERT_REFERENCE } else { OP_INSERT }, key, write);
                     changes.push(op);
                     if with_key {
                         put_bytes(changes, key);
@@ -339,9 +365,10 @@ impl Op<'_> {
     pub fn apply(&self, body: &mut [u8]) -> Result<(), Malformed> {
         let count = |body: &[u8]| Node::open(body).map(|n| n.count()).map_err(|_| Malformed);
         match *self {
-            Op::Insert { key, value } => {
-                NodeMut::new(body).insert(key, value, usize::MAX).map(|_| ()).map_err(|_| Malformed)
-            }
+            Op::Insert { key, value, reference } => NodeMut::new(body)
+                .insert_entry(snowfall_node::Entry { key, value, reference }, usize::MAX)
+                .map(|_| ())
+                .map_err(|_| Malformed),
             Op::Remove { key } => NodeMut::new(body).remove(key).then_some(()).ok_or(Malformed),
             Op::RemoveAt { index } => {
                 if index >= count(body)? {
@@ -430,7 +457,8 @@ impl<'a> Decoded<'a> {
     pub fn decode(b: &'a [u8]) -> Result<Decoded<'a>, Malformed> {
         let mut r = Reader { b, at: 0 };
         let flags = r.u8()?;
-        if flags & !(HAS_WRITE | HAS_FREED) != 0 {
+        if flags & !(HAS_WRITE | HAS_FREED | HAS_RELEASED) != 0 || (flags & HAS_RELEASED != 0 && flags & HAS_WRITE == 0)
+        {
             return Err(Malformed);
         }
         let write = if flags & HAS_WRITE != 0 {
@@ -440,10 +468,11 @@ impl<'a> Decoded<'a> {
             let before = match r.u8()? {
                 0 => None,
                 1 => Some(None),
-                2 => Some(Some(r.bytes()?)),
+                b @ (2 | 3) => Some(Some(Stored { bytes: r.bytes()?, reference: b == 3 })),
                 _ => return Err(Malformed),
             };
-            Some(Write { tree, key, batch, before })
+            let released = if flags & HAS_RELEASED != 0 { Some(r.bytes()?) } else { None };
+            Some(Write { tree, key, batch, before, released })
         } else {
             None
         };
@@ -469,9 +498,9 @@ impl<'a> Decoded<'a> {
             let page = PageId(r.varint()?);
             let byte = r.u8()?;
             let op = match byte & !SAME_KEY {
-                OP_INSERT => {
+                OP_INSERT | OP_INSERT_REFERENCE => {
                     let key = r.key(byte, write.as_ref())?;
-                    Op::Insert { key, value: r.bytes()? }
+                    Op::Insert { key, value: r.bytes()?, reference: byte & !SAME_KEY == OP_INSERT_REFERENCE }
                 }
                 OP_REMOVE => Op::Remove { key: r.key(byte, write.as_ref())? },
                 _ if byte & SAME_KEY != 0 => return Err(Malformed),

@@ -35,7 +35,9 @@ mod view;
 
 pub use check::Shape;
 pub use error::Error;
-pub use journal::{Journal, NoJournal};
+pub use journal::{Journal, NoJournal, Stored};
+pub use lookup::Found;
 pub use scan::Direction;
+pub use snowfall_node::layout::MAX_REFERENCE;
 pub use snowfall_node::{MAX_ENTRY, MAX_KEY};
 pub use tree::{BTree, Config, Written};

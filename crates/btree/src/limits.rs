@@ -1,5 +1,6 @@
 //! The size limits, checked before anything is touched.
 
+use snowfall_node::layout::MAX_REFERENCE;
 use snowfall_node::{MAX_ENTRY, MAX_KEY};
 
 use crate::error::Error;
@@ -8,6 +9,16 @@ use crate::error::Error;
 pub(crate) fn check_key(key: &[u8]) -> Result<(), Error> {
     if key.len() > MAX_KEY {
         return Err(Error::KeyTooLarge { len: key.len(), max: MAX_KEY });
+    }
+    Ok(())
+}
+
+/// Keys longer than [`MAX_KEY`], and references longer than
+/// [`MAX_REFERENCE`], are refused.
+pub(crate) fn check_reference(key: &[u8], reference: &[u8]) -> Result<(), Error> {
+    check_key(key)?;
+    if reference.len() > MAX_REFERENCE {
+        return Err(Error::ValueTooLarge { len: reference.len(), max: MAX_REFERENCE });
     }
     Ok(())
 }

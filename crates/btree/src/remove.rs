@@ -11,7 +11,7 @@ use snowfall_node::{MAX_ENTRY, MAX_KEY, Node, NodeMut};
 
 use crate::error::{Error, Step};
 use crate::insert::image;
-use crate::journal::{Change, Op, Unit, Write};
+use crate::journal::{Change, Op, Stored, Unit, Write};
 use crate::limits::check_key;
 use crate::tree::{BTree, Toward, Written};
 
@@ -46,7 +46,7 @@ impl<'a> BTree<'a> {
     /// Removes `key` from the latched leaf: (what it did, leaf now underfull).
     fn remove_from(&self, leaf: &mut ExclusiveGuard<'_>, key: &[u8], batch: u64) -> Result<(Written, bool), Error> {
         let mut old = [0u8; MAX_ENTRY];
-        let Some(len) = self.value_in(leaf, key, &mut old)? else {
+        let Some(found) = self.value_in(leaf, key, &mut old)? else {
             return Ok((Written { existed: false, lsn: 0 }, false));
         };
         let mut node = NodeMut::new(leaf.page_mut().body_mut());
@@ -57,9 +57,11 @@ impl<'a> BTree<'a> {
         if !self.journal.enabled() {
             return Ok((Written { existed: true, lsn: 0 }, underfull));
         }
-        let before = (batch != 0).then(|| Some(old.get(..len).unwrap_or_default()));
+        let old = Stored { bytes: old.get(..found.len).unwrap_or_default(), reference: found.reference };
+        let before = (batch != 0).then_some(Some(old));
+        let released = old.reference.then_some(old.bytes);
         let result = self.journal.log(&Unit {
-            write: Some(Write { tree: self.root, key, batch, before }),
+            write: Some(Write { tree: self.root, key, batch, before, released }),
             changes: &[Change { page: leaf.id(), op: Op::Remove { key } }],
             freed: &[],
         });

@@ -16,6 +16,7 @@ use snowfall_buffer::PageId;
 use snowfall_node::{Bytes, MAX_ENTRY, MAX_KEY, Node};
 
 use crate::error::{Error, Step};
+use crate::journal::Stored;
 use crate::limits::check_key;
 use crate::tree::{BTree, Toward};
 use crate::view::View;
@@ -42,7 +43,8 @@ enum Cursor {
 #[derive(Default)]
 struct Batch {
     bytes: Vec<u8>,
-    lens: Vec<(usize, usize)>,
+    /// Per entry: key length, value length, whether the value is a reference.
+    lens: Vec<(usize, usize, bool)>,
     /// The fence to continue from (`None`: this was the last leaf).
     next: Option<Vec<u8>>,
 }
@@ -62,7 +64,7 @@ impl BTree<'_> {
         &self,
         from: Bound<&[u8]>,
         direction: Direction,
-        mut visit: impl FnMut(&[u8], &[u8]) -> bool,
+        mut visit: impl FnMut(&[u8], Stored<'_>) -> bool,
     ) -> Result<(), Error> {
         let mut cursor = match from {
             Bound::Unbounded => Cursor::End,
@@ -89,11 +91,11 @@ impl BTree<'_> {
                 },
             )?;
             let mut at = 0;
-            for &(k, v) in &batch.lens {
+            for &(k, v, reference) in &batch.lens {
                 let key = batch.bytes.get(at..at + k).unwrap_or_default();
-                let value = batch.bytes.get(at + k..at + k + v).unwrap_or_default();
+                let bytes = batch.bytes.get(at + k..at + k + v).unwrap_or_default();
                 at += k + v;
-                if !visit(key, value) {
+                if !visit(key, Stored { bytes, reference }) {
                     return Ok(());
                 }
             }
@@ -156,10 +158,10 @@ fn fill<B: Bytes + ?Sized>(bytes: &B, cursor: &Cursor, direction: Direction, bat
     let mut value = [0u8; MAX_ENTRY];
     let mut push = |i: usize, batch: &mut Batch| -> Result<(), Step> {
         let k = node.key_at(i, &mut key)?;
-        let v = node.value_at(i, &mut value)?;
+        let (v, reference) = node.value_kind_at(i, &mut value)?;
         batch.bytes.extend_from_slice(key.get(..k).ok_or(Step::Restart)?);
         batch.bytes.extend_from_slice(value.get(..v).ok_or(Step::Restart)?);
-        batch.lens.push((k, v));
+        batch.lens.push((k, v, reference));
         Ok(())
     };
     match direction {

@@ -76,7 +76,7 @@ fn run(memory: MemoryKind, keys: u64, ops: u64, seed: u64, max_entries: usize) {
                                 let got = if op % 2 == 0 {
                                     tree.get(&key(k)).unwrap()
                                 } else {
-                                    tree.get_with(&key(k), <[u8]>::to_vec).unwrap()
+                                    tree.get_with(&key(k), |v| v.bytes.to_vec()).unwrap()
                                 };
                                 if stable(k) {
                                     assert_eq!(got, Some(value(k, 0)), "seed {seed:#x}: stable key {k}");
@@ -100,7 +100,7 @@ fn run(memory: MemoryKind, keys: u64, ops: u64, seed: u64, max_entries: usize) {
     }
     let mut got = Vec::new();
     tree.scan(Bound::Unbounded, Direction::Forward, |k, v| {
-        got.push((u64::from_be_bytes(k.try_into().unwrap()), v.to_vec()));
+        got.push((u64::from_be_bytes(k.try_into().unwrap()), v.bytes.to_vec()));
         true
     })
     .unwrap();

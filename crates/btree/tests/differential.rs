@@ -76,7 +76,7 @@ fn run(ops: Vec<Op>, max_entries: usize, memory: MemoryKind) -> Result<(), TestC
                     if got.len() == n {
                         return false;
                     }
-                    got.push((k.to_vec(), v.to_vec()));
+                    got.push((k.to_vec(), v.bytes.to_vec()));
                     got.len() < n
                 })
                 .unwrap();
@@ -88,7 +88,7 @@ fn run(ops: Vec<Op>, max_entries: usize, memory: MemoryKind) -> Result<(), TestC
     prop_assert_eq!(shape.entries, model.len() as u64);
     let mut all = Vec::new();
     tree.scan(Bound::Unbounded, Direction::Forward, |k, v| {
-        all.push((k.to_vec(), v.to_vec()));
+        all.push((k.to_vec(), v.bytes.to_vec()));
         true
     })
     .unwrap();

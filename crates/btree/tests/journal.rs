@@ -65,24 +65,41 @@ fn check_keys(max_entries: usize, seed: u64, ops: u64, drain: bool, key_of: impl
     let recorder = Recorder { units: Mutex::new(Vec::new()) };
     let tree = tree.with_journal(&recorder);
     let mut keys = Vec::new();
+    // The references each key holds: every write must release the one it
+    // replaces or removes, and no other.
+    let mut references: HashMap<u64, Vec<u8>> = HashMap::new();
+    let released = || {
+        let units = recorder.units.lock().unwrap();
+        // The write's unit; merges after a remove come after it.
+        let write = units.iter().rev().find_map(|u| Decoded::decode(u).unwrap().write).unwrap();
+        write.released.map(<[u8]>::to_vec)
+    };
     for i in 0..ops {
         let r = splitmix64(seed ^ i);
         let batch = if r.is_multiple_of(5) { 1 + r % 3 } else { 0 };
         if r.is_multiple_of(3) && !keys.is_empty() {
             let k: u64 = keys.swap_remove((r >> 8) as usize % keys.len());
             assert!(tree.delete(&key(k), batch).unwrap().existed);
+            assert_eq!(released(), references.remove(&k), "remove of {k}");
         } else {
             let k = key_of(i, r);
             let value = vec![(r >> 16) as u8; (r >> 24) as usize % 40];
-            if !tree.put(&key(k), &value, batch).unwrap().existed {
+            // One write in seven stores a reference (up to the largest).
+            let reference = r.is_multiple_of(7);
+            let value = if reference { vec![(r >> 16) as u8; 1 + (r >> 24) as usize % 256] } else { value };
+            let stored = snowfall_btree::Stored { bytes: &value, reference };
+            if !tree.put_stored(&key(k), stored, batch).unwrap().existed {
                 keys.push(k);
             }
+            let old = if reference { references.insert(k, value.clone()) } else { references.remove(&k) };
+            assert_eq!(released(), old, "write of {k}");
         }
     }
     if drain {
         // Merges all the way down to a root leaf.
         for k in keys.drain(..) {
             assert!(tree.delete(&key(k), 0).unwrap().existed);
+            assert_eq!(released(), references.remove(&k), "remove of {k}");
         }
         assert_eq!(tree.check().unwrap().height, 1);
     }
@@ -148,14 +165,35 @@ fn redo_rebuilds_a_tree_loaded_in_order() {
 fn a_small_write_encodes_in_27_bytes() {
     use snowfall_btree::journal::{Change, Write};
     let key = [7u8; 8];
-    let write = Write { tree: PageId(2), key: &key, batch: 0, before: None };
-    let change = Change { page: PageId(20_000), op: Op::Insert { key: &key, value: &[1; 8] } };
+    let write = Write { tree: PageId(2), key: &key, batch: 0, before: None, released: None };
+    let change = Change { page: PageId(20_000), op: Op::Insert { key: &key, value: &[1; 8], reference: false } };
     let mut out = Vec::new();
     Unit { write: Some(write), changes: &[change], freed: &[] }.encode(&mut out);
     assert_eq!(out.len(), 27, "{out:?}");
     let decoded = Decoded::decode(&out).unwrap();
     assert_eq!(decoded.write, Some(write));
-    assert_eq!(decoded.changes, vec![(PageId(20_000), Op::Insert { key: &key, value: &[1; 8] })]);
+    assert_eq!(decoded.changes, vec![(PageId(20_000), Op::Insert { key: &key, value: &[1; 8], reference: false })]);
+}
+
+/// A write of a reference, replacing a reference inside a batch: the
+/// inserted reference, the value before (a reference) and the released
+/// reference all come back as they were.
+#[test]
+fn references_round_trip_through_a_unit() {
+    use snowfall_btree::Stored;
+    use snowfall_btree::journal::{Change, Write};
+    let key = *b"big";
+    let before = Stored { bytes: b"old reference", reference: true };
+    let write =
+        Write { tree: PageId(2), key: &key, batch: 9, before: Some(Some(before)), released: Some(b"old reference") };
+    let change = Change { page: PageId(5), op: Op::Insert { key: &key, value: b"new reference", reference: true } };
+    let mut out = Vec::new();
+    Unit { write: Some(write), changes: &[change], freed: &[] }.encode(&mut out);
+    let decoded = Decoded::decode(&out).unwrap();
+    assert_eq!(decoded.write, Some(write));
+    assert_eq!(decoded.changes, vec![(PageId(5), change.op)]);
+    // A released reference without a write is malformed.
+    assert!(Decoded::decode(&[4, 0]).is_err());
 }
 
 /// Decoding refuses every malformed variation of a valid unit instead of
@@ -166,9 +204,10 @@ fn a_small_write_encodes_in_27_bytes() {
 fn decoding_refuses_malformed_units() {
     use snowfall_btree::journal::{Change, Write};
     let key = *b"key";
-    let write = Write { tree: PageId(300), key: &key, batch: 5, before: Some(Some(b"old")) };
+    let old = snowfall_btree::Stored { bytes: b"old", reference: false };
+    let write = Write { tree: PageId(300), key: &key, batch: 5, before: Some(Some(old)), released: None };
     let changes = [
-        Change { page: PageId(9), op: Op::Insert { key: &key, value: b"new" } },
+        Change { page: PageId(9), op: Op::Insert { key: &key, value: b"new", reference: false } },
         Change { page: PageId(4), op: Op::SetChild { index: 2, child: 1 << 40 } },
         Change { page: PageId(4), op: Op::Remove { key: b"other" } },
     ];
@@ -184,7 +223,7 @@ fn decoding_refuses_malformed_units() {
     trailing.push(0);
     assert!(Decoded::decode(&trailing).is_err(), "trailing byte");
     let mut flags = good.clone();
-    flags[0] |= 4;
+    flags[0] |= 8;
     assert!(Decoded::decode(&flags).is_err(), "unknown flag bit");
 
     // A unit of one change, without a write: | flags | count | page | op | operands |.

@@ -177,7 +177,7 @@ fn keys_and_values_beyond_the_limits_are_typed_errors() {
     assert_eq!(tree.get(&long_key), Err(Error::KeyTooLarge { len: MAX_KEY + 1, max: MAX_KEY }));
     let big = vec![1u8; MAX_ENTRY];
     assert_eq!(tree.insert(b"key", &big), Err(Error::ValueTooLarge { len: MAX_ENTRY, max: MAX_ENTRY - 3 }));
-    assert!(Error::ValueTooLarge { len: 1, max: 0 }.to_string().contains("large values are not supported yet"));
+    assert!(Error::ValueTooLarge { len: 1, max: 0 }.to_string().contains("at most 0 bytes fit"));
     // The largest entries work, and many of them force splits with long keys.
     for i in 0..300u32 {
         let mut k = vec![0xAB; MAX_KEY];
@@ -187,12 +187,28 @@ fn keys_and_values_beyond_the_limits_are_typed_errors() {
         k2[..4].copy_from_slice(&i.to_le_bytes());
         assert!(!tree.insert(&k2, &vec![5u8; MAX_ENTRY - 500]).unwrap());
     }
+    // References of the largest size beside the largest keys split too.
+    let reference = [9u8; snowfall_btree::MAX_REFERENCE];
+    for i in 0..100u32 {
+        let mut k = vec![0xCD; MAX_KEY];
+        k[MAX_KEY - 4..].copy_from_slice(&i.to_le_bytes());
+        let stored = snowfall_btree::Stored { bytes: &reference, reference: true };
+        assert!(!tree.put_stored(&k, stored, 0).unwrap().existed);
+    }
+    let too_long = [9u8; snowfall_btree::MAX_REFERENCE + 1];
+    let stored = snowfall_btree::Stored { bytes: &too_long, reference: true };
+    assert!(matches!(tree.put_stored(b"k", stored, 0), Err(Error::ValueTooLarge { .. })));
     let shape = tree.check().unwrap();
-    assert_eq!(shape.entries, 600);
-    for i in 0..300u32 {
+    assert_eq!((shape.entries, shape.references), (700, 100));
+    for i in 0..100u32 {
         let mut k = vec![0xAB; MAX_KEY];
         k[MAX_KEY - 4..].copy_from_slice(&i.to_le_bytes());
         assert_eq!(tree.get(&k).unwrap(), Some(vec![]));
+        k.fill(0xCD);
+        k[MAX_KEY - 4..].copy_from_slice(&i.to_le_bytes());
+        let mut out = [0u8; MAX_ENTRY];
+        let found = tree.get_into(&k, &mut out).unwrap().unwrap();
+        assert_eq!((found.len, found.reference), (reference.len(), true));
     }
 }
 

@@ -87,6 +87,30 @@ impl FreeSpace {
         true
     }
 
+    /// Takes pages `start .. start + pages` out (in use now, as far as they
+    /// were free); returns how many were free.
+    pub fn remove_run(&mut self, start: u64, pages: u64) -> u64 {
+        let end = start.saturating_add(pages);
+        if end == start {
+            return 0;
+        }
+        let mut removed = 0;
+        // The run reaching into the range from below, then those inside it.
+        let first = self.run_holding(start).map_or(start, |(s, _)| s);
+        let overlapping: alloc::vec::Vec<(u64, u64)> = self.by_start.range(first..end).map(|(&s, &n)| (s, n)).collect();
+        for (s, n) in overlapping {
+            self.unlink(s, n);
+            if s < start {
+                self.link(s, start - s);
+            }
+            if s + n > end {
+                self.link(end, s + n - end);
+            }
+            removed += (s + n).min(end) - s.max(start);
+        }
+        removed
+    }
+
     /// Takes one page: the first of the shortest run.
     pub fn take_one(&mut self) -> Option<PageId> {
         self.take_run(1).map(PageId)
@@ -171,7 +195,12 @@ mod tests {
             let mut free = FreeSpace::default();
             let mut model = BTreeSet::new();
             for _ in 0..2000 {
-                match r.below(7) {
+                match r.below(8) {
+                    7 => {
+                        let (start, pages) = (r.below(300), r.below(20));
+                        let was: u64 = (start..start + pages).filter(|id| model.remove(id)).count() as u64;
+                        assert_eq!(free.remove_run(start, pages), was, "seed {seed}: remove {start} +{pages}");
+                    }
                     0 | 1 => {
                         let id = r.below(300);
                         assert_eq!(free.insert(PageId(id)), model.insert(id), "seed {seed}");

@@ -75,9 +75,9 @@ impl WriteBackHook for NoLog {
     }
 }
 
-struct Allocator {
+pub(crate) struct Allocator {
     /// Freed ids, reused first (as runs: see `free_space.rs`).
-    free: FreeSpace,
+    pub(crate) free: FreeSpace,
     /// Whether a write-ahead log tracks allocation (see
     /// [`BufferManager::track_allocation`]).
     tracking: bool,
@@ -85,6 +85,14 @@ struct Allocator {
     allocating: Vec<PageId>,
     /// Tracking: ids whose freeing is logged but not done yet.
     freeing: Vec<PageId>,
+    /// Pages freed recently, with where the log stood then: reused for
+    /// pages first, for extents only once a checkpoint made them old
+    /// (`extents.rs`).
+    pub(crate) young: Vec<(u64, PageId)>,
+    /// Extents handed out whose reference is not logged yet.
+    pub(crate) allocating_extents: Vec<crate::extents::Extent>,
+    /// Extents whose release is logged, waiting until it is durable.
+    pub(crate) quarantine: Vec<crate::extents::Quarantined>,
 }
 
 /// What [`BufferManager::checkpoint_allocation`] returns.
@@ -131,11 +139,11 @@ pub struct BufferManager {
     pub(crate) resident_count: AtomicU64,
     pub(crate) device: Box<dyn Device>,
     pub(crate) hook: Box<dyn WriteBackHook>,
-    allocator: Mutex<Allocator>,
+    pub(crate) allocator: Mutex<Allocator>,
     /// One past the highest page id ever handed out; read on every fix (to
     /// reject unallocated ids), so it is an atomic beside the mutex, raised
     /// only under it.
-    allocated: AtomicU64,
+    pub(crate) allocated: AtomicU64,
     /// Ids handed out and not yet logged (with tracking): the length of
     /// the allocator's list, readable without its mutex.
     allocating: AtomicU64,
@@ -208,6 +216,9 @@ impl BufferManager {
                 tracking: false,
                 allocating: Vec::new(),
                 freeing: Vec::new(),
+                young: Vec::new(),
+                allocating_extents: Vec::new(),
+                quarantine: Vec::new(),
             }),
             allocated: AtomicU64::new(device_pages),
             allocating: AtomicU64::new(0),
@@ -382,7 +393,7 @@ impl BufferManager {
     pub fn allocate(&self) -> Result<ExclusiveGuard<'_>, Error> {
         let page = {
             let mut a = self.allocator.lock();
-            let page = match a.free.take_one() {
+            let page = match a.young.pop().map(|(_, p)| p).or_else(|| a.free.take_one()) {
                 Some(p) => p,
                 None => {
                     // Raised only under the allocator mutex: no lost updates.
@@ -477,6 +488,9 @@ impl BufferManager {
         a.allocating.clear();
         self.allocating.store(0, Ordering::Release);
         a.freeing.clear();
+        a.young.clear();
+        a.allocating_extents.clear();
+        a.quarantine.clear();
         Ok(())
     }
 
@@ -522,8 +536,15 @@ impl BufferManager {
 
     fn not_in_use(a: &Allocator, also: &[PageId]) -> FreeSpace {
         let mut free = a.free.clone();
-        for &page in a.allocating.iter().chain(&a.freeing).chain(also) {
+        let young = a.young.iter().map(|&(_, p)| p);
+        for page in a.allocating.iter().chain(&a.freeing).chain(also).copied().chain(young) {
             free.insert(page);
+        }
+        // Extents not referenced yet, and released ones (durably so by the
+        // time a checkpoint of this counts: it syncs the log first).
+        let quarantined = a.quarantine.iter().map(|q| (q.start, q.pages));
+        for (start, pages) in a.allocating_extents.iter().copied().chain(quarantined) {
+            free.insert_run(start, pages);
         }
         free
     }
@@ -544,13 +565,15 @@ impl BufferManager {
         let mut a = self.allocator.lock();
         let free = Self::not_in_use(&a, also_free);
         let n = storage(&free);
-        let mut store: Vec<PageId> = core::iter::from_fn(|| a.free.take_one()).take(n).collect();
+        // Young pages too: a trunk is a sealed page, which a recovery never
+        // mistakes for a torn one (given back, they are young again).
+        let mut store: Vec<PageId> =
+            core::iter::from_fn(|| a.young.pop().map(|(_, p)| p).or_else(|| a.free.take_one())).take(n).collect();
         let next = self.allocated.load(Ordering::Acquire);
         let short = (n - store.len()) as u64;
         if next + short > self.states_pages() {
-            for &page in &store {
-                a.free.insert(page);
-            }
+            let at = self.hook.log_position();
+            a.young.extend(store.iter().map(|&page| (at, page)));
             return Err(Error::OutOfSpace { virtual_pages: self.states_pages() });
         }
         self.allocated.store(next + short, Ordering::Release);
@@ -558,12 +581,12 @@ impl BufferManager {
         Ok(CheckpointAllocation { next: next + short, free, storage: store })
     }
 
-    /// Gives storage ids from [`checkpoint_allocation`](Self::checkpoint_allocation) back.
+    /// Gives storage ids from [`checkpoint_allocation`](Self::checkpoint_allocation) back
+    /// (young: they may have been pages not long ago).
     pub fn return_free(&self, pages: &[PageId]) {
+        let at = self.hook.log_position();
         let mut a = self.allocator.lock();
-        for &page in pages {
-            a.free.insert(page);
-        }
+        a.young.extend(pages.iter().map(|&page| (at, page)));
     }
 
     /// Frees a page: its memory is released and its id reused by a later
@@ -624,10 +647,10 @@ impl BufferManager {
         self.unreserve_frames(resident.len() as u64);
         let mut gone: Vec<PageId> = resident.iter().chain(evicted).copied().collect();
         gone.sort_unstable();
+        // Young until a checkpoint is past this point (see `extents.rs`).
+        let at = self.hook.log_position();
         let mut a = self.allocator.lock();
-        for &page in &gone {
-            a.free.insert(page);
-        }
+        a.young.extend(gone.iter().map(|&page| (at, page)));
         // Sorted, so that a drop of many pages stays linear in their number.
         a.freeing.retain(|p| gone.binary_search(p).is_err());
         Ok(())
@@ -642,7 +665,7 @@ impl BufferManager {
         }
     }
 
-    fn states_pages(&self) -> u64 {
+    pub(crate) fn states_pages(&self) -> u64 {
         self.memory.pages().min(self.config.virtual_pages())
     }
 

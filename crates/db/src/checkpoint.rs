@@ -251,6 +251,9 @@ impl Inner {
         let released: Vec<PageId> = core::mem::replace(&mut state.quarantine, cut.trunks);
         self.bm.return_free(&released);
         self.bm.return_free(&older);
+        // Copies of pages freed before the redo point can no longer be put
+        // back by a recovery: such pages may now hold large values.
+        self.bm.release_young(cut.redo);
         log::debug!(
             "{}: checkpoint at LSN {} (scan from {}), {} free pages",
             self.file,

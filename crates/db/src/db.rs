@@ -17,6 +17,7 @@ use crate::maintenance::Maintenance;
 use crate::options::{Durability, Options};
 use crate::range::Range;
 use crate::superblock::{MAX_NAME, MAX_TREES, Superblock};
+use crate::values::MAX_VALUE;
 
 /// What the catalog lock guards.
 pub(crate) struct State {
@@ -75,6 +76,8 @@ pub(crate) struct Inner {
     /// What the database had written before this open (as of the
     /// checkpoint it opened from).
     pub(crate) lifetime_base: crate::superblock::Lifetime,
+    /// Large values written and not yet synced (`values.rs`).
+    pub(crate) data_first: Arc<crate::values::DataFirst>,
 }
 
 /// What recovery did when a database was opened.
@@ -104,8 +107,8 @@ impl core::fmt::Debug for Database {
 /// A named tree of a database: an ordered map from byte keys to byte values.
 #[derive(Clone, Copy)]
 pub struct Tree<'db> {
-    db: &'db Inner,
-    tree: BTree<'db>,
+    pub(crate) db: &'db Inner,
+    pub(crate) tree: BTree<'db>,
 }
 
 impl core::fmt::Debug for Tree<'_> {
@@ -146,6 +149,18 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
+}
+
+/// Who owns a page, as [`Database::accounting`] found: a large value.
+pub(crate) const OWNER_VALUE: u8 = 5;
+
+/// What [`Database::accounting`] found.
+pub(crate) struct Accounting {
+    pub(crate) entries: u64,
+    /// Per page: 1 superblock, 2 free, 3 a checkpoint's free list, 4 a tree,
+    /// [`OWNER_VALUE`].
+    pub(crate) owner: Vec<u8>,
+    pub(crate) references: Vec<crate::values::Reference>,
 }
 
 /// Log bytes a checkpoint leaves free at least, for writes in flight while
@@ -292,6 +307,25 @@ impl Inner {
         Ok(())
     }
 
+    /// Sets `key` to `value` in `tree` as part of `batch` (0: none): a
+    /// large value is written to an extent first, and the tree gets its
+    /// reference (`values.rs`).
+    pub(crate) fn put_value(&self, tree: &BTree<'_>, key: &[u8], value: &[u8], batch: u64) -> Result<Written, Error> {
+        if !crate::values::is_large(key, value.len()) {
+            return Ok(tree.put(key, value, batch)?);
+        }
+        let reference = self.write_value(value)?;
+        let encoded = reference.encode();
+        let stored = snowfall_btree::Stored { bytes: encoded.as_bytes(), reference: true };
+        tree.put_stored(key, stored, batch).map_err(|e| {
+            // Not logged (logging is a write's last step): nothing refers to it.
+            for &(start, pages) in &reference.extents {
+                self.bm.abandon_extent(start, pages);
+            }
+            e.into()
+        })
+    }
+
     pub(crate) fn tree_at(&self, root: PageId) -> BTree<'_> {
         BTree::open(&self.bm, root, self.tree_config).with_journal(self)
     }
@@ -313,9 +347,9 @@ fn check_entry(key: &[u8], value: Option<&[u8]>) -> Result<(), Error> {
         return Err(Error::Tree(snowfall_btree::Error::KeyTooLarge { len: key.len(), max: MAX_KEY }));
     }
     if let Some(v) = value
-        && key.len() + v.len() > MAX_ENTRY
+        && v.len() > MAX_VALUE
     {
-        return Err(Error::Tree(snowfall_btree::Error::ValueTooLarge { len: v.len(), max: MAX_ENTRY - key.len() }));
+        return Err(Error::Tree(snowfall_btree::Error::ValueTooLarge { len: v.len(), max: MAX_VALUE }));
     }
     Ok(())
 }
@@ -370,10 +404,9 @@ impl Database {
                 db.admit().map_err(|e| (e, i > 0))?;
                 let tree = db.tree_at(*root);
                 match value {
-                    Some(v) => tree.put(key, v, id),
-                    None => tree.delete(key, id),
-                }
-                .map_err(|e| (e.into(), true))?;
+                    Some(v) => db.put_value(&tree, key, v, id).map_err(|e| (e, true))?,
+                    None => tree.delete(key, id).map_err(|e| (e.into(), true))?,
+                };
             }
             db.commit(id).map_err(|e| (e, true))
         })();
@@ -419,6 +452,12 @@ impl Database {
     /// exactly once (in one tree, free, or holding the free list); returns
     /// the number of entries. Not for use while other threads write.
     pub fn check(&self) -> Result<u64, String> {
+        self.accounting().map(|a| a.entries)
+    }
+
+    /// [`check`](Self::check)'s walk: entries, who owns each page, and
+    /// every large value's reference.
+    pub(crate) fn accounting(&self) -> Result<Accounting, String> {
         let db = &*self.inner;
         let (next, free) = db.bm.allocation();
         let mut owner: Vec<u8> = alloc::vec![0; next as usize];
@@ -444,22 +483,38 @@ impl Database {
         let catalog = state.catalog.clone();
         drop(state);
         let mut entries = 0;
+        let mut references = Vec::new();
         for (name, root) in catalog {
             let mut err = None;
-            let shape = db.tree_at(root).check_pages(&mut |p| {
-                if err.is_none() {
-                    err = mark(p, 4).err();
-                }
-            });
+            let mut leaves_refs = Vec::new();
+            let shape = db.tree_at(root).check_all(
+                &mut |p| {
+                    if err.is_none() {
+                        err = mark(p, 4).err();
+                    }
+                },
+                &mut |leaf, bytes| leaves_refs.push((leaf, bytes.to_vec())),
+            );
             let shape = shape.map_err(|e| alloc::format!("tree {name:?}: {e}"))?;
             if let Some(e) = err {
                 return Err(alloc::format!("tree {name:?}: {e}"));
+            }
+            for (leaf, bytes) in leaves_refs {
+                let r = crate::values::Reference::decode(&bytes)
+                    .ok_or_else(|| alloc::format!("tree {name:?}: {leaf} holds a malformed reference"))?;
+                for &(start, pages) in &r.extents {
+                    for p in start..start.saturating_add(pages) {
+                        mark(PageId(p), OWNER_VALUE)
+                            .map_err(|e| alloc::format!("tree {name:?}: a large value in {leaf}: {e}"))?;
+                    }
+                }
+                references.push(r);
             }
             entries += shape.entries;
         }
         match owner.iter().position(|&o| o == 0) {
             Some(p) => Err(alloc::format!("page {p} is neither used nor free (leaked)")),
-            None => Ok(entries),
+            None => Ok(Accounting { entries, owner, references }),
         }
     }
 
@@ -521,16 +576,51 @@ impl Drop for Database {
 impl<'db> Tree<'db> {
     /// The value of `key`, if present.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        Ok(self.tree.get(key)?)
+        let mut buf = [0u8; MAX_ENTRY];
+        match self.tree.get_into(key, &mut buf)? {
+            None => Ok(None),
+            Some(found) if !found.reference => Ok(Some(buf.get(..found.len).unwrap_or_default().to_vec())),
+            Some(found) => {
+                let mut out = Vec::new();
+                Ok(self.resolve(key, found, &mut buf, &mut out)?.map(|_| out))
+            }
+        }
     }
 
-    /// Runs `f` on the value of `key` in place, without copying it, under a
-    /// shared latch on its leaf; `None` if the key is absent. Writers to
-    /// that leaf wait until `f` returns, so `f` must be short and must not
-    /// write to the database (it would wait for itself). `f` never runs
-    /// inside a fault guard: the leaf is latched, so it cannot be evicted.
+    /// Runs `f` on the value of `key`; `None` if the key is absent. A value
+    /// stored inline is read in place, without copying it, under a shared
+    /// latch on its leaf: writers to that leaf wait until `f` returns, so
+    /// `f` must be short and must not write to the database (it would wait
+    /// for itself). `f` never runs inside a fault guard: the leaf is
+    /// latched, so it cannot be evicted. A large value is read into memory
+    /// first, and `f` runs without a latch.
     pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, Error> {
-        Ok(self.tree.get_with(key, f)?)
+        let mut f = Some(f);
+        let mut reference = [0u8; MAX_ENTRY];
+        let inline = self.tree.get_with(key, |stored| {
+            if stored.reference {
+                let len = stored.bytes.len().min(MAX_ENTRY);
+                reference
+                    .get_mut(..len)
+                    .unwrap_or_default()
+                    .copy_from_slice(stored.bytes.get(..len).unwrap_or_default());
+                Err(len)
+            } else {
+                Ok(f.take().map(|f| f(stored.bytes)))
+            }
+        })?;
+        match inline {
+            None => Ok(None),
+            Some(Ok(r)) => Ok(r),
+            Some(Err(len)) => {
+                let mut out = Vec::new();
+                let found = snowfall_btree::Found { len, reference: true };
+                match self.resolve(key, found, &mut reference, &mut out)? {
+                    Some(_) => Ok(f.take().map(|f| f(&out))),
+                    None => Ok(None),
+                }
+            }
+        }
     }
 
     /// The entries with keys in `range`, in order, from either end (see
@@ -544,9 +634,14 @@ impl<'db> Tree<'db> {
         Range::new(*self, own(range.start_bound()), own(range.end_bound()))
     }
 
-    /// Copies the value of `key` into `out`; its length, if present.
-    pub fn get_into(&self, key: &[u8], out: &mut [u8; MAX_ENTRY]) -> Result<Option<usize>, Error> {
-        Ok(self.tree.get_into(key, out)?)
+    /// Copies the value of `key` into `out` (replacing what it held, and
+    /// reusing its allocation); the value's length, if present.
+    pub fn get_into(&self, key: &[u8], out: &mut Vec<u8>) -> Result<Option<usize>, Error> {
+        let mut buf = [0u8; MAX_ENTRY];
+        match self.tree.get_into(key, &mut buf)? {
+            None => Ok(None),
+            Some(found) => self.resolve(key, found, &mut buf, out),
+        }
     }
 
     /// Sets `key` to `value` with the database's default durability;
@@ -558,7 +653,10 @@ impl<'db> Tree<'db> {
     /// Sets `key` to `value`, acknowledged as `durability` says.
     pub fn insert_with(&self, key: &[u8], value: &[u8], durability: Durability) -> Result<bool, Error> {
         check_entry(key, Some(value))?;
-        self.db.write(durability, || self.tree.put(key, value, 0))
+        self.db.admit()?;
+        let written = self.db.put_value(&self.tree, key, value, 0).map_err(|e| self.db.failed(e))?;
+        self.db.settle(written.lsn, durability)?;
+        Ok(written.existed)
     }
 
     /// Removes `key` with the default durability; returns whether it was there.
@@ -578,9 +676,28 @@ impl<'db> Tree<'db> {
         &self,
         from: Bound<&[u8]>,
         direction: Direction,
-        visit: impl FnMut(&[u8], &[u8]) -> bool,
+        mut visit: impl FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), Error> {
-        Ok(self.tree.scan(from, direction, visit)?)
+        let mut failed = None;
+        let mut large = Vec::new();
+        self.tree.scan(from, direction, |key, stored| {
+            if !stored.reference {
+                return visit(key, stored.bytes);
+            }
+            let mut buf = [0u8; MAX_ENTRY];
+            let len = stored.bytes.len().min(MAX_ENTRY);
+            buf.get_mut(..len).unwrap_or_default().copy_from_slice(stored.bytes.get(..len).unwrap_or_default());
+            match self.resolve(key, snowfall_btree::Found { len, reference: true }, &mut buf, &mut large) {
+                Ok(Some(_)) => visit(key, &large),
+                // Removed since the leaf was read: as if the scan came later.
+                Ok(None) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            }
+        })?;
+        failed.map_or(Ok(()), Err)
     }
 
     /// The underlying B-tree.

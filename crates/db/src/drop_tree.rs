@@ -85,7 +85,18 @@ impl Database {
             .find(|(n, _)| n == name)
             .map(|(_, r)| *r)
             .ok_or_else(|| Error::NoSuchTree { name: String::from(name) })?;
-        let pages = db.tree_at(root).page_ids().map_err(|what| Error::Integrity { file: db.file.clone(), what })?;
+        let tree = db.tree_at(root);
+        let mut pages = tree.page_ids().map_err(|what| Error::Integrity { file: db.file.clone(), what })?;
+        // The pages of its large values go too (listed page by page, as
+        // the tree's: a drop is rare, and redo frees each id it lists).
+        tree.scan(core::ops::Bound::Unbounded, snowfall_btree::Direction::Forward, |_, stored| {
+            if stored.reference {
+                for (start, n) in crate::values::extents_of(stored.bytes) {
+                    pages.extend((start..start + n).map(PageId));
+                }
+            }
+            true
+        })?;
         let id = db.next_batch.fetch_add(1, Ordering::Relaxed);
         let chunks: Vec<&[PageId]> = pages.chunks(IDS_PER_RECORD).collect();
         let mut lsn = 0;

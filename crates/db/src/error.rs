@@ -167,6 +167,16 @@ pub enum Error {
         /// What is wrong.
         what: &'static str,
     },
+    /// A large value's stored bytes, or its reference, are damaged: the
+    /// read returns this rather than wrong bytes.
+    CorruptValue {
+        /// The file.
+        file: String,
+        /// The value's first page (0 if its reference is unreadable).
+        page: PageId,
+        /// What is wrong.
+        what: &'static str,
+    },
     /// The integrity check found a problem.
     Integrity {
         /// The file.
@@ -304,6 +314,9 @@ impl fmt::Display for Error {
             Error::NoSuchTree { name } => write!(f, "no tree named {name:?}"),
             Error::Catalog { what } => f.write_str(what),
             Error::Integrity { file, what } => write!(f, "{file}: integrity check failed: {what}"),
+            Error::CorruptValue { file, page, what } => {
+                write!(f, "{file}: the large value stored from {page} on is damaged: {what}")
+            }
             Error::BatchTooLarge { ops } => write!(f, "a batch of {ops} operations is too large for the log"),
             Error::Config { what } => f.write_str(what),
             Error::Thread { what } => write!(f, "cannot start a background thread: {what}"),

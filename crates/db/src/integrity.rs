@@ -43,17 +43,30 @@ impl Database {
         } else {
             self.checkpoint()?;
         }
-        let entries = self.check().map_err(bad)?;
+        let accounting = self.accounting().map_err(bad)?;
+        let entries = accounting.entries;
         let (next, free) = db.bm.allocation();
         let mut page = Box::new(Page::zeroed());
         let mut pages_verified = 0;
         for p in (SUPERBLOCK_PAGES..next).map(PageId) {
-            if free.contains(p) {
+            let value = accounting.owner.get(p.0 as usize) == Some(&crate::db::OWNER_VALUE);
+            if free.contains(p) || value {
                 continue;
             }
             db.bm.device().read_page(p, page.bytes_mut()).map_err(|e| bad(format!("{p} cannot be read: {e}")))?;
             page.verify(p).map_err(|e| bad(format!("{e}")))?;
             pages_verified += 1;
+        }
+        // Large values: raw bytes, checked whole against their reference.
+        let mut bytes = alloc::vec::Vec::new();
+        for r in &accounting.references {
+            if !db.read_value(r, &mut bytes)? {
+                return Err(bad(format!(
+                    "the large value stored from {} on does not match its checksum",
+                    r.first_page()
+                )));
+            }
+            pages_verified += r.extents.iter().map(|e| e.1).sum::<u64>();
         }
         let sb = db.state.lock().sb.clone();
         let mut scan = Scan::new(db.log.device(), db.log.ring(), sb.scan, sb.checkpoint_epoch);

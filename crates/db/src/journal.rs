@@ -13,13 +13,16 @@
 //! snapshot (taken under the same lock) is exactly the state at its redo
 //! point.
 
-use snowfall_btree::journal::{Change, Journal, Unit};
-use snowfall_buffer::{BufferManager, ExclusiveGuard};
+use alloc::vec::Vec;
+
+use snowfall_btree::journal::{Change, Journal, Op, Unit};
+use snowfall_buffer::{BufferManager, ExclusiveGuard, Extent};
 use snowfall_wal::LogError;
 
 use crate::db::Inner;
 use crate::double_write::DoubleWrite;
 use crate::error::Error;
+use crate::values::extents_of;
 
 /// A tree unit.
 pub(crate) const UNIT: u8 = 1;
@@ -36,6 +39,8 @@ impl Journal for Inner {
         let result = self.log.append(UNIT, |out, place| {
             unit.encode(out);
             self.bm.logged(unit.changes.iter().map(|c| c.page), unit.freed);
+            let (referenced, released) = extents(unit);
+            self.bm.logged_extents(&referenced, &released, place.start, batch);
             mark_images(&self.bm, unit, place.start);
             if batch != 0 {
                 let mut batches = self.batches.lock();
@@ -54,6 +59,19 @@ impl Journal for Inner {
             }
         }
     }
+}
+
+/// The extents a unit's inserted references refer to, and those of the
+/// reference its write released.
+pub(crate) fn extents(unit: &Unit<'_>) -> (Vec<Extent>, Vec<Extent>) {
+    let mut referenced = Vec::new();
+    for c in unit.changes {
+        if let Op::Insert { value, reference: true, .. } = c.op {
+            referenced.extend(extents_of(value));
+        }
+    }
+    let released = unit.write.and_then(|w| w.released).map(extents_of).unwrap_or_default();
+    (referenced, released)
 }
 
 /// A page logged whole in a record starting at `start` is rebuilt by redo
@@ -85,6 +103,12 @@ impl Inner {
 
     /// Logs that batch `id` commits; returns the record's LSN.
     pub(crate) fn commit(&self, id: u64) -> Result<u64, Error> {
-        self.log.append(COMMIT, |out, _| out.extend_from_slice(&id.to_le_bytes())).map(|at| at.end).map_err(Error::Log)
+        self.log
+            .append(COMMIT, |out, place| {
+                out.extend_from_slice(&id.to_le_bytes());
+                self.bm.batch_committed(id, place.start);
+            })
+            .map(|at| at.end)
+            .map_err(Error::Log)
     }
 }

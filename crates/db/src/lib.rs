@@ -80,6 +80,7 @@ mod range;
 mod recovery;
 mod stats;
 pub mod superblock;
+mod values;
 
 pub use builder::Builder;
 pub use db::{Batch, Database, Recovery, Tree};
@@ -91,3 +92,4 @@ pub use snowfall_btree::{Direction, Error as TreeError, MAX_ENTRY, MAX_KEY};
 pub use snowfall_buffer::memory::MemoryKind;
 pub use stats::Stats;
 pub use superblock::Lifetime;
+pub use values::MAX_VALUE;

@@ -249,11 +249,12 @@ fn open_devices(
     // Read-only: whatever recovery writes stays in memory.
     let (data, log_device) = (Counted::new(data), Counted::new(log_device));
     let counters = crate::stats::Io { data: data.counters(), log: log_device.counters() };
-    let (data, log_device): (Box<dyn Device>, Arc<dyn Device>) = if read_only {
-        (Box::new(Overlay::new(Box::new(data))), Arc::new(Overlay::new(Box::new(log_device))))
+    let (data, log_device): (Arc<dyn Device>, Arc<dyn Device>) = if read_only {
+        (Arc::new(Overlay::new(Box::new(data))), Arc::new(Overlay::new(Box::new(log_device))))
     } else {
-        (Box::new(data), Arc::new(log_device))
+        (Arc::new(data), Arc::new(log_device))
     };
+    let data_first = Arc::new(crate::values::DataFirst { data: data.clone(), unsynced: AtomicU64::new(0) });
     let log_name = format!("{name}.wal");
     let slot = |data: &dyn Device, i: u64| read_slot(data, i, name);
     // A database never created, or whose creation a crash cut short
@@ -311,7 +312,7 @@ fn open_devices(
     config.validate().map_err(|e| Error::Buffer(e.into()))?;
     let memory = snowfall_buffer::memory::open_backend(&config, config.virtual_pages(), data.block_device())
         .map_err(|e| Error::Buffer(e.into()))?;
-    let bm = BufferManager::with_parts(config, data, memory, Box::new(SharedHook(hook.clone())))?;
+    let bm = BufferManager::with_parts(config, Box::new(data), memory, Box::new(SharedHook(hook.clone())))?;
     bm.restore_allocation(sb.page_count, FreeSpace::default())?;
 
     let salvage = crate::recovery::Salvage { accept: options.accept_log_loss, log_short, log_name: &log_name };
@@ -335,6 +336,7 @@ fn open_devices(
     let log = Arc::new(Log::open(Box::new(log_device), sb.ring, epoch, recovered.resume, sb.scan)?);
     // Opened once, right here.
     let _ = hook.log.set(Box::new(log.clone()));
+    log.set_write_first(Box::new(data_first.clone()));
     bm.track_allocation();
     // The checkpoint's trunks are listed free, but stay set aside until a
     // newer checkpoint replaces them (the quarantine).
@@ -372,6 +374,7 @@ fn open_devices(
         },
         io: counters,
         lifetime_base: sb.lifetime,
+        data_first,
         options,
     });
     inner.undo(recovered.incomplete, sb.scan, recovered.end)?;

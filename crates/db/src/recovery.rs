@@ -26,7 +26,8 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use snowfall_btree::journal::Decoded;
+use snowfall_btree::Stored;
+use snowfall_btree::journal::{Decoded, Op};
 use snowfall_buffer::{BufferManager, Device, FreeSpace, PageId};
 use snowfall_wal::format::{lsn, position};
 use snowfall_wal::{LogError, Record, Resume, Scan};
@@ -38,6 +39,7 @@ use crate::error::Error;
 use crate::journal::{COMMIT, CREATE_TREE, DROP_TREE, UNIT};
 use crate::open::Hook;
 use crate::superblock::Superblock;
+use crate::values::extents_of;
 
 /// One write of a batch, as recovery needs it for undo.
 #[derive(Clone, Debug)]
@@ -45,7 +47,8 @@ pub(crate) struct BatchWrite {
     lsn: u64,
     tree: PageId,
     key: Vec<u8>,
-    before: Option<Vec<u8>>,
+    /// The value before (absent: `None`), and whether it is a reference.
+    before: Option<(Vec<u8>, bool)>,
 }
 
 /// What redo may accept, and names.
@@ -181,6 +184,27 @@ impl Redoer<'_> {
         for page in &unit.freed {
             self.free.insert(*page);
         }
+        // Large values: the extents of inserted references are in use, those
+        // of a released one free (the release was durable before any reuse,
+        // so nothing later in the log can need its bytes).
+        for (_, op) in &unit.changes {
+            if let Op::Insert { value, reference: true, .. } = op {
+                for (start, pages) in extents_of(value) {
+                    self.free.remove_run(start, pages);
+                    self.next = self.next.max(start + pages);
+                    for p in start.max(self.page_count)..start + pages {
+                        self.touched.insert(PageId(p));
+                    }
+                }
+            }
+        }
+        if let Some(released) = unit.write.and_then(|w| w.released) {
+            for (start, pages) in extents_of(released) {
+                // Free whatever part of it was not free already.
+                self.free.remove_run(start, pages);
+                self.free.insert_run(start, pages);
+            }
+        }
         Ok(())
     }
 }
@@ -313,7 +337,7 @@ fn redo_record(
                     lsn,
                     tree: w.tree,
                     key: w.key.to_vec(),
-                    before: w.before.ok_or_else(|| malformed(record.start))?.map(<[u8]>::to_vec),
+                    before: w.before.ok_or_else(|| malformed(record.start))?.map(|v| (v.bytes.to_vec(), v.reference)),
                 });
             }
             if live {
@@ -395,8 +419,10 @@ impl Inner {
                 continue;
             }
             let tree = self.tree_at(w.tree);
+            // An old reference goes back as it was: its extent was released
+            // only with the batch's commit, so it is whole (`values.rs`).
             match &w.before {
-                Some(v) => tree.put(&w.key, v, 0)?,
+                Some((v, reference)) => tree.put_stored(&w.key, Stored { bytes: v, reference: *reference }, 0)?,
                 None => tree.delete(&w.key, 0)?,
             };
         }

@@ -22,7 +22,7 @@
 //!
 //! - kind: [`LEAF`] or [`INNER`]; 0 is not a node.
 //! - flags: [`LOWER_INFINITE`], [`UPPER_INFINITE`] (the fence is -inf/+inf,
-//!   its bytes unused).
+//!   its bytes unused), [`HAS_REFERENCES`].
 //! - A node holds the keys `k` with `lower < k <= upper`. Every key in it
 //!   starts with the fences' common prefix (`prefix_len` bytes, the first
 //!   bytes of the lower fence), which is stored once; slots and cells hold
@@ -56,9 +56,15 @@ pub const MAX_KEY: usize = 1024;
 pub const MAX_ENTRY: usize = 1024;
 /// The largest node this layout addresses (offsets are u16).
 pub const MAX_NODE: usize = u16::MAX as usize;
+/// Largest reference (a leaf value standing for one stored out of line,
+/// whose format is the layers' above): with the largest key, never larger
+/// than a node's largest entry plus this, which [`MIN_NODE`] has room for.
+pub const MAX_REFERENCE: usize = 256;
 /// The smallest node that still holds two fences of the largest key and
-/// one entry of the largest size (so a split always succeeds).
-pub const MIN_NODE: usize = HEADER + 2 * MAX_KEY + SLOT + 4 + MAX_ENTRY;
+/// one entry of the largest size, inline or a reference with the largest
+/// key (so a split always succeeds).
+pub const MIN_NODE: usize = HEADER + 2 * MAX_KEY + SLOT + 4 + MAX_KEY + MAX_REFERENCE;
+const_assert!(MAX_KEY + MAX_REFERENCE >= MAX_ENTRY);
 const_assert!(MIN_NODE <= 4064);
 
 /// `kind` of a leaf.
@@ -69,6 +75,10 @@ pub const INNER: u8 = 2;
 pub const LOWER_INFINITE: u8 = 1;
 /// The upper fence is plus infinity.
 pub const UPPER_INFINITE: u8 = 2;
+/// The node may hold references (set by every insert of one, kept by
+/// rebuilds that keep one; cleared only by a rebuild without any), so a
+/// write to a leaf without it need not look for a reference it replaces.
+pub const HAS_REFERENCES: u8 = 4;
 
 pub(crate) const KIND_AT: usize = 0;
 pub(crate) const FLAGS_AT: usize = 1;

@@ -79,11 +79,13 @@ fn references_keep_their_flag_through_replace_split_merge_and_compaction() {
     let mut buf = vec![0u8; NODE];
     leaf(&mut buf, None, None);
     let mut node = NodeMut::new(&mut buf);
+    assert!(!node.has_references());
     let reference = |key: &'static [u8], value: &'static [u8]| Entry { key, value, reference: true };
     // Short references (the 2-byte length form is forced) and long ones.
     assert_eq!(node.insert_entry(reference(b"a", &[7; 37]), ALL), Ok(Inserted::Added));
     assert_eq!(node.insert_entry(reference(b"c", &[9; 200]), ALL), Ok(Inserted::Added));
     assert_eq!(node.insert(b"b", &[7; 37], ALL), Ok(Inserted::Added));
+    assert!(node.has_references());
     assert_eq!(get_flagged(&buf, b"a"), Some((vec![7; 37], true)));
     assert_eq!(get_flagged(&buf, b"b"), Some((vec![7; 37], false)));
     // A value of the same length but the other kind is not overwritten in place.
@@ -104,6 +106,12 @@ fn references_keep_their_flag_through_replace_split_merge_and_compaction() {
     assert!([flagged(&buf), flagged(&right)].concat().iter().all(|e| e.2));
     NodeMut::new(&mut buf).merge(&NodeMut::new(&mut right), &sep).unwrap();
     assert_eq!(flagged(&buf), [(b"b".to_vec(), vec![7; 37], true), (b"c".to_vec(), vec![9; 200], true)]);
+    assert!(NodeMut::new(&mut buf).has_references());
+    let mut node = NodeMut::new(&mut buf);
+    node.remove(b"b");
+    node.remove(b"c");
+    node.compact();
+    assert!(!node.has_references(), "a rebuild without references clears the flag");
 }
 
 #[test]

@@ -18,9 +18,9 @@ use core::ops::Range;
 
 use crate::bytes::Torn;
 use crate::layout::{
-    COUNT_AT, FLAGS_AT, HEADER, HEAP_LIVE_AT, HEAP_START_AT, INNER, KIND_AT, LEAF, LOWER_INFINITE, LOWER_LEN_AT,
-    LOWER_OFF_AT, MAX_KEY, PREFIX_LEN_AT, RIGHT_CHILD_AT, RUN_AT, RUN_LEN_AT, SLOT, UPPER_INFINITE, UPPER_LEN_AT,
-    UPPER_OFF_AT, cell_size, head_of, value_field,
+    COUNT_AT, FLAGS_AT, HAS_REFERENCES, HEADER, HEAP_LIVE_AT, HEAP_START_AT, INNER, KIND_AT, LEAF, LOWER_INFINITE,
+    LOWER_LEN_AT, LOWER_OFF_AT, MAX_KEY, PREFIX_LEN_AT, RIGHT_CHILD_AT, RUN_AT, RUN_LEN_AT, SLOT, UPPER_INFINITE,
+    UPPER_LEN_AT, UPPER_OFF_AT, cell_size, head_of, value_field,
 };
 use crate::read::Node;
 
@@ -261,6 +261,11 @@ impl<'a> NodeMut<'a> {
         }
     }
 
+    /// Whether the node may hold references (see [`HAS_REFERENCES`]).
+    pub fn has_references(&self) -> bool {
+        self.b.get(FLAGS_AT).is_some_and(|f| f & HAS_REFERENCES != 0)
+    }
+
     /// Contiguous free bytes between the slots and the heap.
     pub fn free_space(&self) -> usize {
         self.heap_start().saturating_sub(HEADER + self.count() * SLOT)
@@ -340,6 +345,11 @@ impl<'a> NodeMut<'a> {
         put_u16(self.b, from, at);
         if let Some(dst) = self.b.get_mut(from + 2..from + 6) {
             dst.copy_from_slice(&head_of(suffix).to_le_bytes());
+        }
+        if e.reference
+            && let Some(f) = self.b.get_mut(FLAGS_AT)
+        {
+            *f |= HAS_REFERENCES;
         }
         put_u16(self.b, COUNT_AT, count + 1);
         put_u16(self.b, HEAP_START_AT, at);

@@ -32,4 +32,4 @@ pub use error::LogError;
 pub use format::{HeaderError, LogHeader, MAX_RECORD};
 pub use record::RECORD_HEADER;
 pub use scan::{Record, Scan};
-pub use writer::{Appended, Log, LogHook, LogStats, Place, Resume};
+pub use writer::{Appended, Log, LogHook, LogStats, Place, Resume, WriteFirst};

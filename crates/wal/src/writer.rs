@@ -17,6 +17,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
+use once_cell::race::OnceBox;
 use rustix::io::Errno;
 use snowfall_buffer::{Device, DeviceError, IoOp, Page, PageId, WriteBackHook};
 use snowfall_latch::Mutex;
@@ -122,6 +123,23 @@ pub struct Log {
     flush_ends: AtomicU32,
     blocks: AtomicU64,
     records: AtomicU64,
+    /// What must be durable before any block is written (set once).
+    write_first: OnceBox<Box<dyn WriteFirst>>,
+}
+
+/// Something that must be durable before the log's blocks are: a flush
+/// calls it after taking the records it writes, before writing them. The
+/// database syncs there the large values written straight to its data file
+/// whose references those records may hold.
+pub trait WriteFirst: Send + Sync {
+    /// Makes durable what records appended so far depend on.
+    fn before_log_write(&self) -> Result<(), DeviceError>;
+}
+
+impl<T: WriteFirst + ?Sized> WriteFirst for alloc::sync::Arc<T> {
+    fn before_log_write(&self) -> Result<(), DeviceError> {
+        (**self).before_log_write()
+    }
 }
 
 impl core::fmt::Debug for Log {
@@ -190,7 +208,14 @@ impl Log {
             flush_ends: AtomicU32::new(0),
             blocks: AtomicU64::new(0),
             records: AtomicU64::new(0),
+            write_first: OnceBox::new(),
         })
+    }
+
+    /// Sets what every flush makes durable before writing its blocks (see
+    /// [`WriteFirst`]); only the first call has an effect.
+    pub fn set_write_first(&self, first: Box<dyn WriteFirst>) {
+        let _ = self.write_first.set(Box::new(first));
     }
 
     /// The epoch stamped on blocks this log writes.
@@ -403,6 +428,14 @@ impl Log {
         if bytes.is_empty() {
             f.spare = bytes;
             return Ok(self.durable());
+        }
+        // Taken after the records were: whatever they depend on was noted
+        // before they were appended.
+        if let Some(first) = self.write_first.get()
+            && let Err(e) = first.before_log_write()
+        {
+            f.spare = bytes;
+            return Err(self.fail(e));
         }
         let result = self.write_blocks(f, &bytes, first_block);
         f.spare = bytes;

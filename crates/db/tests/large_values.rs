@@ -1,0 +1,282 @@
+//! Values of any size: sizes on both sides of the inline limit and of page
+//! boundaries through every read and write call, reopen, batches, the
+//! integrity check, a damaged value, drop_tree, and the file bound when
+//! large values are overwritten again and again.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::ops::Bound;
+
+use common::{TempPath, small};
+use snowfall_db::{Batch, Database, Direction, Durability, Error, MAX_ENTRY, Options};
+
+/// A value of `len` bytes that differs for every `(seed, len)`.
+fn value(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ len as u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Lengths around the inline limit for an 8-byte key and around pages.
+fn lengths() -> Vec<usize> {
+    let limit = MAX_ENTRY - 8;
+    vec![0, 1, limit - 1, limit, limit + 1, 4095, 4096, 4097, 3 * 4096, (1 << 20) + 1]
+}
+
+#[expect(clippy::big_endian_bytes, reason = "keys sort like the numbers they encode")]
+fn key(i: usize) -> [u8; 8] {
+    (i as u64).to_be_bytes()
+}
+
+#[test]
+fn every_size_round_trips_through_every_call_and_a_reopen() {
+    let path = TempPath::new("large-sizes");
+    let lens = lengths();
+    {
+        let db = Database::open(path.str(), small()).unwrap();
+        let t = db.tree("t").unwrap();
+        for (i, &len) in lens.iter().enumerate() {
+            assert!(!t.insert(&key(i), &value(1, len)).unwrap());
+        }
+        let mut out = Vec::new();
+        for (i, &len) in lens.iter().enumerate() {
+            let want = value(1, len);
+            assert_eq!(t.get(&key(i)).unwrap().as_deref(), Some(&want[..]), "get {len}");
+            assert_eq!(t.get_into(&key(i), &mut out).unwrap(), Some(len), "get_into {len}");
+            assert_eq!(out, want);
+            assert_eq!(t.get_with(&key(i), |v| v == want.as_slice()).unwrap(), Some(true), "get_with {len}");
+        }
+        let forward: Vec<(Vec<u8>, Vec<u8>)> = t.range::<[u8]>(..).map(Result::unwrap).collect();
+        let mut backward: Vec<(Vec<u8>, Vec<u8>)> = t.range::<[u8]>(..).rev().map(Result::unwrap).collect();
+        backward.reverse();
+        assert_eq!(forward, backward);
+        assert_eq!(forward.len(), lens.len());
+        for (i, (k, v)) in forward.iter().enumerate() {
+            assert_eq!((k.as_slice(), v.len()), (&key(i)[..], lens[i]));
+            assert_eq!(*v, value(1, lens[i]));
+        }
+        // Replace every value by one of another size (large by small, small
+        // by large), then remove every other key.
+        for (i, &len) in lens.iter().enumerate() {
+            let other = lens[lens.len() - 1 - i];
+            assert!(t.insert_with(&key(i), &value(2, other), Durability::Sync).unwrap());
+            assert_eq!(t.get(&key(i)).unwrap().map(|v| v.len()), Some(other), "replaced {len} by {other}");
+        }
+        for i in (0..lens.len()).step_by(2) {
+            assert!(t.remove(&key(i)).unwrap());
+        }
+        assert_eq!(db.check_integrity().unwrap().entries, (lens.len() / 2) as u64);
+        db.close().unwrap();
+    }
+    let db = Database::open(path.str(), Options { create: false, ..small() }).unwrap();
+    let t = db.existing_tree("t").unwrap();
+    for i in 0..lens.len() {
+        let want = (i % 2 == 1).then(|| value(2, lens[lens.len() - 1 - i]));
+        assert_eq!(t.get(&key(i)).unwrap(), want, "after reopen, key {i}");
+    }
+    db.check_integrity().unwrap();
+}
+
+#[test]
+fn a_value_over_the_limit_is_a_typed_error_and_writes_nothing() {
+    let path = TempPath::new("large-limit");
+    let db = Database::open(path.str(), small()).unwrap();
+    let t = db.tree("t").unwrap();
+    // A value over 4 GiB - 1 would take 4 GiB of memory to pass; the limit
+    // is the constant `check_entry` compares with.
+    assert_eq!(snowfall_db::MAX_VALUE, u32::MAX as usize);
+    let e = t.insert(&[1; 1025], b"x").unwrap_err();
+    assert!(matches!(e, Error::Tree(snowfall_db::TreeError::KeyTooLarge { .. })), "{e}");
+    assert_eq!(t.get(&[1; 8]).unwrap(), None);
+}
+
+#[test]
+fn large_values_in_batches_commit_together() {
+    let path = TempPath::new("large-batch");
+    let db = Database::open(path.str(), small()).unwrap();
+    let t = db.tree("t").unwrap();
+    t.insert(&key(1), &value(3, 10_000)).unwrap();
+    let mut batch = Batch::new();
+    batch.insert(&t, &key(1), &value(4, 20_000));
+    batch.insert(&t, &key(2), &value(5, 5_000));
+    batch.remove(&t, &key(3));
+    db.write(&batch, Durability::Sync).unwrap();
+    assert_eq!(t.get(&key(1)).unwrap(), Some(value(4, 20_000)));
+    assert_eq!(t.get(&key(2)).unwrap(), Some(value(5, 5_000)));
+    db.check_integrity().unwrap();
+}
+
+/// Overwriting large values again and again reuses the space the old
+/// values leave: the file stays within the live data plus what waits for a
+/// checkpoint (released values are reused once their release is durable).
+#[test]
+fn overwriting_large_values_keeps_the_file_bounded() {
+    let path = TempPath::new("large-bound");
+    let db = Database::open(path.str(), small()).unwrap();
+    let t = db.tree("t").unwrap();
+    let (keys, len) = (8, 64 << 10);
+    for round in 0..200u64 {
+        for k in 0..keys {
+            t.insert(&key(k), &value(round, len)).unwrap();
+        }
+        if round % 50 == 49 {
+            db.checkpoint().unwrap();
+        }
+    }
+    db.checkpoint().unwrap();
+    let pages = db.stats().allocated_pages;
+    let live = (keys * len / 4096) as u64;
+    // Live values, one more generation of each (released, waiting for the
+    // log to be durable), the tree and the bookkeeping pages.
+    assert!(pages <= 2 * live + 64, "{pages} pages for {live} pages of live values");
+    eprintln!("{pages} pages in the file for {live} pages of live values");
+    for k in 0..keys {
+        assert_eq!(t.get(&key(k)).unwrap(), Some(value(199, len)));
+    }
+    db.check_integrity().unwrap();
+}
+
+#[test]
+fn a_damaged_large_value_is_an_error_naming_its_page_never_wrong_bytes() {
+    let path = TempPath::new("large-damage");
+    {
+        let db = Database::open(path.str(), small()).unwrap();
+        let t = db.tree("t").unwrap();
+        t.insert(&key(1), &value(6, 3 * 4096)).unwrap();
+        db.close().unwrap();
+    }
+    // The value is the only thing past the tree's pages: flip a byte in
+    // the last page of the file.
+    let mut bytes = std::fs::read(path.str()).unwrap();
+    let at = bytes.len() - 4096 + 100;
+    bytes[at] ^= 0xFF;
+    std::fs::write(path.str(), &bytes).unwrap();
+    let db = Database::open(path.str(), Options { create: false, ..small() }).unwrap();
+    let t = db.existing_tree("t").unwrap();
+    let e = t.get(&key(1)).unwrap_err();
+    assert!(matches!(e, Error::CorruptValue { .. }), "{e}");
+    assert!(e.to_string().contains("damaged"), "{e}");
+    assert!(db.check_integrity().is_err());
+}
+
+#[test]
+fn dropping_a_tree_frees_its_large_values() {
+    let path = TempPath::new("large-drop");
+    let mut db = Database::open(path.str(), small()).unwrap();
+    {
+        let t = db.tree("t").unwrap();
+        for k in 0..20 {
+            t.insert(&key(k), &value(7, 50_000)).unwrap();
+        }
+    }
+    db.checkpoint().unwrap();
+    let before = db.stats().allocated_pages;
+    db.drop_tree("t").unwrap();
+    db.checkpoint().unwrap();
+    db.check().unwrap();
+    let t = db.tree("u").unwrap();
+    for k in 0..20 {
+        t.insert(&key(k), &value(8, 50_000)).unwrap();
+    }
+    db.checkpoint().unwrap();
+    assert!(db.stats().allocated_pages <= before + 16, "{} > {before}", db.stats().allocated_pages);
+    db.check_integrity().unwrap();
+    let n = t.range::<[u8]>(..).count();
+    assert_eq!(n, 20);
+    let mut seen = 0;
+    t.scan(Bound::Unbounded, Direction::Backward, |_, v| {
+        seen += usize::from(v == value(8, 50_000).as_slice());
+        true
+    })
+    .unwrap();
+    assert_eq!(seen, 20);
+}
+
+/// Random inserts (sizes on both sides of the inline limit and of page
+/// boundaries, up to a 64 MiB value), removes, reads and reopens against a
+/// `BTreeMap`.
+#[test]
+fn random_writes_of_every_size_match_a_btreemap() {
+    use snowfall_buffer::scenario::SplitMix64;
+    let path = TempPath::new("large-model");
+    let limit = MAX_ENTRY - 8;
+    let sizes = [0, 1, 100, limit - 1, limit, limit + 1, 4095, 4096, 4097, 20_000, (1 << 20) + 1];
+    let mut model: std::collections::BTreeMap<u64, Vec<u8>> = std::collections::BTreeMap::new();
+    let mut rng = SplitMix64(14);
+    let mut db = Database::open(path.str(), small()).unwrap();
+    for step in 0..600u64 {
+        let t = db.tree("t").unwrap();
+        let k = rng.below(40);
+        match rng.below(6) {
+            0 => assert_eq!(t.remove(&key(k as usize)).unwrap(), model.remove(&k).is_some(), "step {step}"),
+            1 => assert_eq!(t.get(&key(k as usize)).unwrap(), model.get(&k).cloned(), "step {step}"),
+            _ => {
+                let v = value(step, sizes[rng.below(sizes.len() as u64) as usize]);
+                assert_eq!(t.insert(&key(k as usize), &v).unwrap(), model.insert(k, v).is_some(), "step {step}");
+            }
+        }
+        if step == 300 {
+            // One 64 MiB value among them.
+            let v = value(step, 64 << 20);
+            t.insert(&key(7), &v).unwrap();
+            model.insert(7, v);
+        }
+        if step % 150 == 149 {
+            db.close().unwrap();
+            db = Database::open(path.str(), Options { create: false, ..small() }).unwrap();
+        }
+    }
+    let t = db.tree("t").unwrap();
+    let got: Vec<(Vec<u8>, Vec<u8>)> = t.range::<[u8]>(..).map(Result::unwrap).collect();
+    let want: Vec<(Vec<u8>, Vec<u8>)> = model.iter().map(|(k, v)| (key(*k as usize).to_vec(), v.clone())).collect();
+    assert!(got == want, "the tree differs from the model");
+    db.check_integrity().unwrap();
+}
+
+/// Readers of a large value while one writer replaces it with values of
+/// other sizes and removes it: each read returns one of the values whole,
+/// or nothing, never a mix.
+#[test]
+fn readers_see_the_old_value_whole_or_the_new_one_while_it_is_overwritten() {
+    let path = TempPath::new("large-race");
+    let db = Database::open(path.str(), small()).unwrap();
+    let t = db.tree("t").unwrap();
+    let versions: Vec<Vec<u8>> = (0..4).map(|i| value(100 + i, 30_000 + 7_000 * i as usize)).collect();
+    t.insert(&key(1), &versions[0]).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let reads = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let mut out = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match t.get_into(&key(1), &mut out).unwrap() {
+                        None => {}
+                        Some(_) => assert!(versions.contains(&out), "a read of {} bytes matches no version", out.len()),
+                    }
+                    reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+        for round in 0..400usize {
+            if round % 7 == 6 {
+                t.remove_with(&key(1), Durability::None).unwrap();
+            } else {
+                t.insert_with(&key(1), &versions[round % 4], Durability::None).unwrap();
+            }
+            if round % 50 == 0 {
+                db.sync().unwrap();
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert!(reads.into_inner() > 100);
+    db.check_integrity().unwrap();
+}
