@@ -1,13 +1,11 @@
 //! The small commands: one operation each.
 
-use alloc::borrow::Cow;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use rustix::io::Errno;
 use snowfall_buffer::{DeviceError, IoOp};
-use snowfall_db::{MAX_KEY, MAX_VALUE};
 
 use snowfall_rt::{errln, outln};
 
@@ -15,53 +13,49 @@ use super::out::written;
 use super::{Global, NOT_FOUND, Open, close, db_error, escape, positional};
 use crate::cli::{SUCCESS, USAGE};
 
-/// `put KEY VALUE`; VALUE `-` reads the value from standard input, bytes
-/// as they are.
+/// `put KEY VALUE`; VALUE `-` streams the value from standard input, bytes
+/// as they are, of any size the engine takes (never held in memory whole).
 pub fn put(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     let a = positional("put", args, &["KEY", "VALUE"])?;
     let key = g.bytes("KEY", a.first().copied().unwrap_or_default())?;
-    let value = match a.get(1).copied().unwrap_or_default() {
-        // A key too long for any value: the engine refuses it (below)
-        // without the input being read.
-        b"-" if key.len() > MAX_KEY => Cow::Borrowed(&[][..]),
-        b"-" => Cow::Owned(stdin_value()?),
-        arg => g.bytes("VALUE", arg)?,
-    };
+    let value = a.get(1).copied().unwrap_or_default();
+    if value == b"-" {
+        let db = g.open(Open::Create)?;
+        let result = db.tree(&g.tree).map_err(db_error).and_then(|tree| put_stdin(g, &tree, &key));
+        return close(db, result);
+    }
+    let value = g.bytes("VALUE", value)?;
     let db = g.open(Open::Create)?;
     let result = db.tree(&g.tree).and_then(|tree| tree.insert(&key, &value)).map(|_| SUCCESS).map_err(db_error);
     close(db, result)
 }
 
-/// Bytes read from standard input per `read(2)`.
-const STDIN_CHUNK: usize = 64 << 10;
+/// Bytes read from standard input per `read(2)`, and written to standard
+/// output per `write(2)` by `get --raw`.
+const STDIN_CHUNK: usize = 1 << 20;
 
-/// The whole of standard input, as a value. Reading stops one byte past
-/// the most the engine takes (so a larger input is refused without reading
-/// it all, and nothing is written).
-fn stdin_value() -> Result<Vec<u8>, i32> {
-    let max = MAX_VALUE;
-    let mut value = Vec::new();
-    let mut buf = alloc::vec![0u8; STDIN_CHUNK];
-    while value.len() <= max {
+/// Streams standard input into `key`'s new value. A key the engine refuses
+/// is refused before the input is read; an input larger than the engine
+/// takes is refused one chunk past the limit; either way, or if reading
+/// fails, nothing is stored.
+fn put_stdin(g: &Global, tree: &snowfall_db::Tree<'_>, key: &[u8]) -> Result<i32, i32> {
+    let mut writer = tree.writer(key).map_err(db_error)?;
+    let mut buf = crate::oom::with_capacity(STDIN_CHUNK, "the input buffer").map_err(|e| e.report())?;
+    buf.resize(STDIN_CHUNK, 0);
+    loop {
         let n = match snowfall_rt::io::read_stdin(&mut buf) {
-            Ok(0) => return Ok(value),
+            Ok(0) => break,
             Ok(n) => n,
             Err(Errno::INTR) => continue,
             Err(errno) => {
-                let e = DeviceError::Os { op: IoOp::Read, offset: value.len() as u64, errno };
+                let e = DeviceError::Os { op: IoOp::Read, offset: writer.len(), errno };
                 errln!("snowfall: put: reading the value from standard input: {e}");
                 return Err(USAGE);
             }
         };
-        if value.try_reserve(n).is_err() {
-            errln!("snowfall: put: out of memory reading the value ({} bytes so far) from standard input", value.len());
-            return Err(USAGE);
-        }
-        value.extend_from_slice(buf.get(..n).unwrap_or_default());
+        writer.write(buf.get(..n).unwrap_or_default()).map_err(db_error)?;
     }
-    // Bad input, as the engine's own "value too large": one line, nothing written.
-    errln!("snowfall: put: the value on standard input is too large: at most {max} bytes fit");
-    Err(USAGE)
+    writer.commit(g.durability).map(|_| SUCCESS).map_err(db_error)
 }
 
 /// `get [--raw] KEY`: the value alone and a newline (hex with `--hex`), or
@@ -73,14 +67,15 @@ pub fn get(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     let a = positional("get", &args, &["[--raw] KEY"])?;
     let key = g.bytes("KEY", a.first().copied().unwrap_or_default())?;
     let db = g.open(Open::Read)?;
+    if raw {
+        let result = db.existing_tree(&g.tree).map_err(db_error).and_then(|tree| get_raw(&tree, &key));
+        return close(db, result);
+    }
     let result = (|| {
         let Some(value) = db.existing_tree(&g.tree).and_then(|tree| tree.get(&key)).map_err(db_error)? else {
             errln!("snowfall: key not found");
             return Err(NOT_FOUND);
         };
-        if raw {
-            return written(snowfall_rt::io::write_all(snowfall_rt::io::STDOUT, &value));
-        }
         let mut line = crate::oom::with_capacity(2 * value.len() + 1, "the value").map_err(|e| e.report())?;
         if g.hex {
             escape::escape(&value, true, &mut line);
@@ -91,6 +86,28 @@ pub fn get(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
         written(snowfall_rt::io::write_all(snowfall_rt::io::STDOUT, &line))
     })();
     close(db, result)
+}
+
+/// Streams `key`'s value to standard output, a chunk at a time (its
+/// checksum is checked at the end: a damaged value ends in an error after
+/// the bytes before it were written).
+fn get_raw(tree: &snowfall_db::Tree<'_>, key: &[u8]) -> Result<i32, i32> {
+    let Some(mut reader) = tree.reader(key).map_err(db_error)? else {
+        errln!("snowfall: key not found");
+        return Err(NOT_FOUND);
+    };
+    let mut buf = crate::oom::with_capacity(STDIN_CHUNK, "the output buffer").map_err(|e| e.report())?;
+    buf.resize(STDIN_CHUNK.min(usize::try_from(reader.len()).unwrap_or(STDIN_CHUNK)), 0);
+    loop {
+        let n = reader.read(&mut buf).map_err(db_error)?;
+        if n == 0 {
+            return Ok(SUCCESS);
+        }
+        // A closed pipe ends the output (as `written` says: not an error).
+        if let Err(e) = snowfall_rt::io::write_all(snowfall_rt::io::STDOUT, buf.get(..n).unwrap_or_default()) {
+            return written(Err(e));
+        }
+    }
 }
 
 /// `del KEY`: status 1 if the key or the tree is not there.

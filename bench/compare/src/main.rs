@@ -22,8 +22,11 @@
 //! process of its own, interleaved, R times, and prints medians and ratios.
 //! `compare one ENGINE KEYS LOOKUPS [INSERT_THREADS]` is one such process.
 //! `compare durable [--seconds S] [--runs R]`: durable writes (durable.rs).
+//! `compare large [--size B] [--total B] [--seconds S] [--runs R]`: large
+//! values (large.rs).
 
 mod durable;
+mod large;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -388,9 +391,18 @@ fn main() {
         ),
         Some("all") => all(flag("--keys", 10_000_000), flag("--lookups", 10_000_000), flag("--runs", 5) as u32),
         Some("durable") => durable::durable(flag("--seconds", 3), flag("--runs", 3) as u32),
+        Some("large") => large::all(
+            flag("--size", 1 << 20) as usize,
+            flag("--total", 1 << 30),
+            flag("--seconds", 5),
+            flag("--runs", 3) as u32,
+        ),
+        Some("large-one") => {
+            large::one(&args[2], args[3].parse().unwrap(), args[4].parse().unwrap(), args[5].parse().unwrap())
+        }
         _ => eprintln!(
             "usage: compare all [--keys N] [--lookups N] [--runs R] | compare one ENGINE KEYS LOOKUPS [THREADS] | \
-             compare durable [--seconds S] [--runs R]"
+             compare durable [--seconds S] [--runs R] | compare large [--size B] [--total B] [--seconds S] [--runs R]"
         ),
     }
 }

@@ -11,6 +11,16 @@
 //!   quarantined with the position of its record (or, inside a batch, until
 //!   the batch's commit record) and returns to the free runs once the log is
 //!   durable past it.
+//! - **And for their readers to be gone.** A reader pins the extents
+//!   ([`BufferManager::pin_extents`]) before it reads a reference from a
+//!   leaf, and keeps the pin while it reads the value. Pins count in one of
+//!   two counters by the parity of an epoch; a release notes the epoch it
+//!   happened in. The epoch moves on only when the counter of the epoch
+//!   before it is zero, so once it has moved twice past a release, every
+//!   reader that could have read the released reference has unpinned (one
+//!   that pinned later read the leaf after the release). A reader that
+//!   keeps its pin holds back the reuse of everything released meanwhile,
+//!   as a long read transaction does in LMDB.
 //! - **Freed pages become extents only once old.** A page freed from a tree
 //!   may still have copies in the double-write area, which recovery puts
 //!   back over any stored page that fails its checksum, as an extent's raw
@@ -24,7 +34,7 @@
 //! nothing.
 
 use alloc::vec::Vec;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::Error;
 use crate::manager::BufferManager;
@@ -41,6 +51,63 @@ pub(crate) struct Quarantined {
     after: u64,
     /// The batch whose commit it waits for (0: none; `after` is then set).
     batch: u64,
+    /// The pins' epoch when it was released.
+    epoch: u64,
+}
+
+/// Readers of extents: an epoch and the pins taken in each parity of it.
+#[derive(Debug, Default)]
+pub(crate) struct Pins {
+    epoch: AtomicU64,
+    readers: [AtomicU64; 2],
+}
+
+/// A pin on extents: while it lives, no extent whose reference the holder
+/// may have read is reused. See the module docs.
+#[derive(Debug)]
+pub struct ExtentPin<'a> {
+    pins: &'a Pins,
+    parity: usize,
+}
+
+impl Drop for ExtentPin<'_> {
+    fn drop(&mut self) {
+        if let Some(r) = self.pins.readers.get(self.parity) {
+            r.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Pins {
+    fn pin(&self) -> ExtentPin<'_> {
+        loop {
+            let epoch = self.epoch.load(Ordering::SeqCst);
+            let parity = (epoch % 2) as usize;
+            let readers = self.readers.get(parity);
+            if let Some(r) = readers {
+                r.fetch_add(1, Ordering::SeqCst);
+            }
+            // Counted in the epoch it read (else the epoch may have moved
+            // past it without seeing this pin): try again.
+            if self.epoch.load(Ordering::SeqCst) == epoch {
+                return ExtentPin { pins: self, parity };
+            }
+            if let Some(r) = readers {
+                r.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Moves the epoch on if no pin of the epoch before it is left; the
+    /// epoch now.
+    fn advance(&self) -> u64 {
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let before = self.readers.get(((epoch + 1) % 2) as usize).map_or(0, |r| r.load(Ordering::SeqCst));
+        if before == 0 {
+            let _ = self.epoch.compare_exchange(epoch, epoch + 1, Ordering::SeqCst, Ordering::SeqCst);
+        }
+        self.epoch.load(Ordering::SeqCst)
+    }
 }
 
 impl BufferManager {
@@ -53,9 +120,14 @@ impl BufferManager {
     /// [`abandon_extent`](Self::abandon_extent) if it never will be.
     pub fn allocate_extent(&self, pages: u64, durable: u64) -> Result<u64, Error> {
         let mut a = self.allocator.lock();
+        let mut epoch = self.pins.epoch.load(Ordering::SeqCst);
+        if !a.quarantine.is_empty() {
+            self.pins.advance();
+            epoch = self.pins.advance();
+        }
         let mut i = 0;
         while let Some(q) = a.quarantine.get(i).copied() {
-            if q.batch == 0 && durable > q.after {
+            if q.batch == 0 && durable > q.after && epoch >= q.epoch + 2 {
                 a.quarantine.swap_remove(i);
                 a.free.insert_run(q.start, q.pages);
             } else {
@@ -89,6 +161,22 @@ impl BufferManager {
         a.free.insert_run(start, pages);
     }
 
+    /// Keeps the first `keep` pages of an extent from
+    /// [`allocate_extent`](Self::allocate_extent) not yet referenced and gives
+    /// the rest back (a streaming writer's last extent, once it knows the
+    /// value's length).
+    pub fn trim_extent(&self, start: u64, pages: u64, keep: u64) {
+        if keep >= pages {
+            return;
+        }
+        let mut a = self.allocator.lock();
+        if let Some(e) = a.allocating_extents.iter_mut().find(|e| **e == (start, pages)) {
+            *e = (start, keep);
+        }
+        a.allocating_extents.retain(|e| e.1 != 0);
+        a.free.insert_run(start + keep, pages - keep);
+    }
+
     /// A record starting at `at` that references the extents `referenced`
     /// and releases `released` is in the log (call it atomically with the
     /// append, under the log's lock). A referenced extent not handed out by
@@ -112,9 +200,17 @@ impl BufferManager {
                 }
             }
         }
+        let epoch = self.pins.epoch.load(Ordering::SeqCst);
         for &(start, pages) in released {
-            a.quarantine.push(Quarantined { start, pages, after: if batch == 0 { at } else { u64::MAX }, batch });
+            let after = if batch == 0 { at } else { u64::MAX };
+            a.quarantine.push(Quarantined { start, pages, after, batch, epoch });
         }
+    }
+
+    /// Pins extents for reading: take it before reading a reference from a
+    /// leaf, keep it while reading the value.
+    pub fn pin_extents(&self) -> ExtentPin<'_> {
+        self.pins.pin()
     }
 
     /// Batch `batch` committed in a record starting at `at`: its released

@@ -52,7 +52,7 @@ pub use changes::WrittenBack;
 pub use config::{Config, DEFAULT_EVICTION_BATCH, MAX_EVICTION_BATCH};
 pub use device::Device;
 pub use error::{ConfigError, DeviceError, Error, IoOp, MemoryError};
-pub use extents::Extent;
+pub use extents::{Extent, ExtentPin};
 pub use free_space::FreeSpace;
 pub use guard::{ExclusiveGuard, Invalid, OptimisticGuard, PageView, SharedGuard};
 pub use manager::{BufferManager, CheckpointAllocation, NoLog, PageState, WriteBackHook};

@@ -150,6 +150,8 @@ pub struct BufferManager {
     /// Spare page-sized buffers for write-back (sealed copies of pages).
     pub(crate) write_buffers: Mutex<Vec<Vec<Page>>>,
     pub(crate) counters: Counters,
+    /// Readers of extents, by epoch (`extents.rs`).
+    pub(crate) pins: crate::extents::Pins,
     /// Whether optimistic readers need fault recovery (exmap-like backends).
     pub(crate) guarded_reads: bool,
 }
@@ -224,6 +226,7 @@ impl BufferManager {
             allocating: AtomicU64::new(0),
             write_buffers: Mutex::new(Vec::new()),
             counters: Counters::default(),
+            pins: crate::extents::Pins::default(),
             config,
             _fault_range: fault_range,
             memory,

@@ -151,6 +151,10 @@ impl Batch {
     }
 }
 
+/// What a lookup that found a reference hands [`Tree::resolve`] (which
+/// looks the key up again under a pin).
+const LARGE: snowfall_btree::Found = snowfall_btree::Found { len: 0, reference: true };
+
 /// Who owns a page, as [`Database::accounting`] found: a large value.
 pub(crate) const OWNER_VALUE: u8 = 5;
 
@@ -342,7 +346,7 @@ impl Inner {
     }
 }
 
-fn check_entry(key: &[u8], value: Option<&[u8]>) -> Result<(), Error> {
+pub(crate) fn check_entry(key: &[u8], value: Option<&[u8]>) -> Result<(), Error> {
     if key.len() > MAX_KEY {
         return Err(Error::Tree(snowfall_btree::Error::KeyTooLarge { len: key.len(), max: MAX_KEY }));
     }
@@ -596,26 +600,16 @@ impl<'db> Tree<'db> {
     /// first, and `f` runs without a latch.
     pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, Error> {
         let mut f = Some(f);
-        let mut reference = [0u8; MAX_ENTRY];
-        let inline = self.tree.get_with(key, |stored| {
-            if stored.reference {
-                let len = stored.bytes.len().min(MAX_ENTRY);
-                reference
-                    .get_mut(..len)
-                    .unwrap_or_default()
-                    .copy_from_slice(stored.bytes.get(..len).unwrap_or_default());
-                Err(len)
-            } else {
-                Ok(f.take().map(|f| f(stored.bytes)))
-            }
-        })?;
+        let inline =
+            self.tree.get_with(key, |stored| (!stored.reference).then(|| f.take().map(|f| f(stored.bytes))))?;
         match inline {
             None => Ok(None),
-            Some(Ok(r)) => Ok(r),
-            Some(Err(len)) => {
+            Some(Some(r)) => Ok(r),
+            // A reference: read the value under a pin, then run `f`.
+            Some(None) => {
                 let mut out = Vec::new();
-                let found = snowfall_btree::Found { len, reference: true };
-                match self.resolve(key, found, &mut reference, &mut out)? {
+                let mut buf = [0u8; MAX_ENTRY];
+                match self.resolve(key, LARGE, &mut buf, &mut out)? {
                     Some(_) => Ok(f.take().map(|f| f(&out))),
                     None => Ok(None),
                 }
@@ -685,9 +679,7 @@ impl<'db> Tree<'db> {
                 return visit(key, stored.bytes);
             }
             let mut buf = [0u8; MAX_ENTRY];
-            let len = stored.bytes.len().min(MAX_ENTRY);
-            buf.get_mut(..len).unwrap_or_default().copy_from_slice(stored.bytes.get(..len).unwrap_or_default());
-            match self.resolve(key, snowfall_btree::Found { len, reference: true }, &mut buf, &mut large) {
+            match self.resolve(key, LARGE, &mut buf, &mut large) {
                 Ok(Some(_)) => visit(key, &large),
                 // Removed since the leaf was read: as if the scan came later.
                 Ok(None) => true,

@@ -79,6 +79,7 @@ mod options;
 mod range;
 mod recovery;
 mod stats;
+mod stream;
 pub mod superblock;
 mod values;
 
@@ -91,5 +92,6 @@ pub use range::{Entry, Range};
 pub use snowfall_btree::{Direction, Error as TreeError, MAX_ENTRY, MAX_KEY};
 pub use snowfall_buffer::memory::MemoryKind;
 pub use stats::Stats;
+pub use stream::{ValueReader, ValueWriter};
 pub use superblock::Lifetime;
 pub use values::MAX_VALUE;

@@ -20,13 +20,15 @@
 //! holding a reference reaches the disk before the bytes it refers to. A
 //! crash before the record leaves the extent referenced by nothing: free.
 //!
-//! **Reads check the checksum** of the whole value. A reader copies the
-//! reference from the leaf and reads the extent without a latch; if a
-//! writer replaced the value meanwhile and the extent was released and
-//! reused, the checksum fails and the reader looks the key up again: a
-//! changed reference means "try again", the same one means the stored
-//! bytes are damaged ([`Error::CorruptValue`]). So a read returns the old
-//! value whole or the new one whole, never a mix, and never wrong bytes.
+//! **Reads pin, then look up.** A reader pins the extents
+//! ([`BufferManager::pin_extents`](snowfall_buffer::BufferManager::pin_extents)),
+//! copies the reference from the leaf (a validated optimistic read) and
+//! reads the extent without a latch: a writer may replace the value
+//! meanwhile, but its old extent is not reused while the pin lives, so the
+//! read returns the old value whole or the new one whole, never a mix. The
+//! checksum of the whole value is checked on every read: a mismatch means
+//! the stored bytes are damaged ([`Error::CorruptValue`]), never wrong bytes
+//! returned.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -49,10 +51,7 @@ const MAX_EXTENTS: usize = 16;
 
 /// Pages written or read per device request (1 MiB): the bounce buffer a
 /// large value goes through, whatever its size.
-const CHUNK_PAGES: usize = 256;
-
-/// How often a read retries a value replaced under it before giving up.
-const READ_TRIES: u32 = 1000;
+pub(crate) const CHUNK_PAGES: usize = 256;
 
 const HEADER: usize = 25;
 
@@ -161,7 +160,7 @@ impl WriteFirst for DataFirst {
 }
 
 /// A bounce buffer of aligned pages (the data file is `O_DIRECT`).
-fn bounce(pages: usize) -> Vec<Page> {
+pub(crate) fn bounce(pages: usize) -> Vec<Page> {
     (0..pages).map(|_| Page::zeroed()).collect()
 }
 
@@ -189,12 +188,7 @@ impl Inner {
                 dst.get_mut(..bytes.len()).unwrap_or_default().copy_from_slice(bytes);
                 dst.get_mut(bytes.len()..).unwrap_or_default().fill(0);
             }
-            let bufs: Vec<&[u8; PAGE_SIZE]> = buf.iter().take(n).map(Page::bytes).collect();
-            let first = PageId(start + (i * CHUNK_PAGES) as u64);
-            self.bm
-                .device()
-                .write_pages(first, &bufs)
-                .map_err(|(_, source)| Error::Io { file: self.file.clone(), source })?;
+            self.write_pages(start + (i * CHUNK_PAGES) as u64, &buf, n)?;
         }
         Ok(())
     }
@@ -212,16 +206,7 @@ impl Inner {
             let mut done = 0;
             while done < pages {
                 let n = (pages - done).min(CHUNK_PAGES as u64) as usize;
-                let mut bufs: Vec<&mut [u8; PAGE_SIZE]> = buf.iter_mut().take(n).map(Page::bytes_mut).collect();
-                let first = PageId(start + done);
-                let got = self
-                    .bm
-                    .device()
-                    .read_pages(first, &mut bufs)
-                    .map_err(|source| Error::Io { file: self.file.clone(), source })?;
-                if got < n {
-                    return Ok(false);
-                }
+                self.read_pages(start + done, buf.get_mut(..n).unwrap_or_default())?;
                 for page in buf.iter().take(n) {
                     let want = (len - out.len()).min(PAGE_SIZE);
                     let bytes = page.bytes().get(..want).unwrap_or_default();
@@ -236,44 +221,39 @@ impl Inner {
 }
 
 impl Tree<'_> {
-    /// The value `found` in `buf` stands for, into `out`: copied if inline,
-    /// read from its extent if a reference (looking `key` up again if the
-    /// value changed under the read). `None` if the key went away meanwhile.
+    /// The value `found` in `buf` stands for, into `out`: copied if inline;
+    /// if a reference, `key` is looked up again under a pin and its value
+    /// read from its extent (the lookup that found the reference ran
+    /// without one). `None` if the key went away meanwhile.
     pub(crate) fn resolve(
         &self,
         key: &[u8],
-        mut found: Found,
+        found: Found,
         buf: &mut [u8; MAX_ENTRY],
         out: &mut Vec<u8>,
     ) -> Result<Option<usize>, Error> {
-        for _ in 0..READ_TRIES {
-            let stored = buf.get(..found.len).unwrap_or_default();
-            if !found.reference {
-                out.clear();
-                out.extend_from_slice(stored);
-                return Ok(Some(found.len));
-            }
-            let reference = Reference::decode(stored).ok_or_else(|| self.corrupt_reference(key))?;
-            if self.db.read_value(&reference, out)? {
-                return Ok(Some(out.len()));
-            }
-            let mut again = [0u8; MAX_ENTRY];
-            match self.btree().get_into(key, &mut again)? {
-                None => return Ok(None),
-                Some(f) if f.reference && again.get(..f.len) == Some(stored) => {
-                    return Err(Error::CorruptValue {
-                        file: self.db.file.clone(),
-                        page: reference.first_page(),
-                        what: "its checksum does not match",
-                    });
-                }
-                Some(f) => {
-                    found = f;
-                    *buf = again;
-                }
-            }
+        if !found.reference {
+            out.clear();
+            out.extend_from_slice(buf.get(..found.len).unwrap_or_default());
+            return Ok(Some(found.len));
         }
-        Err(Error::Config { what: "a value kept changing under a read" })
+        let _pin = self.db.bm.pin_extents();
+        let Some(found) = self.btree().get_into(key, buf)? else { return Ok(None) };
+        let stored = buf.get(..found.len).unwrap_or_default();
+        if !found.reference {
+            out.clear();
+            out.extend_from_slice(stored);
+            return Ok(Some(found.len));
+        }
+        let reference = Reference::decode(stored).ok_or_else(|| self.corrupt_reference(key))?;
+        if !self.db.read_value(&reference, out)? {
+            return Err(Error::CorruptValue {
+                file: self.db.file.clone(),
+                page: reference.first_page(),
+                what: "its checksum does not match",
+            });
+        }
+        Ok(Some(out.len()))
     }
 
     /// The error for a reference that does not decode.

@@ -280,3 +280,102 @@ fn readers_see_the_old_value_whole_or_the_new_one_while_it_is_overwritten() {
     assert!(reads.into_inner() > 100);
     db.check_integrity().unwrap();
 }
+
+/// A value written in chunks of odd sizes and read back in other odd
+/// sizes, at offsets, and whole; a small one ends up inline; a writer
+/// dropped before its commit leaves nothing behind.
+#[test]
+fn streamed_values_round_trip_and_uncommitted_ones_leave_nothing() {
+    let path = TempPath::new("large-stream");
+    let db = Database::open(path.str(), small()).unwrap();
+    let t = db.tree("t").unwrap();
+    let want = value(9, (5 << 20) + 123);
+    let mut w = t.writer(&key(1)).unwrap();
+    for chunk in want.chunks(65_537) {
+        w.write(chunk).unwrap();
+    }
+    assert_eq!(w.len(), want.len() as u64);
+    assert!(!w.commit(Durability::Sync).unwrap());
+    assert_eq!(t.get(&key(1)).unwrap().as_deref(), Some(&want[..]));
+    let mut r = t.reader(&key(1)).unwrap().unwrap();
+    assert_eq!(r.len(), want.len() as u64);
+    let mut got = Vec::new();
+    let mut chunk = vec![0u8; 100_003];
+    loop {
+        let n = r.read(&mut chunk).unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&chunk[..n]);
+    }
+    assert!(got == want);
+    for offset in [0u64, 1, 4095, 4096, (1 << 20) - 1, 1 << 20, 5 << 20, want.len() as u64 - 1] {
+        let mut b = [0u8; 5000];
+        let n = r.read_at(offset, &mut b).unwrap();
+        assert_eq!(&b[..n], &want[offset as usize..(offset as usize + 5000).min(want.len())], "at {offset}");
+    }
+    r.verify().unwrap();
+    drop(r);
+    // Small: inline.
+    let mut w = t.writer(&key(2)).unwrap();
+    w.write(b"small ").unwrap();
+    w.write(b"value").unwrap();
+    w.commit(Durability::None).unwrap();
+    assert_eq!(t.get(&key(2)).unwrap().as_deref(), Some(&b"small value"[..]));
+    // Dropped: its extents are free again.
+    let mut w = t.writer(&key(3)).unwrap();
+    w.write(&value(10, 3 << 20)).unwrap();
+    drop(w);
+    assert_eq!(t.get(&key(3)).unwrap(), None);
+    assert_eq!(db.check_integrity().unwrap().entries, 2);
+}
+
+/// A reader keeps the value it opened while writers replace and remove
+/// it, and reuse of its extent waits for it.
+#[test]
+fn a_reader_keeps_its_value_while_writers_replace_it() {
+    let path = TempPath::new("large-reader-pin");
+    let db = Database::open(path.str(), small()).unwrap();
+    let t = db.tree("t").unwrap();
+    let first = value(11, 200_000);
+    t.insert(&key(1), &first).unwrap();
+    let mut r = t.reader(&key(1)).unwrap().unwrap();
+    for round in 0..20 {
+        t.insert_with(&key(1), &value(12 + round, 200_000), Durability::Sync).unwrap();
+    }
+    t.remove_with(&key(1), Durability::Sync).unwrap();
+    db.checkpoint().unwrap();
+    let mut got = vec![0u8; first.len()];
+    let mut at = 0;
+    while at < got.len() {
+        at += r.read(&mut got[at..]).unwrap();
+    }
+    assert!(got == first, "the reader's value changed under it");
+    drop(r);
+    assert_eq!(t.get(&key(1)).unwrap(), None);
+    db.check_integrity().unwrap();
+}
+
+/// Sequential reads check the checksum at the end.
+#[test]
+fn a_streamed_read_of_a_damaged_value_fails_at_the_end() {
+    let path = TempPath::new("large-stream-damage");
+    {
+        let db = Database::open(path.str(), small()).unwrap();
+        db.tree("t").unwrap().insert(&key(1), &value(13, 3 * 4096)).unwrap();
+        db.close().unwrap();
+    }
+    let mut bytes = std::fs::read(path.str()).unwrap();
+    let at = bytes.len() - 4096 + 7;
+    bytes[at] ^= 1;
+    std::fs::write(path.str(), &bytes).unwrap();
+    let db = Database::open(path.str(), Options { create: false, ..small() }).unwrap();
+    let t = db.existing_tree("t").unwrap();
+    let mut r = t.reader(&key(1)).unwrap().unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut result = Ok(1);
+    while matches!(result, Ok(n) if n > 0) {
+        result = r.read(&mut buf);
+    }
+    assert!(matches!(result, Err(Error::CorruptValue { .. })), "{result:?}");
+}

@@ -8,6 +8,10 @@
 //!   the engine's API is there.
 //! - Errors are [`Error`], which implements [`std::error::Error`]: `?`
 //!   works in functions returning `Box<dyn Error>` or `anyhow::Result`.
+//! - Values of any size (up to [`MAX_VALUE`]) through every call; values
+//!   larger than memory stream through [`TreeExt::value_reader`]
+//!   (`std::io::Read + Seek`) and [`TreeExt::value_writer`]
+//!   (`std::io::Write`).
 //!
 //! ```
 //! use snowfalldb::{Database, Durability};
@@ -30,12 +34,14 @@
 
 mod builder;
 mod database;
+mod io;
 mod threads;
 
 pub use builder::Builder;
 pub use database::Database;
+pub use io::{TreeExt, ValueReader, ValueWriter};
 pub use snowfall_db::{
-    Batch, Direction, Durability, Entry, Error, Integrity, Lifetime, MAX_ENTRY, MAX_KEY, MemoryKind, Options, Range,
-    ReadOnly, Recovery, Spawn, Stats, SuperblockProblem, Tree, TreeError,
+    Batch, Direction, Durability, Entry, Error, Integrity, Lifetime, MAX_ENTRY, MAX_KEY, MAX_VALUE, MemoryKind,
+    Options, Range, ReadOnly, Recovery, Spawn, Stats, SuperblockProblem, Tree, TreeError,
 };
 pub use threads::StdThreads;

@@ -91,3 +91,28 @@ fn errors_go_through_box_dyn_error() {
     assert!(!engine.to_string().is_empty());
     let _ = engine.source();
 }
+
+/// A value streamed in with `std::io::copy`, read back with `Read` and
+/// `Seek`.
+#[test]
+fn values_stream_through_std_io() {
+    use snowfalldb::TreeExt;
+    use std::io::{Read, Seek, SeekFrom};
+    let dir = Dir::new("io");
+    let db = Database::builder(dir.0.join("db")).create().unwrap();
+    let t = db.tree("t").unwrap();
+    let value: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut w = t.value_writer(b"k").unwrap();
+    std::io::copy(&mut &value[..], &mut w).unwrap();
+    assert!(!w.commit(snowfalldb::Durability::Sync).unwrap());
+    let mut r = t.value_reader(b"k").unwrap().unwrap();
+    let mut all = Vec::new();
+    r.read_to_end(&mut all).unwrap();
+    assert!(all == value);
+    assert_eq!(r.seek(SeekFrom::End(-10)).unwrap(), value.len() as u64 - 10);
+    let mut tail = Vec::new();
+    r.read_to_end(&mut tail).unwrap();
+    assert_eq!(tail, value[value.len() - 10..]);
+    assert!(r.seek(SeekFrom::Current(-(value.len() as i64) - 1)).is_err());
+    assert!(t.value_reader(b"absent").unwrap().is_none());
+}
