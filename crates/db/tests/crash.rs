@@ -1,12 +1,14 @@
 //! Crash simulation: power fails at a device operation chosen by seed
 //! (a log write or sync, a page write-back by eviction or checkpoint, a
-//! free-list or superblock write, a data sync); every write not yet synced
+//! free-list or superblock write, a large value's extent write, a data
+//! sync); every write not yet synced
 //! is then lost, kept or torn by sector. After recovery the database must
 //! hold exactly the writes of a prefix of the workload that includes every
 //! acknowledged `Sync` write, each batch whole or absent, and pass the
 //! integrity check. One value in eight is large (an extent written before
-//! its reference is logged), so crashes also hit extent writes and the
-//! data syncs that must precede the log writes referring to them.
+//! its reference is logged; half of the single ones through the streaming
+//! writer, in chunks), so crashes also hit extent writes and the data syncs
+//! that must precede the log writes referring to them.
 //!
 //! `SNOWFALL_CRASH_SEEDS=<n>` sets the number of seeds (default: 1,000 in a
 //! release build, 100 in a debug build), `SNOWFALL_CRASH_SEED=<s>` runs one.
@@ -42,6 +44,8 @@ enum Point {
     LogSync,
     SuperblockWrite,
     PageWrite,
+    /// A large value's extent (raw bytes, not a sealed page).
+    ExtentWrite,
     DataSync,
 }
 
@@ -95,6 +99,15 @@ struct Crashy {
     log: bool,
 }
 
+/// Whether a data page write is a large value's extent: its bytes are not
+/// a sealed page of that id (tree pages, free-list trunks and superblocks
+/// are).
+fn is_extent(page: PageId, buf: &[u8; PAGE_SIZE]) -> bool {
+    let mut p = snowfall_buffer::Page::zeroed();
+    p.bytes_mut().copy_from_slice(buf);
+    p.verify(page).is_err() && snowfall_db::superblock::Superblock::decode(buf).is_err()
+}
+
 fn dead(op: IoOp) -> DeviceError {
     DeviceError::Os { op, offset: 0, errno: Errno::IO }
 }
@@ -109,6 +122,7 @@ impl Device for Crashy {
             (true, p) if p >= AREA_START => Point::CopyWrite,
             (true, _) => Point::LogWrite,
             (false, 0 | 1) => Point::SuperblockWrite,
+            (false, _) if is_extent(page, buf) => Point::ExtentWrite,
             (false, _) => Point::PageWrite,
         };
         if !self.clock.tick(point) {
@@ -262,7 +276,18 @@ fn workload_keys(db: &Database, seed: u64, ops: usize, base: u64, keys: u64, ord
                 let k = insert_key(k);
                 let v = value(&mut rng);
                 attempted.push(vec![(k, Some(v.clone()))]);
-                t.insert_with(&key(k), &v, durability).map(|_| ())
+                if v.len() > 1000 && rng.below(2) == 0 {
+                    // Streamed in chunks: extents allocated as it grows,
+                    // the unused tail given back at the commit.
+                    t.writer(&key(k)).and_then(|mut w| {
+                        for chunk in v.chunks(3000) {
+                            w.write(chunk)?;
+                        }
+                        w.commit(durability).map(|_| ())
+                    })
+                } else {
+                    t.insert_with(&key(k), &v, durability).map(|_| ())
+                }
             }
         };
         match result {
@@ -408,8 +433,15 @@ fn tree_contents(db: &Database, name: &str) -> BTreeMap<u64, Vec<u8>> {
 }
 
 const OPS: usize = 1500;
-const POINTS: [Point; 6] =
-    [Point::LogWrite, Point::CopyWrite, Point::LogSync, Point::SuperblockWrite, Point::PageWrite, Point::DataSync];
+const POINTS: [Point; 7] = [
+    Point::LogWrite,
+    Point::CopyWrite,
+    Point::LogSync,
+    Point::SuperblockWrite,
+    Point::PageWrite,
+    Point::ExtentWrite,
+    Point::DataSync,
+];
 
 /// The log device's first page of the double-write area: after the header
 /// and the ring of a 16 MiB log.
