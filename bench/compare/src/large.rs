@@ -10,11 +10,9 @@
 //! `compare large [--size BYTES] [--total BYTES] [--seconds S] [--runs R]`
 //! `compare large-one ENGINE SIZE TOTAL SECONDS` is one such process.
 
-use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Instant;
 
-use crate::{fresh_dir, median, splitmix64};
+use crate::{Results, collect, fresh_dir, median, splitmix64};
 
 const ENGINES: [&str; 2] = ["snowfall-db", "lmdb"];
 
@@ -125,19 +123,12 @@ fn reads(seconds: f64, n: u64, mut get: impl FnMut(u64, &mut Vec<u8>) -> bool) -
 
 /// Every engine, interleaved, `runs` times; medians and ratios.
 pub fn all(size: usize, total: u64, seconds: u64, runs: u32) {
-    let me = std::env::current_exe().unwrap();
-    let mut results: BTreeMap<(&str, String), Vec<f64>> = BTreeMap::new();
+    let mut results = Results::new();
     for run in 0..runs {
         for engine in ENGINES {
             eprintln!("run {}/{runs}: {engine}, {size}-byte values", run + 1);
             let args = ["large-one", engine, &size.to_string(), &total.to_string(), &seconds.to_string()];
-            let out = Command::new(&me).args(args).output().unwrap();
-            assert!(out.status.success(), "{engine}: {}", String::from_utf8_lossy(&out.stderr));
-            for line in String::from_utf8_lossy(&out.stdout).lines() {
-                if let Some((name, v)) = line.split_once(' ') {
-                    results.entry((engine, name.to_string())).or_default().push(v.parse().unwrap());
-                }
-            }
+            collect(engine, &args, &mut results);
         }
     }
     let get = |e, m: &str| median(results.get(&(e, m.to_string())).cloned().unwrap_or_default());

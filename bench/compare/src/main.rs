@@ -306,9 +306,24 @@ fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() { 0.0 } else { v[v.len() / 2] }
 }
 
-fn all(keys: u64, lookups: u64, runs: u32) {
+/// Measurements by engine and name: what each process printed.
+type Results = BTreeMap<(&'static str, String), Vec<f64>>;
+
+/// Runs this program with `args` in a process of its own and adds the
+/// `name value` lines it prints to `results` under `engine`.
+fn collect(engine: &'static str, args: &[&str], results: &mut Results) {
     let me = std::env::current_exe().unwrap();
-    let mut results: BTreeMap<(&str, String), Vec<f64>> = BTreeMap::new();
+    let out = Command::new(&me).args(args).output().unwrap();
+    assert!(out.status.success(), "{engine}: {}", String::from_utf8_lossy(&out.stderr));
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Some((name, v)) = line.split_once(' ') {
+            results.entry((engine, name.to_string())).or_default().push(v.parse().unwrap());
+        }
+    }
+}
+
+fn all(keys: u64, lookups: u64, runs: u32) {
+    let mut results = Results::new();
     for run in 0..runs {
         // Each engine twice: a 1-thread load and the lookups, then a
         // 2-thread load alone; always in a fresh process.
@@ -316,13 +331,7 @@ fn all(keys: u64, lookups: u64, runs: u32) {
             for engine in ENGINES {
                 eprintln!("run {}/{runs}: {engine}, load on {threads} thread(s)", run + 1);
                 let args = ["one", engine, &keys.to_string(), &lookups.to_string(), &threads.to_string()];
-                let out = Command::new(&me).args(args).output().unwrap();
-                assert!(out.status.success(), "{engine}: {}", String::from_utf8_lossy(&out.stderr));
-                for line in String::from_utf8_lossy(&out.stdout).lines() {
-                    if let Some((name, v)) = line.split_once(' ') {
-                        results.entry((engine, name.to_string())).or_default().push(v.parse().unwrap());
-                    }
-                }
+                collect(engine, &args, &mut results);
             }
         }
     }

@@ -78,6 +78,8 @@ pub(crate) struct Inner {
     pub(crate) lifetime_base: crate::superblock::Lifetime,
     /// Large values written and not yet synced (`values.rs`).
     pub(crate) data_first: Arc<crate::values::DataFirst>,
+    /// Spare bounce buffers for large values (`values.rs`).
+    pub(crate) bounces: Mutex<Vec<Vec<snowfall_buffer::Page>>>,
 }
 
 /// What recovery did when a database was opened.
@@ -394,7 +396,14 @@ impl Database {
         for (_, key, value) in &batch.ops {
             check_entry(key, value.as_deref())?;
         }
-        let bytes: usize = batch.ops.iter().map(|(_, k, v)| 2 * (k.len() + v.as_ref().map_or(0, Vec::len)) + 64).sum();
+        // What the log holds of each write (twice: the value and, for undo,
+        // the one before): a large value is logged as its reference only.
+        let logged = |k: &[u8], v: &Option<Vec<u8>>| match v {
+            Some(v) if crate::values::is_large(k, v.len()) => snowfall_btree::MAX_REFERENCE,
+            Some(v) => v.len(),
+            None => 0,
+        };
+        let bytes: usize = batch.ops.iter().map(|(_, k, v)| 2 * (k.len() + logged(k, v)) + 64).sum();
         if bytes as u64 > db.log_limit() / 4 {
             return Err(Error::BatchTooLarge { ops: batch.ops.len() });
         }

@@ -375,6 +375,7 @@ fn open_devices(
         io: counters,
         lifetime_base: sb.lifetime,
         data_first,
+        bounces: Mutex::new(Vec::new()),
         options,
     });
     inner.undo(recovered.incomplete, sb.scan, recovered.end)?;

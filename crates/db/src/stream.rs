@@ -200,34 +200,38 @@ impl Drop for ValueWriter<'_> {
     }
 }
 
+/// The pieces of bytes `at .. at + len` of a run of pages, page by page:
+/// (page index, offset in the page, offset in the bytes, length).
+fn pieces(at: usize, len: usize) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+    let mut done = 0;
+    core::iter::from_fn(move || {
+        if done >= len {
+            return None;
+        }
+        let pos = at + done;
+        let within = pos % PAGE_SIZE;
+        let n = (PAGE_SIZE - within).min(len - done);
+        let piece = (pos / PAGE_SIZE, within, done, n);
+        done += n;
+        Some(piece)
+    })
+}
+
 /// Copies `bytes` into the pages of `buf` from byte `at` on.
 fn copy_into(buf: &mut [Page], at: usize, bytes: &[u8]) {
-    let mut done = 0;
-    while done < bytes.len() {
-        let pos = at + done;
-        let Some(page) = buf.get_mut(pos / PAGE_SIZE) else { return };
-        let within = pos % PAGE_SIZE;
-        let n = (PAGE_SIZE - within).min(bytes.len() - done);
-        page.bytes_mut()
-            .get_mut(within..within + n)
-            .unwrap_or_default()
-            .copy_from_slice(bytes.get(done..done + n).unwrap_or_default());
-        done += n;
+    for (page, within, done, n) in pieces(at, bytes.len()) {
+        let Some(page) = buf.get_mut(page) else { return };
+        let src = bytes.get(done..done + n).unwrap_or_default();
+        page.bytes_mut().get_mut(within..within + n).unwrap_or_default().copy_from_slice(src);
     }
 }
 
 /// Fills `out` with the bytes of the pages of `buf` from byte `at` on.
 fn copy_from(buf: &[Page], at: usize, out: &mut [u8]) {
-    let mut done = 0;
-    while done < out.len() {
-        let pos = at + done;
-        let Some(page) = buf.get(pos / PAGE_SIZE) else { return };
-        let within = pos % PAGE_SIZE;
-        let n = (PAGE_SIZE - within).min(out.len() - done);
-        out.get_mut(done..done + n)
-            .unwrap_or_default()
-            .copy_from_slice(page.bytes().get(within..within + n).unwrap_or_default());
-        done += n;
+    for (page, within, done, n) in pieces(at, out.len()) {
+        let Some(page) = buf.get(page) else { return };
+        let src = page.bytes().get(within..within + n).unwrap_or_default();
+        out.get_mut(done..done + n).unwrap_or_default().copy_from_slice(src);
     }
 }
 

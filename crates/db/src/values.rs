@@ -180,17 +180,44 @@ impl Inner {
     }
 
     fn write_extent(&self, start: u64, value: &[u8]) -> Result<(), Error> {
-        let mut buf = bounce(CHUNK_PAGES.min(value.len().div_ceil(PAGE_SIZE)));
-        for (i, chunk) in value.chunks(CHUNK_PAGES * PAGE_SIZE).enumerate() {
-            let n = chunk.len().div_ceil(PAGE_SIZE);
-            for (page, bytes) in buf.iter_mut().zip(chunk.chunks(PAGE_SIZE)) {
-                let dst = page.bytes_mut();
-                dst.get_mut(..bytes.len()).unwrap_or_default().copy_from_slice(bytes);
-                dst.get_mut(bytes.len()..).unwrap_or_default().fill(0);
+        let mut buf = self.take_bounce(value.len().div_ceil(PAGE_SIZE));
+        let result = (|| -> Result<(), Error> {
+            for (i, chunk) in value.chunks(CHUNK_PAGES * PAGE_SIZE).enumerate() {
+                let n = chunk.len().div_ceil(PAGE_SIZE);
+                for (page, bytes) in buf.iter_mut().zip(chunk.chunks(PAGE_SIZE)) {
+                    let dst = page.bytes_mut();
+                    dst.get_mut(..bytes.len()).unwrap_or_default().copy_from_slice(bytes);
+                    dst.get_mut(bytes.len()..).unwrap_or_default().fill(0);
+                }
+                self.write_pages(start + (i * CHUNK_PAGES) as u64, &buf, n)?;
             }
-            self.write_pages(start + (i * CHUNK_PAGES) as u64, &buf, n)?;
+            Ok(())
+        })();
+        self.give_bounce(buf);
+        result
+    }
+
+    /// A bounce buffer of up to [`CHUNK_PAGES`] pages, at least `pages`
+    /// (reused: allocating and zeroing a megabyte per read would cost as
+    /// much as copying it).
+    fn take_bounce(&self, pages: usize) -> Vec<Page> {
+        let pages = pages.clamp(1, CHUNK_PAGES);
+        let mut spare = self.bounces.lock();
+        match spare.iter().position(|b| b.len() >= pages) {
+            Some(i) => spare.swap_remove(i),
+            None => {
+                drop(spare);
+                bounce(pages)
+            }
         }
-        Ok(())
+    }
+
+    /// Keeps a bounce buffer for the next large value (a few at most).
+    fn give_bounce(&self, buf: Vec<Page>) {
+        let mut spare = self.bounces.lock();
+        if spare.len() < 4 {
+            spare.push(buf);
+        }
     }
 
     /// Reads the value `reference` stands for into `out` (replacing its
@@ -200,22 +227,27 @@ impl Inner {
         out.clear();
         let len = usize::try_from(reference.len).map_err(|_| Error::Config { what: "a value larger than memory" })?;
         out.try_reserve_exact(len).map_err(|_| Error::Config { what: "no memory for the value" })?;
-        let mut buf = bounce(CHUNK_PAGES.min(len.div_ceil(PAGE_SIZE)));
+        let mut buf = self.take_bounce(len.div_ceil(PAGE_SIZE));
         let mut hasher = Xxh3::new();
-        for &(start, pages) in &reference.extents {
-            let mut done = 0;
-            while done < pages {
-                let n = (pages - done).min(CHUNK_PAGES as u64) as usize;
-                self.read_pages(start + done, buf.get_mut(..n).unwrap_or_default())?;
-                for page in buf.iter().take(n) {
-                    let want = (len - out.len()).min(PAGE_SIZE);
-                    let bytes = page.bytes().get(..want).unwrap_or_default();
-                    hasher.update(bytes);
-                    out.extend_from_slice(bytes);
+        let result = (|| -> Result<(), Error> {
+            for &(start, pages) in &reference.extents {
+                let mut done = 0;
+                while done < pages {
+                    let n = (pages - done).min(buf.len() as u64) as usize;
+                    self.read_pages(start + done, buf.get_mut(..n).unwrap_or_default())?;
+                    let before = out.len();
+                    for page in buf.iter().take(n) {
+                        let want = (len - out.len()).min(PAGE_SIZE);
+                        out.extend_from_slice(page.bytes().get(..want).unwrap_or_default());
+                    }
+                    hasher.update(out.get(before..).unwrap_or_default());
+                    done += n as u64;
                 }
-                done += n as u64;
             }
-        }
+            Ok(())
+        })();
+        self.give_bounce(buf);
+        result?;
         Ok(out.len() == len && hasher.digest() == reference.xxh3)
     }
 }

@@ -379,3 +379,22 @@ fn a_streamed_read_of_a_damaged_value_fails_at_the_end() {
     }
     assert!(matches!(result, Err(Error::CorruptValue { .. })), "{result:?}");
 }
+
+/// A batch of large values is limited by what the log holds of it (their
+/// references), not by the values' bytes.
+#[test]
+fn a_batch_of_many_large_values_fits_the_log() {
+    let path = TempPath::new("large-batch-size");
+    let db = Database::open(path.str(), small()).unwrap();
+    let t = db.tree("t").unwrap();
+    let mut batch = Batch::new();
+    let big = value(20, 1 << 20);
+    for k in 0..64 {
+        batch.insert(&t, &key(k), &big);
+    }
+    db.write(&batch, Durability::Sync).unwrap();
+    for k in 0..64 {
+        assert_eq!(t.get(&key(k)).unwrap().as_deref(), Some(&big[..]));
+    }
+    db.check_integrity().unwrap();
+}
