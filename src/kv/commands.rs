@@ -195,8 +195,10 @@ pub fn check(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     let db = g.open(Open::Read)?;
     let result = match db.check_integrity() {
         Ok(r) => written(outln!(
-            "ok: {} entries, {} pages and {} log records verified",
+            "ok: {} entries, {} of them large ({} pages), {} pages and {} log records verified",
             r.entries,
+            r.large_values,
+            r.large_value_pages,
             r.pages_verified,
             r.log_records_verified
         )),

@@ -72,7 +72,11 @@ fn every_size_round_trips_through_every_call_and_a_reopen() {
         for i in (0..lens.len()).step_by(2) {
             assert!(t.remove(&key(i)).unwrap());
         }
-        assert_eq!(db.check_integrity().unwrap().entries, (lens.len() / 2) as u64);
+        let checked = db.check_integrity().unwrap();
+        assert_eq!(checked.entries, (lens.len() / 2) as u64);
+        // The odd keys hold the sizes of the even ones before them, reversed.
+        let large = (1..lens.len()).step_by(2).filter(|&i| lens[lens.len() - 1 - i] > MAX_ENTRY - 8).count();
+        assert_eq!(checked.large_values, large as u64);
         db.close().unwrap();
     }
     let db = Database::open(path.str(), Options { create: false, ..small() }).unwrap();
