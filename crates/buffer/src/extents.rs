@@ -213,6 +213,15 @@ impl BufferManager {
         self.pins.pin()
     }
 
+    /// Takes `extents` out of the free runs (recovery: the old values a
+    /// batch's undo is about to reference again).
+    pub fn claim_extents(&self, extents: &[Extent]) {
+        let mut a = self.allocator.lock();
+        for &(start, pages) in extents {
+            a.free.remove_run(start, pages);
+        }
+    }
+
     /// Batch `batch` committed in a record starting at `at`: its released
     /// extents are reused once the log is durable past it.
     pub fn batch_committed(&self, batch: u64, at: u64) {

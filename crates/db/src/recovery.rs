@@ -414,13 +414,19 @@ impl Inner {
         }
         let mut writes: Vec<&BatchWrite> = incomplete.values().flatten().collect();
         writes.sort_by_key(|w| core::cmp::Reverse(w.lsn));
-        for w in writes {
-            if last.get(&(w.tree, w.key.clone())).is_some_and(|&l| l > w.lsn) {
-                continue;
+        // Those a committed write to the same key does not supersede.
+        writes.retain(|w| last.get(&(w.tree, w.key.clone())).is_none_or(|&l| l <= w.lsn));
+        // An old reference goes back as it was: its extent was released only
+        // with the batch's commit, so it is whole (`values.rs`). Redo freed
+        // it with the batch's record: take it back before any undo can
+        // allocate (a split) from the free runs.
+        for w in &writes {
+            if let Some((v, true)) = &w.before {
+                self.bm.claim_extents(&crate::values::extents_of(v));
             }
+        }
+        for w in writes {
             let tree = self.tree_at(w.tree);
-            // An old reference goes back as it was: its extent was released
-            // only with the batch's commit, so it is whole (`values.rs`).
             match &w.before {
                 Some((v, reference)) => tree.put_stored(&w.key, Stored { bytes: v, reference: *reference }, 0)?,
                 None => tree.delete(&w.key, 0)?,

@@ -28,10 +28,7 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::db::{Inner, Tree};
 use crate::error::Error;
 use crate::options::Durability;
-use crate::values::{CHUNK_PAGES, MAX_VALUE, Reference, bounce, is_large};
-
-/// Extents one value may take.
-const MAX_EXTENTS: usize = 16;
+use crate::values::{CHUNK_PAGES, MAX_EXTENTS, MAX_VALUE, Reference, bounce, is_large};
 
 /// Writes a value in chunks: see the module docs.
 pub struct ValueWriter<'db> {

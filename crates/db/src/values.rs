@@ -46,8 +46,8 @@ use crate::error::Error;
 /// The largest value: 4 GiB - 1 bytes.
 pub const MAX_VALUE: usize = u32::MAX as usize;
 
-/// Most extents one value may take.
-const MAX_EXTENTS: usize = 16;
+/// Most extents one value may take (a reference lists them all).
+pub(crate) const MAX_EXTENTS: usize = 16;
 
 /// Pages written or read per device request (1 MiB): the bounce buffer a
 /// large value goes through, whatever its size.
