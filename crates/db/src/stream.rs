@@ -22,7 +22,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
 use snowfall_btree::{MAX_ENTRY, Stored};
-use snowfall_buffer::{Extent, ExtentPin, PAGE_SIZE, Page, PageId};
+use snowfall_buffer::{Extent, ExtentPin, PAGE_SIZE, Page};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::db::{Inner, Tree};
@@ -274,7 +274,7 @@ impl<'db> ValueReader<'db> {
         let Some(found) = tree.btree().get_into(key, &mut buf)? else { return Ok(None) };
         let stored = buf.get(..found.len).unwrap_or_default();
         let source = if found.reference {
-            Source::Extents(Reference::decode(stored).ok_or_else(|| tree.corrupt_reference(key))?)
+            Source::Extents(Reference::decode(stored).ok_or_else(|| tree.db.malformed_reference())?)
         } else {
             Source::Inline(stored.to_vec())
         };
@@ -433,36 +433,6 @@ impl<'db> ValueReader<'db> {
             }
         }
         self.cached = Some((chunk, loaded));
-        Ok(())
-    }
-}
-
-impl Inner {
-    /// Writes the first `pages` of `buf` at `first`.
-    pub(crate) fn write_pages(&self, first: u64, buf: &[Page], pages: usize) -> Result<(), Error> {
-        let bufs: Vec<&[u8; PAGE_SIZE]> = buf.iter().take(pages).map(Page::bytes).collect();
-        self.bm
-            .device()
-            .write_pages(PageId(first), &bufs)
-            .map_err(|(_, source)| Error::Io { file: self.file.clone(), source })
-    }
-
-    /// Reads `buf.len()` pages from `first` into `buf`.
-    pub(crate) fn read_pages(&self, first: u64, buf: &mut [Page]) -> Result<(), Error> {
-        let n = buf.len();
-        let mut bufs: Vec<&mut [u8; PAGE_SIZE]> = buf.iter_mut().map(Page::bytes_mut).collect();
-        let got = self
-            .bm
-            .device()
-            .read_pages(PageId(first), &mut bufs)
-            .map_err(|source| Error::Io { file: self.file.clone(), source })?;
-        if got < n {
-            return Err(Error::CorruptValue {
-                file: self.file.clone(),
-                page: PageId(first + got as u64),
-                what: "it lies past the end of the file",
-            });
-        }
         Ok(())
     }
 }

@@ -277,7 +277,7 @@ impl Tree<'_> {
             out.extend_from_slice(stored);
             return Ok(Some(found.len));
         }
-        let reference = Reference::decode(stored).ok_or_else(|| self.corrupt_reference(key))?;
+        let reference = Reference::decode(stored).ok_or_else(|| self.db.malformed_reference())?;
         if !self.db.read_value(&reference, out)? {
             return Err(Error::CorruptValue {
                 file: self.db.file.clone(),
@@ -287,14 +287,39 @@ impl Tree<'_> {
         }
         Ok(Some(out.len()))
     }
+}
 
-    /// The error for a reference that does not decode.
-    pub(crate) fn corrupt_reference(&self, key: &[u8]) -> Error {
-        let _ = key;
-        Error::CorruptValue {
-            file: self.db.file.clone(),
-            page: PageId(0),
-            what: "its reference in the leaf is malformed",
+impl Inner {
+    /// The error for a reference in a leaf that does not decode.
+    pub(crate) fn malformed_reference(&self) -> Error {
+        Error::CorruptValue { file: self.file.clone(), page: PageId(0), what: "its reference in the leaf is malformed" }
+    }
+
+    /// Writes the first `pages` of `buf` at `first`.
+    pub(crate) fn write_pages(&self, first: u64, buf: &[Page], pages: usize) -> Result<(), Error> {
+        let bufs: Vec<&[u8; PAGE_SIZE]> = buf.iter().take(pages).map(Page::bytes).collect();
+        self.bm
+            .device()
+            .write_pages(PageId(first), &bufs)
+            .map_err(|(_, source)| Error::Io { file: self.file.clone(), source })
+    }
+
+    /// Reads `buf.len()` pages from `first` into `buf`.
+    pub(crate) fn read_pages(&self, first: u64, buf: &mut [Page]) -> Result<(), Error> {
+        let n = buf.len();
+        let mut bufs: Vec<&mut [u8; PAGE_SIZE]> = buf.iter_mut().map(Page::bytes_mut).collect();
+        let got = self
+            .bm
+            .device()
+            .read_pages(PageId(first), &mut bufs)
+            .map_err(|source| Error::Io { file: self.file.clone(), source })?;
+        if got < n {
+            return Err(Error::CorruptValue {
+                file: self.file.clone(),
+                page: PageId(first + got as u64),
+                what: "it lies past the end of the file",
+            });
         }
+        Ok(())
     }
 }
