@@ -311,6 +311,23 @@ pub enum Error {
         /// The page.
         page: PageId,
     },
+    /// A large value's extent, read to be cached, does not hold what its
+    /// reference says (its checksum differs, or it lies past the end of
+    /// the device): it stays evicted.
+    CorruptExtent {
+        /// Its first page.
+        page: PageId,
+        /// Its pages.
+        pages: u64,
+    },
+    /// The page is a member of a cached extent, not a page of its own (a
+    /// reader followed a pointer that was stale).
+    InExtent {
+        /// The page.
+        page: PageId,
+        /// The extent's first page.
+        head: PageId,
+    },
     /// The memory backend failed.
     Memory(MemoryError),
     /// The configuration is unusable.
@@ -353,6 +370,12 @@ impl fmt::Display for Error {
                 write!(f, "all {pool_pages} pool pages are latched; none can be evicted (too many guards held?)")
             }
             Error::Unreadable { page } => write!(f, "{page} does not hold what its reader expects"),
+            Error::CorruptExtent { page, pages } => {
+                write!(f, "the extent of {pages} pages at {page} does not hold the value its reference names")
+            }
+            Error::InExtent { page, head } => {
+                write!(f, "{page} belongs to the cached extent at {head}, not to a page of its own")
+            }
             Error::Memory(e) => write!(f, "memory backend: {e}"),
             Error::Config(e) => write!(f, "configuration: {e}"),
             Error::OutOfMemory { what, bytes } => write!(f, "out of memory: cannot allocate {bytes} bytes for {what}"),

@@ -13,6 +13,9 @@
 //! A write that fails leaves its page dirty and resident, and the error goes
 //! to whoever triggered the eviction.
 //!
+//! A victim that is a cached extent's head (`extent_cache.rs`) is never
+//! dirty; evicting it releases all its frames.
+//!
 //! # Safety
 //!
 //! Write-back copies a page through a `&Page` created while the evictor
@@ -75,6 +78,25 @@ impl BufferManager {
             }
         }
 
+        // Cached extents' heads release all their frames, each on its own.
+        let mut extent_frames = 0;
+        let mut extent_error = None;
+        clean.retain(|&page| {
+            let Some(pages) = self.cached_extent_pages(page) else { return true };
+            match self.evict_extent_held(page, pages) {
+                Ok(()) => extent_frames += pages as usize,
+                Err(e) => {
+                    if let Some(latch) = self.states.get(page) {
+                        latch.unlock_exclusive(Flag::Keep);
+                    }
+                    extent_error.get_or_insert(e);
+                }
+            }
+            false
+        });
+        if let Some(e) = extent_error.filter(|_| extent_frames == 0 && clean.is_empty()) {
+            return Err(e);
+        }
         let evicted = clean.len();
         if evicted > 0 {
             // Sorted, consecutive pages are released in one call.
@@ -99,8 +121,8 @@ impl BufferManager {
         // Frames were freed: whoever needed one goes on. A page that could
         // not be written stays dirty; a checkpoint reports it.
         match write_error {
-            Some(e) if evicted == 0 => Err(e),
-            _ => Ok(evicted),
+            Some(e) if evicted + extent_frames == 0 => Err(e),
+            _ => Ok(evicted + extent_frames),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Extents: runs of consecutive page ids that hold one large value's bytes,
-//! written once straight to the device by the layer above and never cached
-//! in the pool (so eviction, write-back and checksums never see them).
+//! written once straight to the device by the layer above (never written
+//! back: a cached copy, `extent_cache.rs`, is never dirty).
 //!
 //! Their allocation follows pages' with two extra rules, both because an
 //! extent's bytes are not in the log:
@@ -127,7 +127,8 @@ impl BufferManager {
         }
         let mut i = 0;
         while let Some(q) = a.quarantine.get(i).copied() {
-            if q.batch == 0 && durable > q.after && epoch >= q.epoch + 2 {
+            // Its cached copy goes first: its pages may become anything.
+            if q.batch == 0 && durable > q.after && epoch >= q.epoch + 2 && self.try_uncache_extent(q.start) {
                 a.quarantine.swap_remove(i);
                 a.free.insert_run(q.start, q.pages);
             } else {

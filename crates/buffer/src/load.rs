@@ -22,7 +22,8 @@ impl BufferManager {
     /// the page is resident and still latched exclusively; on failure it is
     /// `EVICTED` again and unlatched.
     pub(crate) fn load(&self, page: PageId, latch: &LatchWord) -> Result<(), Error> {
-        let loaded = self.reserve_frame().and_then(|()| {
+        // Before anything touches its memory (see `extent_cache.rs`).
+        let loaded = self.check_not_member(page).and_then(|()| self.reserve_frame()).and_then(|()| {
             let read = self.fill(page).and_then(|()| {
                 // SAFETY: held exclusively and filled (module safety paragraph).
                 unsafe { &*self.page_ptr(page) }.verify(page)

@@ -133,6 +133,8 @@ pub struct BufferManager {
     /// Per page, one plus the log position its oldest unwritten change
     /// starts at or after; 0 while it has none (`changes.rs`).
     pub(crate) first_change: crate::states::PageTags,
+    /// Per page, what it is in a cached extent (`extent_cache.rs`).
+    pub(crate) extent_tags: crate::states::PageTags,
     pub(crate) resident: ResidentSet,
     /// Resident pages, including frames reserved for loads in progress.
     /// Never exceeds `config.pool_pages()`.
@@ -211,6 +213,7 @@ impl BufferManager {
             tags: crate::states::PageTags::new(virtual_pages)?,
             in_flight: crate::states::PageTags::new(virtual_pages)?,
             first_change: crate::states::PageTags::new(virtual_pages)?,
+            extent_tags: crate::states::PageTags::new(virtual_pages)?,
             resident: ResidentSet::new(config.pool_pages())?,
             resident_count: AtomicU64::new(0),
             allocator: Mutex::new(Allocator {
@@ -342,9 +345,15 @@ impl BufferManager {
     // ---------------------------------------------------------------- frames
 
     /// Reserves one frame of the pool for a page about to become resident,
-    /// evicting if the pool is full. The pool bound is exact: the count is
-    /// raised only below the limit.
+    /// evicting if the pool is full.
     pub(crate) fn reserve_frame(&self) -> Result<(), Error> {
+        self.reserve_frames(1)
+    }
+
+    /// Reserves `n` frames of the pool at once (a page, or a cached
+    /// extent), evicting until they fit. The pool bound is exact: the count
+    /// is raised only while it stays within the limit.
+    pub(crate) fn reserve_frames(&self, n: u64) -> Result<(), Error> {
         const ATTEMPTS: u32 = 1000;
         let pool = self.config.pool_pages();
         let mut backoff = Backoff::new();
@@ -355,10 +364,10 @@ impl BufferManager {
         let mut write_error = None;
         loop {
             let used = self.resident_count.load(Ordering::Relaxed);
-            if used < pool {
+            if used + n <= pool {
                 if self
                     .resident_count
-                    .compare_exchange_weak(used, used + 1, Ordering::AcqRel, Ordering::Relaxed)
+                    .compare_exchange_weak(used, used + n, Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
                 {
                     return Ok(());
@@ -754,9 +763,11 @@ impl BufferManager {
     /// evicted. Returns a description of the first violation.
     pub fn check_invariants(&self) -> Result<(), alloc::string::String> {
         let count = self.resident_count.load(Ordering::Acquire);
-        let in_set = self.resident.count();
+        // A cached extent's head stands for all its frames.
+        let mut in_set = 0;
+        self.resident.clock_all(|page| in_set += self.cached_extent_pages(page).unwrap_or(1));
         if count != in_set {
-            return Err(alloc::format!("resident count {count} but {in_set} pages in the resident set"));
+            return Err(alloc::format!("resident count {count} but {in_set} frames in the resident set"));
         }
         if count > self.config.pool_pages() {
             return Err(alloc::format!("{count} resident pages exceed the pool of {}", self.config.pool_pages()));

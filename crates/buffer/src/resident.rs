@@ -114,6 +114,7 @@ impl ResidentSet {
     }
 
     /// Pages in the set right now (a full scan; for checks and tests).
+    #[cfg(test)]
     pub(crate) fn count(&self) -> u64 {
         self.slots.iter().filter(|s| s.load(Ordering::Relaxed) < TOMBSTONE).count() as u64
     }

@@ -17,7 +17,7 @@ use crate::maintenance::Maintenance;
 use crate::options::{Durability, Options};
 use crate::range::Range;
 use crate::superblock::{MAX_NAME, MAX_TREES, Superblock};
-use crate::values::MAX_VALUE;
+use crate::values::{MAX_VALUE, Reference};
 
 /// What the catalog lock guards.
 pub(crate) struct State {
@@ -600,30 +600,37 @@ impl<'db> Tree<'db> {
         }
     }
 
-    /// Runs `f` on the value of `key`; `None` if the key is absent. A value
-    /// stored inline is read in place, without copying it, under a shared
-    /// latch on its leaf: writers to that leaf wait until `f` returns, so
-    /// `f` must be short and must not write to the database (it would wait
-    /// for itself). `f` never runs inside a fault guard: the leaf is
-    /// latched, so it cannot be evicted. A large value is read into memory
-    /// first, and `f` runs without a latch.
+    /// Runs `f` on the value of `key`; `None` if the key is absent. The
+    /// value is read in place, without copying it: a value stored inline
+    /// under a shared latch on its leaf (writers to that leaf wait until `f`
+    /// returns, so `f` must be short and must not write to the database: it
+    /// would wait for itself; `f` never runs inside a fault guard: the leaf
+    /// is latched, so it cannot be evicted), a large value in the pool, its
+    /// extent latched (only its eviction waits). A large value too large to
+    /// cache is read into memory first.
     pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, Error> {
         let mut f = Some(f);
-        let inline =
-            self.tree.get_with(key, |stored| (!stored.reference).then(|| f.take().map(|f| f(stored.bytes))))?;
-        match inline {
-            None => Ok(None),
-            Some(Some(r)) => Ok(r),
-            // A reference: read the value under a pin, then run `f`.
-            Some(None) => {
-                let mut out = Vec::new();
-                let mut buf = [0u8; MAX_ENTRY];
-                match self.resolve(key, LARGE, &mut buf, &mut out)? {
-                    Some(_) => Ok(f.take().map(|f| f(&out))),
-                    None => Ok(None),
-                }
+        let found = self.tree.get_with(key, |stored| {
+            if stored.reference {
+                // Pinned while the leaf is latched: the reference cannot be
+                // released before the pin is taken.
+                Err((self.db.bm.pin_extents(), Reference::decode(stored.bytes)))
+            } else {
+                Ok(f.take().map(|f| f(stored.bytes)))
             }
+        })?;
+        let (_pin, reference) = match found {
+            None => return Ok(None),
+            Some(Ok(r)) => return Ok(r),
+            Some(Err(large)) => large,
+        };
+        let reference = reference.ok_or_else(|| self.db.malformed_reference())?;
+        if let Some(extent) = self.db.cached_value(&reference)? {
+            return Ok(f.take().map(|f| f(crate::values::value_bytes(&extent, &reference))));
         }
+        let mut out = Vec::new();
+        self.db.value_into(&reference, &mut out)?;
+        Ok(f.take().map(|f| f(&out)))
     }
 
     /// The entries with keys in `range`, in order, from either end (see

@@ -1,7 +1,6 @@
 //! Large values: stored out of line in an extent (consecutive pages of the
 //! data file, raw bytes, the last page zero-padded), written once straight
-//! to the file, never through the log and never cached in the pool. The
-//! leaf keeps a *reference* (docs/design.md, "Large values"):
+//! to the file, never through the log. The leaf keeps a *reference* (docs/design.md, "Large values"):
 //!
 //! ```text
 //!  0      1          9          17         25                           25 + 12 x n
@@ -23,19 +22,21 @@
 //! **Reads pin, then look up.** A reader pins the extents
 //! ([`BufferManager::pin_extents`](snowfall_buffer::BufferManager::pin_extents)),
 //! copies the reference from the leaf (a validated optimistic read) and
-//! reads the extent without a latch: a writer may replace the value
-//! meanwhile, but its old extent is not reused while the pin lives, so the
-//! read returns the old value whole or the new one whole, never a mix. The
-//! checksum of the whole value is checked on every read: a mismatch means
-//! the stored bytes are damaged ([`Error::CorruptValue`]), never wrong bytes
-//! returned.
+//! reads the extent: a writer may replace the value meanwhile, but its old
+//! extent is not reused while the pin lives, so the read returns the old
+//! value whole or the new one whole, never a mix. A value in one extent of
+//! at most an eighth of the pool is read through the pool (the extent is
+//! cached as a unit, loaded with one read and checked once, when loaded);
+//! larger ones are read from the file each time, and checked each time. A
+//! mismatch means the stored bytes are damaged ([`Error::CorruptValue`]),
+//! never wrong bytes returned.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use snowfall_btree::{Found, MAX_ENTRY, MAX_REFERENCE};
-use snowfall_buffer::{Device, DeviceError, Extent, PAGE_SIZE, Page, PageId};
+use snowfall_buffer::{Device, DeviceError, Extent, ExtentGuard, PAGE_SIZE, Page, PageId};
 use snowfall_wal::WriteFirst;
 use snowfall_wal::format::{put, u32_at, u64_at};
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
@@ -159,6 +160,11 @@ impl WriteFirst for DataFirst {
     }
 }
 
+/// A cached value's bytes (its extent without the padding).
+pub(crate) fn value_bytes<'a>(extent: &'a ExtentGuard<'_>, reference: &Reference) -> &'a [u8] {
+    extent.bytes().get(..reference.len as usize).unwrap_or_default()
+}
+
 /// A bounce buffer of aligned pages (the data file is `O_DIRECT`).
 pub(crate) fn bounce(pages: usize) -> Vec<Page> {
     (0..pages).map(|_| Page::zeroed()).collect()
@@ -278,18 +284,51 @@ impl Tree<'_> {
             return Ok(Some(found.len));
         }
         let reference = Reference::decode(stored).ok_or_else(|| self.db.malformed_reference())?;
-        if !self.db.read_value(&reference, out)? {
-            return Err(Error::CorruptValue {
-                file: self.db.file.clone(),
-                page: reference.first_page(),
-                what: "its checksum does not match",
-            });
-        }
+        self.db.value_into(&reference, out)?;
         Ok(Some(out.len()))
     }
 }
 
 impl Inner {
+    /// The value `reference` stands for, into `out`: from the pool (loaded
+    /// there first if it can be cached), else from the device. The caller
+    /// holds a pin taken before it read the reference.
+    pub(crate) fn value_into(&self, reference: &Reference, out: &mut Vec<u8>) -> Result<(), Error> {
+        if let Some(extent) = self.cached_value(reference)? {
+            out.clear();
+            out.extend_from_slice(value_bytes(&extent, reference));
+            return Ok(());
+        }
+        if !self.read_value(reference, out)? {
+            return Err(self.corrupt_value(reference));
+        }
+        Ok(())
+    }
+
+    /// The cached extent of a value held in one extent small enough to cache
+    /// (`snowfall_buffer`'s `extent_cache.rs`), latched shared; checked
+    /// against the reference's checksum once, when it is loaded. The caller
+    /// holds a pin taken before it read the reference.
+    pub(crate) fn cached_value(&self, reference: &Reference) -> Result<Option<ExtentGuard<'_>>, Error> {
+        let [(start, pages)] = reference.extents[..] else { return Ok(None) };
+        let Ok(len) = usize::try_from(reference.len) else { return Ok(None) };
+        let verify = |bytes: &[u8]| bytes.get(..len).is_some_and(|v| xxh3_64(v) == reference.xxh3);
+        self.bm.fix_extent(PageId(start), pages, verify).map_err(|e| match e {
+            snowfall_buffer::Error::CorruptExtent { .. } => self.corrupt_value(reference),
+            snowfall_buffer::Error::Read { source, .. } => Error::Io { file: self.file.clone(), source },
+            other => Error::Buffer(other),
+        })
+    }
+
+    /// The error for a value whose stored bytes do not match its checksum.
+    pub(crate) fn corrupt_value(&self, reference: &Reference) -> Error {
+        Error::CorruptValue {
+            file: self.file.clone(),
+            page: reference.first_page(),
+            what: "its checksum does not match",
+        }
+    }
+
     /// The error for a reference in a leaf that does not decode.
     pub(crate) fn malformed_reference(&self) -> Error {
         Error::CorruptValue { file: self.file.clone(), page: PageId(0), what: "its reference in the leaf is malformed" }
