@@ -88,6 +88,67 @@ impl Drop for ExtentGuard<'_> {
     }
 }
 
+/// A new extent's frames, held exclusively: filled by the caller, written
+/// through to the device, then cached ([`NewExtent::cache`]). Dropped
+/// before that, its frames are released and nothing is cached.
+pub struct NewExtent<'a> {
+    bm: &'a BufferManager,
+    head: PageId,
+    pages: u64,
+    cached: bool,
+}
+
+impl core::fmt::Debug for NewExtent<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("NewExtent").field("head", &self.head).field("pages", &self.pages).finish()
+    }
+}
+
+impl NewExtent<'_> {
+    /// The extent's memory (whole pages; zero it past the value).
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: the head is latched exclusively and every member from
+        // `EVICTED`, and the frames are prepared (module safety paragraph).
+        unsafe {
+            core::slice::from_raw_parts_mut(self.bm.page_ptr(self.head).cast::<u8>(), self.pages as usize * PAGE_SIZE)
+        }
+    }
+
+    /// Writes the frames to the device, in requests of many pages.
+    pub fn write_through(&self) -> Result<(), Error> {
+        // SAFETY: as in `bytes_mut`; no `&mut` to the frames is alive here.
+        let memory = unsafe {
+            core::slice::from_raw_parts(self.bm.page_ptr(self.head).cast::<u8>(), self.pages as usize * PAGE_SIZE)
+        };
+        let bufs: Vec<&[u8; PAGE_SIZE]> =
+            memory.chunks_exact(PAGE_SIZE).filter_map(|c| <&[u8; PAGE_SIZE]>::try_from(c).ok()).collect();
+        self.bm
+            .device
+            .write_pages(self.head, &bufs)
+            .map_err(|(n, source)| Error::WriteBack { page: PageId(self.head.0 + n as u64), source })
+    }
+
+    /// The extent, written, is cached (clean): readers of its reference
+    /// find it in the pool.
+    pub fn cache(mut self) {
+        self.bm.install_extent(self.head, self.pages);
+        if let Some(latch) = self.bm.states.get(self.head) {
+            latch.unlock_exclusive(Flag::Keep);
+        }
+        self.cached = true;
+    }
+}
+
+impl Drop for NewExtent<'_> {
+    fn drop(&mut self) {
+        if !self.cached
+            && let Some(latch) = self.bm.states.get(self.head)
+        {
+            self.bm.unhold_extent(self.head, self.pages, latch);
+        }
+    }
+}
+
 impl BufferManager {
     /// The most pages an extent may have to be cached: an eighth of the pool.
     pub fn extent_cache_limit(&self) -> u64 {
@@ -178,16 +239,30 @@ impl BufferManager {
         head: &LatchWord,
         verify: &dyn Fn(&[u8]) -> bool,
     ) -> Result<bool, Error> {
-        let ids: Vec<PageId> = (start.0..start.0 + pages).map(PageId).collect();
-        let members = ids.get(1..).unwrap_or_default();
-        // Members latched from `EVICTED`, until one is not free (a stale
-        // load of one is waited for: it fails, or leaves a page resident).
+        if !self.hold_extent(start, pages, head)? {
+            return Ok(false);
+        }
+        if let Err(e) = self.read_extent(start, pages, verify) {
+            self.unhold_extent(start, pages, head);
+            return Err(e);
+        }
+        self.install_extent(start, pages);
+        self.count(Counter::Fault, pages);
+        Ok(true)
+    }
+
+    /// Makes room for the extent whose head latch the caller took from
+    /// `EVICTED`: latches every member from `EVICTED` (a stale load of one
+    /// is waited for: it fails, or leaves a page resident), reserves its
+    /// frames and prepares their memory. `Ok(true)`: all held; otherwise all
+    /// unlatched again (`Ok(false)`: a page of it is held as something else).
+    fn hold_extent(&self, start: PageId, pages: u64, head: &LatchWord) -> Result<bool, Error> {
         let mut held = 0;
         let mut free = self.extent_word(start) == 0;
         let mut backoff = Backoff::new();
-        while free && let Some(latch) = members.get(held).and_then(|&m| self.states.get(m)) {
+        while free && let Some(latch) = self.states.get(PageId(start.0 + 1 + held)).filter(|_| held + 1 < pages) {
             if latch.try_lock_evicted() {
-                free = self.extent_word(PageId(start.0 + 1 + held as u64)) == 0;
+                free = self.extent_word(PageId(start.0 + 1 + held)) == 0;
                 held += 1;
             } else if latch.load().state() == LOCKED {
                 backoff.pause();
@@ -195,45 +270,76 @@ impl BufferManager {
                 free = false;
             }
         }
-        let unlock = |n: usize| {
-            for &m in members.iter().take(n) {
-                if let Some(l) = self.states.get(m) {
-                    l.unlock_evicted();
-                }
-            }
+        // Every member held (the reservation ends nowhere inside it).
+        free &= held + 1 == pages;
+        let unlock = || {
+            self.unlock_members(start, held + 1);
             head.unlock_evicted();
         };
         if !free {
-            unlock(held);
+            unlock();
             return Ok(false);
         }
         if let Err(e) = self.reserve_frames(pages) {
-            unlock(held);
+            unlock();
             return Err(e);
         }
-        let loaded = self.prepare_memory(&ids).and_then(|()| {
-            let read = self.read_extent(start, pages, verify);
-            if read.is_err() {
-                // Give back whatever the failed read left in memory.
-                let _ = self.release_memory(&ids);
-            }
-            read
-        });
-        if let Err(e) = loaded {
+        let ids: Vec<PageId> = (start.0..start.0 + pages).map(PageId).collect();
+        if let Err(e) = self.prepare_memory(&ids) {
+            let _ = self.release_memory(&ids);
             self.unreserve_frames(pages);
-            unlock(held);
+            unlock();
             return Err(e);
         }
-        for &m in members {
-            self.set_extent_word(m, start.0 + 1);
-            if let Some(l) = self.states.get(m) {
+        Ok(true)
+    }
+
+    /// Undoes [`hold_extent`](Self::hold_extent): releases the memory and
+    /// the frames, and unlatches every page (all `EVICTED`).
+    fn unhold_extent(&self, start: PageId, pages: u64, head: &LatchWord) {
+        let ids: Vec<PageId> = (start.0..start.0 + pages).map(PageId).collect();
+        let _ = self.release_memory(&ids);
+        self.unreserve_frames(pages);
+        self.unlock_members(start, pages);
+        head.unlock_evicted();
+    }
+
+    /// Unlatches the members of the extent at `start` among its first
+    /// `pages` pages, held from `EVICTED`.
+    fn unlock_members(&self, start: PageId, pages: u64) {
+        for m in start.0 + 1..start.0 + pages {
+            if let Some(l) = self.states.get(PageId(m)) {
                 l.unlock_evicted();
             }
         }
+    }
+
+    /// A held extent whose frames hold its contents becomes cached: the
+    /// words are set before the members are unlatched, the head joins the
+    /// clock (and stays latched for the caller).
+    fn install_extent(&self, start: PageId, pages: u64) {
+        for m in start.0 + 1..start.0 + pages {
+            self.set_extent_word(PageId(m), start.0 + 1);
+        }
+        self.unlock_members(start, pages);
         self.set_extent_word(start, HEAD | pages);
         self.resident.insert(start);
-        self.count(Counter::Fault, pages);
-        Ok(true)
+    }
+
+    /// Frames for a new extent's contents, to be written through to the
+    /// device and then cached ([`NewExtent`]): the extent was just handed
+    /// out by [`allocate_extent`](Self::allocate_extent) and nothing
+    /// references it. `None` if it cannot be cached (too large, or a page of
+    /// it is held as something else): write it without the pool.
+    pub fn new_extent(&self, start: PageId, pages: u64) -> Result<Option<NewExtent<'_>>, Error> {
+        if pages == 0 || pages > self.extent_cache_limit() {
+            return Ok(None);
+        }
+        let head = self.latch(start)?;
+        if !head.try_lock_evicted() || !self.hold_extent(start, pages, head)? {
+            return Ok(None);
+        }
+        Ok(Some(NewExtent { bm: self, head: start, pages, cached: false }))
     }
 
     /// Reads the extent into its prepared frames and verifies it.
@@ -292,19 +398,24 @@ impl BufferManager {
 
     /// Evicts the cached copy of the extent at `start`, if there is one,
     /// before its pages are reused (no reader may hold its reference by
-    /// then). `false` if its latch is busy (the clock evicting it, say):
-    /// try again later.
-    pub(crate) fn try_uncache_extent(&self, start: u64) -> bool {
+    /// then). With `wait`, waits for its latch; without, gives up if it is
+    /// busy (the clock evicting it, say). `true` if no cached copy is left
+    /// (`false` with `wait` only if its memory could not be released).
+    pub(crate) fn uncache_extent(&self, start: u64, wait: bool) -> bool {
         let head = PageId(start);
         if self.cached_extent_pages(head).is_none() {
             return true;
         }
         let Some(latch) = self.states.get(head) else { return true };
-        match latch.try_lock_exclusive() {
-            Ok(true) => {}
+        let latched = match (wait, latch.try_lock_exclusive()) {
+            (_, Ok(true)) => true,
+            (true, Ok(false)) => latch.lock_exclusive().is_ok(),
+            (false, Ok(false)) => return false,
             // Evicted meanwhile.
-            Err(_) => return true,
-            Ok(false) => return false,
+            (_, Err(_)) => false,
+        };
+        if !latched {
+            return true;
         }
         match self.cached_extent_pages(head) {
             Some(pages) if self.evict_extent_held(head, pages).is_ok() => true,

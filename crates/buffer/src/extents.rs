@@ -128,7 +128,7 @@ impl BufferManager {
         let mut i = 0;
         while let Some(q) = a.quarantine.get(i).copied() {
             // Its cached copy goes first: its pages may become anything.
-            if q.batch == 0 && durable > q.after && epoch >= q.epoch + 2 && self.try_uncache_extent(q.start) {
+            if q.batch == 0 && durable > q.after && epoch >= q.epoch + 2 && self.uncache_extent(q.start, false) {
                 a.quarantine.swap_remove(i);
                 a.free.insert_run(q.start, q.pages);
             } else {
@@ -154,7 +154,14 @@ impl BufferManager {
     /// Gives back an extent from [`allocate_extent`](Self::allocate_extent)
     /// that no log record references (its write failed, or its writer gave
     /// up).
+    ///
+    /// A cached copy ([`new_extent`](Self::new_extent)) is evicted first; if
+    /// its memory cannot be released, the extent stays counted as free by
+    /// checkpoints but is never handed out again by this process.
     pub fn abandon_extent(&self, start: u64, pages: u64) {
+        if !self.uncache_extent(start, true) {
+            return;
+        }
         let mut a = self.allocator.lock();
         if let Some(i) = a.allocating_extents.iter().position(|&e| e == (start, pages)) {
             a.allocating_extents.swap_remove(i);
@@ -165,7 +172,7 @@ impl BufferManager {
     /// Keeps the first `keep` pages of an extent from
     /// [`allocate_extent`](Self::allocate_extent) not yet referenced and gives
     /// the rest back (a streaming writer's last extent, once it knows the
-    /// value's length).
+    /// value's length; never cached: it writes without the pool).
     pub fn trim_extent(&self, start: u64, pages: u64, keep: u64) {
         if keep >= pages {
             return;

@@ -53,7 +53,7 @@ pub use changes::WrittenBack;
 pub use config::{Config, DEFAULT_EVICTION_BATCH, MAX_EVICTION_BATCH};
 pub use device::Device;
 pub use error::{ConfigError, DeviceError, Error, IoOp, MemoryError};
-pub use extent_cache::ExtentGuard;
+pub use extent_cache::{ExtentGuard, NewExtent};
 pub use extents::{Extent, ExtentPin};
 pub use free_space::FreeSpace;
 pub use guard::{ExclusiveGuard, Invalid, OptimisticGuard, PageView, SharedGuard};

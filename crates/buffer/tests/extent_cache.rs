@@ -155,3 +155,46 @@ fn readers_stale_readers_and_the_clock_share_cached_extents() {
         assert!(bm.stats().resident_bytes <= 256 * PAGE_SIZE as u64);
     }
 }
+
+#[test]
+fn a_new_extent_is_written_from_its_frames_and_stays_cached() {
+    for kind in BACKENDS {
+        let (bm, device) = memory_bm_with(kind, 1, 64);
+        bm.track_allocation();
+        let start = bm.allocate_extent(5, 0).unwrap();
+        let mut frames = bm.new_extent(PageId(start), 5).unwrap().expect("small enough to cache");
+        for (i, b) in frames.bytes_mut().iter_mut().enumerate() {
+            *b = byte(7, i);
+        }
+        frames.write_through().unwrap();
+        frames.cache();
+        bm.check_invariants().unwrap();
+        // Cached: read without a load; and the device holds it too.
+        let faults = bm.stats().faults;
+        assert!(holds(7)(bm.fix_extent(PageId(start), 5, |_| panic!("loaded again")).unwrap().unwrap().bytes()));
+        assert_eq!(bm.stats().faults, faults);
+        let mut page = [0u8; PAGE_SIZE];
+        snowfall_buffer::Device::read_page(&*device, PageId(start + 4), &mut page).unwrap();
+        assert!(page.iter().enumerate().all(|(i, &b)| b == byte(7, 4 * PAGE_SIZE + i)), "{kind:?}");
+        // Abandoned (its reference never logged): uncached, and reusable.
+        bm.abandon_extent(start, 5);
+        assert_eq!(bm.stats().resident_bytes, 0, "{kind:?}");
+        bm.check_invariants().unwrap();
+        assert_eq!(bm.allocate_extent(5, 0).unwrap(), start);
+    }
+}
+
+#[test]
+fn a_new_extent_dropped_before_it_is_cached_leaves_nothing_behind() {
+    let (bm, _device) = memory_bm_with(MemoryKind::Madvise, 1, 64);
+    let start = bm.allocate_extent(3, 0).unwrap();
+    let frames = bm.new_extent(PageId(start), 3).unwrap().unwrap();
+    // Dropped unwritten: its frames are released, nothing is cached.
+    drop(frames);
+    assert_eq!(bm.stats().resident_bytes, 0);
+    bm.check_invariants().unwrap();
+    assert!(bm.fix_shared(PageId(start + 1)).is_err());
+    // Too large to cache: written without the pool.
+    let big = bm.allocate_extent(33, 0).unwrap();
+    assert!(bm.new_extent(PageId(big), 33).unwrap().is_none());
+}

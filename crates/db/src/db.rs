@@ -17,7 +17,7 @@ use crate::maintenance::Maintenance;
 use crate::options::{Durability, Options};
 use crate::range::Range;
 use crate::superblock::{MAX_NAME, MAX_TREES, Superblock};
-use crate::values::{MAX_VALUE, Reference};
+use crate::values::{MAX_VALUE, OneExtent, Reference};
 
 /// What the catalog lock guards.
 pub(crate) struct State {
@@ -614,7 +614,8 @@ impl<'db> Tree<'db> {
             if stored.reference {
                 // Pinned while the leaf is latched: the reference cannot be
                 // released before the pin is taken.
-                Err((self.db.bm.pin_extents(), Reference::decode(stored.bytes)))
+                let pin = self.db.bm.pin_extents();
+                Err((pin, OneExtent::decode(stored.bytes).ok_or_else(|| Reference::decode(stored.bytes))))
             } else {
                 Ok(f.take().map(|f| f(stored.bytes)))
             }
@@ -624,10 +625,13 @@ impl<'db> Tree<'db> {
             Some(Ok(r)) => return Ok(r),
             Some(Err(large)) => large,
         };
-        let reference = reference.ok_or_else(|| self.db.malformed_reference())?;
-        if let Some(extent) = self.db.cached_value(&reference)? {
-            return Ok(f.take().map(|f| f(crate::values::value_bytes(&extent, &reference))));
-        }
+        let reference = match reference {
+            Ok(one) => match self.db.cached_value(one)? {
+                Some(cached) => return Ok(f.take().map(|f| f(crate::values::value_bytes(&cached, one.len)))),
+                None => Reference { len: one.len, xxh3: one.xxh3, extents: alloc::vec![one.extent] },
+            },
+            Err(several) => several.ok_or_else(|| self.db.malformed_reference())?,
+        };
         let mut out = Vec::new();
         self.db.value_into(&reference, &mut out)?;
         Ok(f.take().map(|f| f(&out)))

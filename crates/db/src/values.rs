@@ -103,6 +103,13 @@ impl Reference {
     /// extent, too many, reserved bytes set, pages that cannot hold the
     /// length).
     pub(crate) fn decode(b: &[u8]) -> Option<Reference> {
+        let (len, xxh3, n) = Self::check(b)?;
+        Some(Reference { len, xxh3, extents: (0..n).map(|i| extent_at(b, i)).collect() })
+    }
+
+    /// Checks a reference's bytes without allocating: its length,
+    /// checksum and number of extents.
+    fn check(b: &[u8]) -> Option<(u64, u64, usize)> {
         let n = usize::from(*b.first()?);
         if n == 0 || n > MAX_EXTENTS || b.len() != HEADER + 12 * n {
             return None;
@@ -112,25 +119,45 @@ impl Reference {
         if zero != 0 || len > MAX_VALUE as u64 {
             return None;
         }
-        let mut extents = Vec::with_capacity(n);
         let mut pages_total = 0u64;
-        for i in 0..n {
-            let at = HEADER + 12 * i;
-            let start = u64_at(b, at);
-            let pages = u64::from(u32_at(b, at + 8));
+        for (start, pages) in (0..n).map(|i| extent_at(b, i)) {
             if pages == 0 {
                 return None;
             }
             start.checked_add(pages)?;
             pages_total += pages;
-            extents.push((start, pages));
         }
-        (pages_total == len.div_ceil(PAGE_SIZE as u64)).then_some(Reference { len, xxh3, extents })
+        (pages_total == len.div_ceil(PAGE_SIZE as u64)).then_some((len, xxh3, n))
     }
 
     /// The first page, for errors.
     pub(crate) fn first_page(&self) -> PageId {
         PageId(self.extents.first().map_or(0, |e| e.0))
+    }
+}
+
+/// Extent `i` of a reference whose length was checked.
+fn extent_at(b: &[u8], i: usize) -> Extent {
+    let at = HEADER + 12 * i;
+    (u64_at(b, at), u64::from(u32_at(b, at + 8)))
+}
+
+/// A reference to a value in one extent (what every value but a streamed
+/// one has), decoded without allocating: the read path's case.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OneExtent {
+    pub(crate) len: u64,
+    pub(crate) xxh3: u64,
+    pub(crate) extent: Extent,
+}
+
+impl OneExtent {
+    /// `None` if `b` is not a reference, or one to several extents.
+    pub(crate) fn decode(b: &[u8]) -> Option<OneExtent> {
+        match Reference::check(b)? {
+            (len, xxh3, 1) => Some(OneExtent { len, xxh3, extent: extent_at(b, 0) }),
+            _ => None,
+        }
     }
 }
 
@@ -160,9 +187,23 @@ impl WriteFirst for DataFirst {
     }
 }
 
+/// Copies `value` to the start of `frames` and zeroes the rest; the
+/// value's XXH3-64, hashed as it is copied (while it is in the cache).
+fn copy_hashing(frames: &mut [u8], value: &[u8]) -> u64 {
+    const STEP: usize = 64 << 10;
+    let (head, tail) = frames.split_at_mut(value.len().min(frames.len()));
+    let mut hasher = Xxh3::new();
+    for (dst, src) in head.chunks_mut(STEP).zip(value.chunks(STEP)) {
+        dst.copy_from_slice(src);
+        hasher.update(src);
+    }
+    tail.fill(0);
+    hasher.digest()
+}
+
 /// A cached value's bytes (its extent without the padding).
-pub(crate) fn value_bytes<'a>(extent: &'a ExtentGuard<'_>, reference: &Reference) -> &'a [u8] {
-    extent.bytes().get(..reference.len as usize).unwrap_or_default()
+pub(crate) fn value_bytes<'a>(extent: &'a ExtentGuard<'_>, len: u64) -> &'a [u8] {
+    extent.bytes().get(..len as usize).unwrap_or_default()
 }
 
 /// A bounce buffer of aligned pages (the data file is `O_DIRECT`).
@@ -172,17 +213,38 @@ pub(crate) fn bounce(pages: usize) -> Vec<Page> {
 
 impl Inner {
     /// Writes `value` to a new extent and returns its reference; nothing
-    /// refers to the extent until the caller logs the reference.
+    /// refers to the extent until the caller logs the reference. An extent
+    /// small enough to cache is written from its frames in the pool and
+    /// stays cached (the value's next read finds it there); a larger one
+    /// goes through a bounce buffer.
     pub(crate) fn write_value(&self, value: &[u8]) -> Result<Reference, Error> {
         let pages = value.len().div_ceil(PAGE_SIZE) as u64;
         let start = self.bm.allocate_extent(pages, self.log.durable())?;
-        let written = self.write_extent(start, value);
-        if let Err(e) = written {
-            self.bm.abandon_extent(start, pages);
-            return Err(e);
-        }
+        let written = match self.bm.new_extent(PageId(start), pages) {
+            Ok(Some(mut frames)) => {
+                let xxh3 = copy_hashing(frames.bytes_mut(), value);
+                frames.write_through().map(|()| frames.cache()).map(|()| xxh3).map_err(|e| self.extent_write_error(e))
+            }
+            Ok(None) => self.write_extent(start, value).map(|()| xxh3_64(value)),
+            Err(e) => Err(e.into()),
+        };
+        let xxh3 = match written {
+            Ok(xxh3) => xxh3,
+            Err(e) => {
+                self.bm.abandon_extent(start, pages);
+                return Err(e);
+            }
+        };
         self.data_first.unsynced.fetch_add(1, Ordering::AcqRel);
-        Ok(Reference { len: value.len() as u64, xxh3: xxh3_64(value), extents: alloc::vec![(start, pages)] })
+        Ok(Reference { len: value.len() as u64, xxh3, extents: alloc::vec![(start, pages)] })
+    }
+
+    /// The error for a failed write of an extent's frames.
+    fn extent_write_error(&self, e: snowfall_buffer::Error) -> Error {
+        match e {
+            snowfall_buffer::Error::WriteBack { source, .. } => Error::Io { file: self.file.clone(), source },
+            other => Error::Buffer(other),
+        }
     }
 
     fn write_extent(&self, start: u64, value: &[u8]) -> Result<(), Error> {
@@ -294,13 +356,16 @@ impl Inner {
     /// there first if it can be cached), else from the device. The caller
     /// holds a pin taken before it read the reference.
     pub(crate) fn value_into(&self, reference: &Reference, out: &mut Vec<u8>) -> Result<(), Error> {
-        if let Some(extent) = self.cached_value(reference)? {
-            out.clear();
-            out.extend_from_slice(value_bytes(&extent, reference));
-            return Ok(());
+        if let [extent] = reference.extents[..] {
+            let one = OneExtent { len: reference.len, xxh3: reference.xxh3, extent };
+            if let Some(cached) = self.cached_value(one)? {
+                out.clear();
+                out.extend_from_slice(value_bytes(&cached, one.len));
+                return Ok(());
+            }
         }
         if !self.read_value(reference, out)? {
-            return Err(self.corrupt_value(reference));
+            return Err(self.corrupt_value(reference.first_page()));
         }
         Ok(())
     }
@@ -309,24 +374,20 @@ impl Inner {
     /// (`snowfall_buffer`'s `extent_cache.rs`), latched shared; checked
     /// against the reference's checksum once, when it is loaded. The caller
     /// holds a pin taken before it read the reference.
-    pub(crate) fn cached_value(&self, reference: &Reference) -> Result<Option<ExtentGuard<'_>>, Error> {
-        let [(start, pages)] = reference.extents[..] else { return Ok(None) };
-        let Ok(len) = usize::try_from(reference.len) else { return Ok(None) };
-        let verify = |bytes: &[u8]| bytes.get(..len).is_some_and(|v| xxh3_64(v) == reference.xxh3);
+    pub(crate) fn cached_value(&self, value: OneExtent) -> Result<Option<ExtentGuard<'_>>, Error> {
+        let (start, pages) = value.extent;
+        let Ok(len) = usize::try_from(value.len) else { return Ok(None) };
+        let verify = |bytes: &[u8]| bytes.get(..len).is_some_and(|v| xxh3_64(v) == value.xxh3);
         self.bm.fix_extent(PageId(start), pages, verify).map_err(|e| match e {
-            snowfall_buffer::Error::CorruptExtent { .. } => self.corrupt_value(reference),
+            snowfall_buffer::Error::CorruptExtent { .. } => self.corrupt_value(PageId(start)),
             snowfall_buffer::Error::Read { source, .. } => Error::Io { file: self.file.clone(), source },
             other => Error::Buffer(other),
         })
     }
 
     /// The error for a value whose stored bytes do not match its checksum.
-    pub(crate) fn corrupt_value(&self, reference: &Reference) -> Error {
-        Error::CorruptValue {
-            file: self.file.clone(),
-            page: reference.first_page(),
-            what: "its checksum does not match",
-        }
+    pub(crate) fn corrupt_value(&self, page: PageId) -> Error {
+        Error::CorruptValue { file: self.file.clone(), page, what: "its checksum does not match" }
     }
 
     /// The error for a reference in a leaf that does not decode.

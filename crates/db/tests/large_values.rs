@@ -252,28 +252,46 @@ fn readers_see_the_old_value_whole_or_the_new_one_while_it_is_overwritten() {
     let path = TempPath::new("large-race");
     let db = Database::open(path.str(), small()).unwrap();
     let t = db.tree("t").unwrap();
-    let versions: Vec<Vec<u8>> = (0..4).map(|i| value(100 + i, 30_000 + 7_000 * i as usize)).collect();
-    t.insert(&key(1), &versions[0]).unwrap();
+    // Up to 16 keys of 30-380 KB: more than the 4 MiB pool, so cached
+    // extents are evicted under their readers' feet, and reused (each size
+    // twice: in the same shape). A value starts with its key, so a read that
+    // found another key's bytes (a stale cached extent) fails too.
+    let versions: Vec<Vec<u8>> = (0..6).map(|i| value(100 + i, 30_000 + 70_000 * (i % 3) as usize)).collect();
+    let of = |k: &[u8; 8], v: usize| {
+        let mut bytes = versions[v].clone();
+        bytes[..8].copy_from_slice(k);
+        bytes
+    };
+    let is_a_version = |k: &[u8; 8], got: &[u8]| got[..8] == k[..] && versions.iter().any(|v| v[8..] == got[8..]);
+    t.insert(&key(1), &of(&key(1), 0)).unwrap();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let reads = std::sync::atomic::AtomicU64::new(0);
     std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
+        for reader in 0..2u64 {
+            let (t, is_a_version, stop, reads) = (&t, &is_a_version, &stop, &reads);
+            s.spawn(move || {
                 let mut out = Vec::new();
+                let mut i = reader;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    match t.get_into(&key(1), &mut out).unwrap() {
-                        None => {}
-                        Some(_) => assert!(versions.contains(&out), "a read of {} bytes matches no version", out.len()),
-                    }
+                    i = i.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    let k = key((i >> 33) as usize % 16);
+                    // In place (the cached extent latched) or copied.
+                    let whole = if reader == 0 {
+                        t.get_with(&k, |v| is_a_version(&k, v)).unwrap()
+                    } else {
+                        t.get_into(&k, &mut out).unwrap().map(|_| is_a_version(&k, &out))
+                    };
+                    assert!(whole.unwrap_or(true), "a read of {k:?} matches no version");
                     reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             });
         }
-        for round in 0..400usize {
+        for round in 0..1_000usize {
+            let k = key(round * 7 % 16);
             if round % 7 == 6 {
-                t.remove_with(&key(1), Durability::None).unwrap();
+                t.remove_with(&k, Durability::None).unwrap();
             } else {
-                t.insert_with(&key(1), &versions[round % 4], Durability::None).unwrap();
+                t.insert_with(&k, &of(&k, round % versions.len()), Durability::None).unwrap();
             }
             if round % 50 == 0 {
                 db.sync().unwrap();
