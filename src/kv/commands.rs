@@ -178,7 +178,7 @@ pub fn stat(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
         ("written since creation", lifetime(&s.lifetime)),
         ("recovery", format!("{} records redone, {} batches undone", s.records_redone, s.batches_undone)),
         ("counters", String::from("of this read-only open (its recovery), not of the database's past")),
-        ("resident pages", format!("{}", s.resident_pages)),
+        ("resident pages", format!("{} ({} of cached large values)", s.resident_pages, s.extent_pages)),
         ("page hits", format!("{}", s.hits)),
         ("page faults", format!("{}", s.faults)),
         ("evictions", format!("{}", s.evictions)),

@@ -324,6 +324,7 @@ impl BufferManager {
         self.unlock_members(start, pages);
         self.set_extent_word(start, HEAD | pages);
         self.resident.insert(start);
+        self.extent_count.fetch_add(pages, Ordering::Relaxed);
     }
 
     /// Frames for a new extent's contents, to be written through to the
@@ -381,6 +382,7 @@ impl BufferManager {
             for &page in &ids {
                 self.set_extent_word(page, 0);
             }
+            self.extent_count.fetch_sub(pages, Ordering::Relaxed);
         }
         for &m in members {
             if let Some(latch) = self.states.get(m) {

@@ -139,6 +139,8 @@ pub struct BufferManager {
     /// Resident pages, including frames reserved for loads in progress.
     /// Never exceeds `config.pool_pages()`.
     pub(crate) resident_count: AtomicU64,
+    /// Of those, frames of cached extents.
+    pub(crate) extent_count: AtomicU64,
     pub(crate) device: Box<dyn Device>,
     pub(crate) hook: Box<dyn WriteBackHook>,
     pub(crate) allocator: Mutex<Allocator>,
@@ -216,6 +218,7 @@ impl BufferManager {
             extent_tags: crate::states::PageTags::new(virtual_pages)?,
             resident: ResidentSet::new(config.pool_pages())?,
             resident_count: AtomicU64::new(0),
+            extent_count: AtomicU64::new(0),
             allocator: Mutex::new(Allocator {
                 free: FreeSpace::default(),
                 tracking: false,
@@ -271,7 +274,8 @@ impl BufferManager {
 
     /// Statistics so far.
     pub fn stats(&self) -> Stats {
-        self.counters.snapshot(self.resident_count.load(Ordering::Relaxed))
+        let resident = self.resident_count.load(Ordering::Relaxed);
+        self.counters.snapshot(resident, self.extent_count.load(Ordering::Relaxed))
     }
 
     /// The most memory this buffer manager can hold resident, with

@@ -57,7 +57,7 @@ impl Counters {
         self.shards.iter().map(|s| f(s).load(Ordering::Relaxed)).sum()
     }
 
-    pub(crate) fn snapshot(&self, resident_pages: u64) -> Stats {
+    pub(crate) fn snapshot(&self, resident_pages: u64, extent_pages: u64) -> Stats {
         Stats {
             hits: self.sum(|s| &s.hits),
             faults: self.sum(|s| &s.faults),
@@ -65,6 +65,7 @@ impl Counters {
             write_backs: self.sum(|s| &s.write_backs),
             restarts: self.sum(|s| &s.restarts),
             resident_bytes: resident_pages * crate::PAGE_SIZE as u64,
+            extent_bytes: extent_pages * crate::PAGE_SIZE as u64,
         }
     }
 }
@@ -84,4 +85,6 @@ pub struct Stats {
     pub restarts: u64,
     /// Bytes of resident pages now.
     pub resident_bytes: u64,
+    /// Of those, bytes of cached extents (large values).
+    pub extent_bytes: u64,
 }

@@ -40,8 +40,8 @@ fn an_extent_is_loaded_once_read_in_place_and_evicted_as_a_unit() {
         assert_eq!(extent.bytes().len(), 8 * PAGE_SIZE);
         assert!(holds(3)(extent.bytes()));
         assert_eq!(
-            (bm.stats().resident_bytes, bm.stats().faults - faults),
-            (8 * PAGE_SIZE as u64, 8),
+            (bm.stats().resident_bytes, bm.stats().extent_bytes, bm.stats().faults - faults),
+            (8 * PAGE_SIZE as u64, 8 * PAGE_SIZE as u64, 8),
             "{kind:?}: all its frames, one load"
         );
         // A second reader shares it; nothing is read again.
@@ -56,7 +56,7 @@ fn an_extent_is_loaded_once_read_in_place_and_evicted_as_a_unit() {
         assert!(holds(3)(bm.fix_extent(head, 8, holds(3)).unwrap().unwrap().bytes()));
         // The clock evicts it whole.
         bm.evict_until(0).unwrap();
-        assert_eq!(bm.stats().resident_bytes, 0, "{kind:?}");
+        assert_eq!((bm.stats().resident_bytes, bm.stats().extent_bytes), (0, 0), "{kind:?}");
         bm.check_invariants().unwrap();
         assert!(matches!(bm.fix_shared(member), Err(Error::Checksum { .. })), "raw bytes are no page");
         assert!(holds(3)(bm.fix_extent(head, 8, holds(3)).unwrap().unwrap().bytes()));

@@ -321,15 +321,7 @@ impl Inner {
             return Ok(tree.put(key, value, batch)?);
         }
         let reference = self.write_value(value)?;
-        let encoded = reference.encode();
-        let stored = snowfall_btree::Stored { bytes: encoded.as_bytes(), reference: true };
-        tree.put_stored(key, stored, batch).map_err(|e| {
-            // Not logged (logging is a write's last step): nothing refers to it.
-            for &(start, pages) in &reference.extents {
-                self.bm.abandon_extent(start, pages);
-            }
-            e.into()
-        })
+        self.put_reference(tree, key, &reference, batch)
     }
 
     pub(crate) fn tree_at(&self, root: PageId) -> BTree<'_> {

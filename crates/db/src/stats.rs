@@ -45,6 +45,9 @@ pub struct Stats {
     pub free_runs: u64,
     /// Pages resident in the buffer pool now.
     pub resident_pages: u64,
+    /// Of those, pages of cached large values (extents, each loaded with
+    /// one read and evicted whole).
+    pub extent_pages: u64,
     /// The buffer pool's size in pages.
     pub pool_pages: u64,
     /// Page accesses that found the page resident.
@@ -114,6 +117,7 @@ impl Database {
             free_pages: free.len(),
             free_runs: free.runs().count() as u64,
             resident_pages: buffer.resident_bytes / block,
+            extent_pages: buffer.extent_bytes / block,
             pool_pages: db.bm.config().pool_pages(),
             hits: buffer.hits,
             faults: buffer.faults,

@@ -21,7 +21,7 @@
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
-use snowfall_btree::{MAX_ENTRY, Stored};
+use snowfall_btree::MAX_ENTRY;
 use snowfall_buffer::{Extent, ExtentPin, PAGE_SIZE, Page};
 use xxhash_rust::xxh3::Xxh3;
 
@@ -170,20 +170,11 @@ impl<'db> ValueWriter<'db> {
             }
             need -= keep;
         }
-        self.extents = used;
         db.data_first.unsynced.fetch_add(1, Ordering::AcqRel);
-        let reference = Reference { len: self.len, xxh3: self.hasher.digest(), extents: self.extents.clone() };
-        let encoded = reference.encode();
-        let stored = Stored { bytes: encoded.as_bytes(), reference: true };
-        let result = self.tree.tree.put_stored(&self.key, stored, 0);
-        let written = match result {
-            Ok(w) => {
-                // Referenced now: nothing for drop to give back.
-                self.extents.clear();
-                w
-            }
-            Err(e) => return Err(db.failed(e.into())),
-        };
+        // From here `put_reference` owns the extents: drop has none to give back.
+        self.extents.clear();
+        let reference = Reference { len: self.len, xxh3: self.hasher.digest(), extents: used };
+        let written = db.put_reference(&self.tree.tree, &self.key, &reference, 0).map_err(|e| db.failed(e))?;
         db.settle(written.lsn, durability)?;
         Ok(written.existed)
     }

@@ -35,7 +35,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use snowfall_btree::{Found, MAX_ENTRY, MAX_REFERENCE};
+use snowfall_btree::{BTree, Found, MAX_ENTRY, MAX_REFERENCE, Stored, Written};
 use snowfall_buffer::{Device, DeviceError, Extent, ExtentGuard, PAGE_SIZE, Page, PageId};
 use snowfall_wal::WriteFirst;
 use snowfall_wal::format::{put, u32_at, u64_at};
@@ -237,6 +237,26 @@ impl Inner {
         };
         self.data_first.unsynced.fetch_add(1, Ordering::AcqRel);
         Ok(Reference { len: value.len() as u64, xxh3, extents: alloc::vec![(start, pages)] })
+    }
+
+    /// Sets `key` to the value `reference` names, in `tree` as part of
+    /// `batch` (0: none); its extents are written. If that fails, they are
+    /// given back: a change is logged last, so nothing refers to them.
+    pub(crate) fn put_reference(
+        &self,
+        tree: &BTree<'_>,
+        key: &[u8],
+        reference: &Reference,
+        batch: u64,
+    ) -> Result<Written, Error> {
+        let encoded = reference.encode();
+        let stored = Stored { bytes: encoded.as_bytes(), reference: true };
+        tree.put_stored(key, stored, batch).map_err(|e| {
+            for &(start, pages) in &reference.extents {
+                self.bm.abandon_extent(start, pages);
+            }
+            e.into()
+        })
     }
 
     /// The error for a failed write of an extent's frames.
