@@ -123,6 +123,16 @@ rec {
       # File a bug if you depend on any for non-debug work!
       debug = internal.debugCrate { inherit packageId; };
     };
+    "snowfall-version" = rec {
+      packageId = "snowfall-version";
+      build = internal.buildRustCrateWithFeatures {
+        packageId = "snowfall-version";
+      };
+
+      # Debug support which might change between releases.
+      # File a bug if you depend on any for non-debug work!
+      debug = internal.debugCrate { inherit packageId; };
+    };
     "snowfall-wal" = rec {
       packageId = "snowfall-wal";
       build = internal.buildRustCrateWithFeatures {
@@ -2806,6 +2816,37 @@ rec {
             packageId = "rustix";
             usesDefaultFeatures = false;
             features = [ "fs" "thread" "time" "mm" ];
+          }
+        ];
+
+      };
+      "snowfall-version" = rec {
+        crateName = "snowfall-version";
+        version = "0.1.0";
+        edition = "2024";
+        src = lib.cleanSourceWith { filter = sourceFilter;  src = ../crates/version; };
+        libName = "snowfall_version";
+        dependencies = [
+          {
+            name = "shuttle";
+            packageId = "shuttle";
+            target = { target, features }: (target."shuttle" or false);
+          }
+          {
+            name = "snowfall-latch";
+            packageId = "snowfall-latch";
+          }
+          {
+            name = "snowfall-sys";
+            packageId = "snowfall-sys";
+          }
+        ];
+        devDependencies = [
+          {
+            name = "proptest";
+            packageId = "proptest";
+            usesDefaultFeatures = false;
+            features = [ "std" ];
           }
         ];
 
