@@ -2644,6 +2644,10 @@ rec {
             packageId = "snowfall-sys";
           }
           {
+            name = "snowfall-version";
+            packageId = "snowfall-version";
+          }
+          {
             name = "snowfall-wal";
             packageId = "snowfall-wal";
           }

@@ -33,6 +33,13 @@ impl Builder {
         self
     }
 
+    /// Memory for old values kept for open snapshots
+    /// ([`Options::version_bytes`]).
+    pub fn version_bytes(mut self, bytes: u64) -> Builder {
+        self.options.version_bytes = bytes;
+        self
+    }
+
     /// The largest the database may grow in this open (its virtual
     /// reservation; by default chosen from the file: see
     /// [`Options::max_bytes`]).

@@ -53,6 +53,13 @@ pub(crate) struct Cut {
     catalog: Vec<(String, PageId)>,
 }
 
+impl Cut {
+    /// The pages set aside to store its free list.
+    pub(crate) fn trunks(&self) -> impl Iterator<Item = PageId> + '_ {
+        self.trunks.iter().copied()
+    }
+}
+
 /// Cuts per `checkpoint_bytes` of log (the granularity of the redo point).
 const STEPS: u64 = 16;
 

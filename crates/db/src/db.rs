@@ -17,7 +17,8 @@ use crate::maintenance::Maintenance;
 use crate::options::{Durability, Options};
 use crate::range::Range;
 use crate::superblock::{MAX_NAME, MAX_TREES, Superblock};
-use crate::values::{MAX_VALUE, OneExtent, Reference};
+use crate::values::MAX_VALUE;
+use crate::versioning::Stage;
 
 /// What the catalog lock guards.
 pub(crate) struct State {
@@ -80,6 +81,8 @@ pub(crate) struct Inner {
     pub(crate) data_first: Arc<crate::values::DataFirst>,
     /// Spare bounce buffers for large values (`values.rs`).
     pub(crate) bounces: Mutex<Vec<Vec<snowfall_buffer::Page>>>,
+    /// Old values for open snapshots (`versioning.rs`, `snapshot.rs`).
+    pub(crate) versions: snowfall_version::Versions<crate::versioning::Kept>,
 }
 
 /// What recovery did when a database was opened.
@@ -316,11 +319,26 @@ impl Inner {
     /// Sets `key` to `value` in `tree` as part of `batch` (0: none): a
     /// large value is written to an extent first, and the tree gets its
     /// reference (`values.rs`).
-    pub(crate) fn put_value(&self, tree: &BTree<'_>, key: &[u8], value: &[u8], batch: u64) -> Result<Written, Error> {
+    /// Keeps the value it replaces first if `stage` is a commit.
+    pub(crate) fn put_value(
+        &self,
+        stage: &Stage<'_>,
+        tree: &BTree<'_>,
+        key: &[u8],
+        value: &[u8],
+        batch: u64,
+    ) -> Result<Written, Error> {
         if !crate::values::is_large(key, value.len()) {
+            self.before_change(stage, tree, key)?;
             return Ok(tree.put(key, value, batch)?);
         }
         let reference = self.write_value(value)?;
+        if let Err(e) = self.before_change(stage, tree, key) {
+            for &(start, pages) in &reference.extents {
+                self.bm.abandon_extent(start, pages);
+            }
+            return Err(e);
+        }
         self.put_reference(tree, key, &reference, batch)
     }
 
@@ -328,13 +346,19 @@ impl Inner {
         BTree::open(&self.bm, root, self.tree_config).with_journal(self)
     }
 
+    /// One write outside a transaction: admitted, staged (`versioning.rs`),
+    /// done, then acknowledged as `durability` says (after the stage ends:
+    /// a sync never holds the commit lock).
     fn write(
         &self,
         durability: Durability,
-        op: impl FnOnce() -> Result<Written, snowfall_btree::Error>,
+        op: impl FnOnce(&Stage<'_>) -> Result<Written, Error>,
     ) -> Result<bool, Error> {
         self.admit()?;
-        let written = op().map_err(|e| self.failed(e.into()))?;
+        let stage = self.stage();
+        let written = op(&stage).map_err(|e| self.failed(e));
+        drop(stage);
+        let written = written?;
         self.settle(written.lsn, durability)?;
         Ok(written.existed)
     }
@@ -403,18 +427,27 @@ impl Database {
             return Ok(());
         }
         let id = db.next_batch.fetch_add(1, Ordering::Relaxed);
+        db.admit()?;
+        // One stage for the whole batch: snapshots see all of it or none.
+        let stage = db.stage();
         // An error, and whether part of the batch may be in the trees.
         let result = (|| {
             for (i, (root, key, value)) in batch.ops.iter().enumerate() {
-                db.admit().map_err(|e| (e, i > 0))?;
+                if i > 0 {
+                    db.admit().map_err(|e| (e, true))?;
+                }
                 let tree = db.tree_at(*root);
                 match value {
-                    Some(v) => db.put_value(&tree, key, v, id).map_err(|e| (e, true))?,
-                    None => tree.delete(key, id).map_err(|e| (e.into(), true))?,
+                    Some(v) => db.put_value(&stage, &tree, key, v, id).map_err(|e| (e, true))?,
+                    None => {
+                        db.before_change(&stage, &tree, key).map_err(|e| (e, true))?;
+                        tree.delete(key, id).map_err(|e| (e.into(), true))?
+                    }
                 };
             }
             db.commit(id).map_err(|e| (e, true))
         })();
+        drop(stage);
         db.batches.lock().retain(|&(b, _)| b != id);
         match result {
             Ok(lsn) => db.settle(lsn, durability),
@@ -487,6 +520,10 @@ impl Database {
         }
         let catalog = state.catalog.clone();
         drop(state);
+        // And the trunk pages of the continuous checkpoint's pending cuts.
+        for p in db.checkpointing.lock().iter().flat_map(crate::checkpoint::Cut::trunks) {
+            mark(p, 3)?;
+        }
         let mut entries = 0;
         let mut references = Vec::new();
         for (name, root) in catalog {
@@ -607,26 +644,18 @@ impl<'db> Tree<'db> {
                 // Pinned while the leaf is latched: the reference cannot be
                 // released before the pin is taken.
                 let pin = self.db.bm.pin_extents();
-                Err((pin, OneExtent::decode(stored.bytes).ok_or_else(|| Reference::decode(stored.bytes))))
+                Err((pin, crate::values::decode_for_read(stored.bytes)))
             } else {
                 Ok(f.take().map(|f| f(stored.bytes)))
             }
         })?;
-        let (_pin, reference) = match found {
+        let (_pin, decoded) = match found {
             None => return Ok(None),
             Some(Ok(r)) => return Ok(r),
             Some(Err(large)) => large,
         };
-        let reference = match reference {
-            Ok(one) => match self.db.cached_value(one)? {
-                Some(cached) => return Ok(f.take().map(|f| f(crate::values::value_bytes(&cached, one.len)))),
-                None => Reference { len: one.len, xxh3: one.xxh3, extents: alloc::vec![one.extent] },
-            },
-            Err(several) => several.ok_or_else(|| self.db.malformed_reference())?,
-        };
-        let mut out = Vec::new();
-        self.db.value_into(&reference, &mut out)?;
-        Ok(f.take().map(|f| f(&out)))
+        let Some(f) = f.take() else { return Ok(None) };
+        self.db.with_decoded(decoded, f).map(Some)
     }
 
     /// The entries with keys in `range`, in order, from either end (see
@@ -659,10 +688,7 @@ impl<'db> Tree<'db> {
     /// Sets `key` to `value`, acknowledged as `durability` says.
     pub fn insert_with(&self, key: &[u8], value: &[u8], durability: Durability) -> Result<bool, Error> {
         check_entry(key, Some(value))?;
-        self.db.admit()?;
-        let written = self.db.put_value(&self.tree, key, value, 0).map_err(|e| self.db.failed(e))?;
-        self.db.settle(written.lsn, durability)?;
-        Ok(written.existed)
+        self.db.write(durability, |stage| self.db.put_value(stage, &self.tree, key, value, 0))
     }
 
     /// Removes `key` with the default durability; returns whether it was there.
@@ -673,7 +699,10 @@ impl<'db> Tree<'db> {
     /// Removes `key`, acknowledged as `durability` says.
     pub fn remove_with(&self, key: &[u8], durability: Durability) -> Result<bool, Error> {
         check_entry(key, None)?;
-        self.db.write(durability, || self.tree.delete(key, 0))
+        self.db.write(durability, |stage| {
+            self.db.before_change(stage, &self.tree, key)?;
+            Ok(self.tree.delete(key, 0)?)
+        })
     }
 
     /// Visits entries in key order from `from` in `direction` until `visit`

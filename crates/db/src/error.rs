@@ -184,6 +184,14 @@ pub enum Error {
         /// What and where.
         what: String,
     },
+    /// A snapshot ([`ReadTx`](crate::ReadTx)) expired: the versions it
+    /// needed were reclaimed because the version store reached
+    /// [`Options::version_bytes`](crate::Options::version_bytes), oldest
+    /// snapshots first. Retry with a new one.
+    SnapshotTooOld {
+        /// The newest commit it saw.
+        ts: u64,
+    },
     /// A batch larger than the log can hold at once.
     BatchTooLarge {
         /// Its operations.
@@ -317,6 +325,11 @@ impl fmt::Display for Error {
             Error::CorruptValue { file, page, what } => {
                 write!(f, "{file}: the large value stored from {page} on is damaged: {what}")
             }
+            Error::SnapshotTooOld { ts } => write!(
+                f,
+                "the snapshot at commit {ts} is too old: the versions it needs were reclaimed to keep the version \
+                 store within version_bytes (start a new one)"
+            ),
             Error::BatchTooLarge { ops } => write!(f, "a batch of {ops} operations is too large for the log"),
             Error::Config { what } => f.write_str(what),
             Error::Thread { what } => write!(f, "cannot start a background thread: {what}"),

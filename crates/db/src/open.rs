@@ -376,6 +376,7 @@ fn open_devices(
         lifetime_base: sb.lifetime,
         data_first,
         bounces: Mutex::new(Vec::new()),
+        versions: snowfall_version::Versions::new(usize::try_from(options.version_bytes).unwrap_or(usize::MAX)),
         options,
     });
     inner.undo(recovered.incomplete, sb.scan, recovered.end)?;

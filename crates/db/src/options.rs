@@ -74,6 +74,10 @@ pub struct Options {
     /// too light for the continuous checkpoint to install cuts). Without a
     /// background thread, writers look at the clock every 64th write.
     pub checkpoint_interval: Duration,
+    /// Memory for old values kept for open snapshots (`ReadTx`). Past it,
+    /// the oldest snapshots expire ([`Error::SnapshotTooOld`](crate::Error::SnapshotTooOld))
+    /// and their versions are reclaimed; nothing else fails.
+    pub version_bytes: u64,
     /// The default durability of writes.
     pub durability: Durability,
     /// The longest a `Group` write waits to be synced.
@@ -107,6 +111,7 @@ impl core::fmt::Debug for Options {
             .field("double_write_bytes", &self.double_write_bytes)
             .field("checkpoint_bytes", &self.checkpoint_bytes)
             .field("checkpoint_interval", &self.checkpoint_interval)
+            .field("version_bytes", &self.version_bytes)
             .field("durability", &self.durability)
             .field("group_interval", &self.group_interval)
             .field("background", &self.spawn.is_some())
@@ -134,6 +139,7 @@ impl Default for Options {
             double_write_bytes: None,
             checkpoint_bytes: 128 << 20,
             checkpoint_interval: Duration::from_secs(60),
+            version_bytes: 64 << 20,
             durability: Durability::Sync,
             group_interval: Duration::from_millis(10),
             spawn: None,

@@ -10,14 +10,17 @@
 //! iteration is returned exactly once; keys written or removed meanwhile
 //! may or may not be seen. The two ends meet without overlap.
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::ops::Bound;
 
 use snowfall_btree::Direction;
 
+use snowfall_version::Snapshot;
+
 use crate::db::Tree;
 use crate::error::Error;
+use crate::versioning::Kept;
 
 /// Entries fetched per step from either end.
 const CHUNK: usize = 64;
@@ -26,9 +29,12 @@ const CHUNK: usize = 64;
 pub type Entry = (Vec<u8>, Vec<u8>);
 
 /// An iterator over the entries of a key range; see the module docs for
-/// what it sees while other threads write.
+/// what it sees while other threads write (or, from a
+/// [`ReadTx`](crate::ReadTx), its snapshot).
 pub struct Range<'t> {
     tree: Tree<'t>,
+    /// The snapshot it reads at, if any (its transaction pins extents).
+    at: Option<Snapshot>,
     /// Keys not yet fetched from the front: from `low` ...
     low: Bound<Vec<u8>>,
     /// ... up to `high`, not yet fetched from the back.
@@ -44,7 +50,13 @@ pub struct Range<'t> {
 impl<'t> Range<'t> {
     pub(crate) fn new(tree: Tree<'t>, low: Bound<Vec<u8>>, high: Bound<Vec<u8>>) -> Range<'t> {
         let exhausted = empty(&low, &high);
-        Range { tree, low, high, front: VecDeque::new(), back: VecDeque::new(), exhausted, failed: false }
+        Range { tree, at: None, low, high, front: VecDeque::new(), back: VecDeque::new(), exhausted, failed: false }
+    }
+
+    /// The same range as of `at` (the caller pins extents while it lives).
+    pub(crate) fn at(mut self, at: Snapshot) -> Range<'t> {
+        self.at = Some(at);
+        self
     }
 
     /// Fetches up to a chunk of entries from one end of the unfetched keys.
@@ -53,6 +65,9 @@ impl<'t> Range<'t> {
             Direction::Forward => (&self.low, &self.high),
             Direction::Backward => (&self.high, &self.low),
         };
+        if let Some(at) = self.at {
+            return self.fetch_at(at, direction);
+        }
         let mut got: Vec<Entry> = Vec::new();
         let mut past_limit = false;
         self.tree.scan(as_ref(from), direction, |k, v| {
@@ -63,11 +78,75 @@ impl<'t> Range<'t> {
             got.push((k.to_vec(), v.to_vec()));
             got.len() < CHUNK
         })?;
-        if past_limit || got.len() < CHUNK {
+        let last = got.last().map(|(k, _)| k.clone());
+        self.advance(direction, past_limit || got.len() < CHUNK, last);
+        match direction {
+            Direction::Forward => self.front.extend(got),
+            Direction::Backward => self.back.extend(got),
+        }
+        Ok(())
+    }
+
+    /// As [`fetch`](Self::fetch), at a snapshot: a chunk of the tree as it
+    /// is (values as the leaves store them), then the version store's
+    /// changes since the snapshot over the same keys, read after it
+    /// (docs/plan-transactions.md: that order makes the merge the snapshot).
+    fn fetch_at(&mut self, at: Snapshot, direction: Direction) -> Result<(), Error> {
+        let (from, limit) = match direction {
+            Direction::Forward => (&self.low, &self.high),
+            Direction::Backward => (&self.high, &self.low),
+        };
+        let mut got: BTreeMap<Vec<u8>, Kept> = BTreeMap::new();
+        let (mut past_limit, mut last) = (false, None);
+        let mut n = 0;
+        self.tree.btree().scan(as_ref(from), direction, |k, stored| {
+            if !within(k, limit, direction) {
+                past_limit = true;
+                return false;
+            }
+            got.insert(k.to_vec(), Kept::of(stored));
+            last = Some(k.to_vec());
+            n += 1;
+            n < CHUNK
+        })?;
+        let exhausted = past_limit || n < CHUNK;
+        // The keys this chunk covers: up to its last, or to the limit.
+        let end = match (&last, exhausted) {
+            (Some(k), false) => Bound::Included(k.clone()),
+            _ => limit.clone(),
+        };
+        let (low, high) = match direction {
+            Direction::Forward => (from, &end),
+            Direction::Backward => (&end, from),
+        };
+        let changed = self.tree.db.versions.read_range(at, self.tree.btree().root().0, as_ref(low), as_ref(high));
+        for (k, v) in changed.map_err(|e| Error::SnapshotTooOld { ts: e.ts })? {
+            match v {
+                Some(v) => got.insert(k, v),
+                None => got.remove(&k),
+            };
+        }
+        self.advance(direction, exhausted, last);
+        let mut entries = Vec::with_capacity(got.len());
+        for (k, v) in got {
+            let v = self.tree.db.kept_value(&v)?;
+            entries.push((k, v));
+        }
+        match direction {
+            Direction::Forward => self.front.extend(entries),
+            Direction::Backward => self.back.extend(entries.into_iter().rev()),
+        }
+        Ok(())
+    }
+
+    /// After a fetch in `direction` that ended at `last`: the unfetched
+    /// keys start past it.
+    fn advance(&mut self, direction: Direction, exhausted: bool, last: Option<Vec<u8>>) {
+        if exhausted {
             self.exhausted = true;
         }
-        if let Some((last, _)) = got.last() {
-            let next = Bound::Excluded(last.clone());
+        if let Some(last) = last {
+            let next = Bound::Excluded(last);
             match direction {
                 Direction::Forward => self.low = next,
                 Direction::Backward => self.high = next,
@@ -76,11 +155,6 @@ impl<'t> Range<'t> {
                 self.exhausted = true;
             }
         }
-        match direction {
-            Direction::Forward => self.front.extend(got),
-            Direction::Backward => self.back.extend(got),
-        }
-        Ok(())
     }
 
     fn step(&mut self, direction: Direction) -> Option<Result<Entry, Error>> {

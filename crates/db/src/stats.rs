@@ -96,6 +96,10 @@ pub struct Stats {
     /// file and log records, so write amplification over its whole life
     /// (stored at each checkpoint: a crash loses the counts since the last).
     pub lifetime: crate::superblock::Lifetime,
+    /// Old values kept for open snapshots now.
+    pub versions: u64,
+    /// What they weigh in memory (bounded by `Options::version_bytes`).
+    pub version_bytes: u64,
     /// Log records redone when the database was opened.
     pub records_redone: u64,
     /// Batches undone when the database was opened.
@@ -136,6 +140,8 @@ impl Database {
             log_bytes_to_replay: db.log.appended().saturating_sub(db.last_checkpoint.load(Ordering::Acquire)),
             checkpoints: db.checkpoints.load(Ordering::Relaxed),
             lifetime: db.lifetime(),
+            versions: db.versions.entries(),
+            version_bytes: db.versions.bytes() as u64,
             records_redone: db.recovery.records_redone,
             batches_undone: db.recovery.batches_undone,
         }

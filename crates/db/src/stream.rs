@@ -154,7 +154,13 @@ impl<'db> ValueWriter<'db> {
             // Small after all: inline, from the buffer (never flushed).
             let mut value = alloc::vec![0u8; self.filled];
             copy_from(&self.buf, 0, &mut value);
-            let written = self.tree.tree.put(&self.key, &value, 0).map_err(|e| db.failed(e.into()))?;
+            let stage = db.stage();
+            let written = db
+                .before_change(&stage, &self.tree.tree, &self.key)
+                .and_then(|()| Ok(self.tree.tree.put(&self.key, &value, 0)?))
+                .map_err(|e| db.failed(e));
+            drop(stage);
+            let written = written?;
             db.settle(written.lsn, durability)?;
             return Ok(written.existed);
         }
@@ -174,7 +180,19 @@ impl<'db> ValueWriter<'db> {
         // From here `put_reference` owns the extents: drop has none to give back.
         self.extents.clear();
         let reference = Reference { len: self.len, xxh3: self.hasher.digest(), extents: used };
-        let written = db.put_reference(&self.tree.tree, &self.key, &reference, 0).map_err(|e| db.failed(e))?;
+        let stage = db.stage();
+        let written = match db.before_change(&stage, &self.tree.tree, &self.key) {
+            Ok(()) => db.put_reference(&self.tree.tree, &self.key, &reference, 0),
+            Err(e) => {
+                for &(start, pages) in &reference.extents {
+                    db.bm.abandon_extent(start, pages);
+                }
+                Err(e)
+            }
+        }
+        .map_err(|e| db.failed(e));
+        drop(stage);
+        let written = written?;
         db.settle(written.lsn, durability)?;
         Ok(written.existed)
     }

@@ -201,6 +201,14 @@ fn copy_hashing(frames: &mut [u8], value: &[u8]) -> u64 {
     hasher.digest()
 }
 
+/// A reference decoded for reading: one extent (no allocation), else the
+/// whole list (`None`: malformed).
+pub(crate) type Decoded = Result<OneExtent, Option<Reference>>;
+
+pub(crate) fn decode_for_read(bytes: &[u8]) -> Decoded {
+    OneExtent::decode(bytes).ok_or_else(|| Reference::decode(bytes))
+}
+
 /// A cached value's bytes (its extent without the padding).
 pub(crate) fn value_bytes<'a>(extent: &'a ExtentGuard<'_>, len: u64) -> &'a [u8] {
     extent.bytes().get(..len as usize).unwrap_or_default()
@@ -388,6 +396,27 @@ impl Inner {
             return Err(self.corrupt_value(reference.first_page()));
         }
         Ok(())
+    }
+
+    /// Runs `f` on the large value whose reference is `bytes` (the caller
+    /// holds a pin taken before it read the reference).
+    pub(crate) fn with_large<R>(&self, bytes: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<R, Error> {
+        self.with_decoded(decode_for_read(bytes), f)
+    }
+
+    /// As [`with_large`](Self::with_large), decoded: in place if it is
+    /// cached (or can be), else read into memory first.
+    pub(crate) fn with_decoded<R>(&self, decoded: Decoded, f: impl FnOnce(&[u8]) -> R) -> Result<R, Error> {
+        let reference = match decoded {
+            Ok(one) => match self.cached_value(one)? {
+                Some(cached) => return Ok(f(value_bytes(&cached, one.len))),
+                None => Reference { len: one.len, xxh3: one.xxh3, extents: alloc::vec![one.extent] },
+            },
+            Err(several) => several.ok_or_else(|| self.malformed_reference())?,
+        };
+        let mut out = Vec::new();
+        self.value_into(&reference, &mut out)?;
+        Ok(f(&out))
     }
 
     /// The cached extent of a value held in one extent small enough to cache
