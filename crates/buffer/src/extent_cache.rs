@@ -228,6 +228,22 @@ impl BufferManager {
         }
     }
 
+    /// As [`fix_extent`](Self::fix_extent) for a reader that can read the
+    /// extent past the pool: also `None` if it is not resident, the pool is
+    /// full, and it is not admitted (`admission.rs`: it missed recently).
+    pub fn fix_extent_admitted(
+        &self,
+        start: PageId,
+        pages: u64,
+        verify: impl Fn(&[u8]) -> bool,
+    ) -> Result<Option<ExtentGuard<'_>>, Error> {
+        let room = self.resident_count.load(Ordering::Relaxed).saturating_add(pages) <= self.config().pool_pages();
+        if self.cached_extent_pages(start) != Some(pages) && !room && !self.ghosts.admit(start.0) {
+            return Ok(None);
+        }
+        self.fix_extent(start, pages, verify)
+    }
+
     /// Loads the extent whose head latch the caller took from `EVICTED`.
     /// `Ok(true)`: resident and still latched exclusively; otherwise it is
     /// `EVICTED` and unlatched again (`Ok(false)`: a member is held as

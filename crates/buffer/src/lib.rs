@@ -31,6 +31,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+mod admission;
 mod changes;
 mod config;
 pub mod device;

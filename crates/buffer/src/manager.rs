@@ -135,6 +135,8 @@ pub struct BufferManager {
     pub(crate) first_change: crate::states::PageTags,
     /// Per page, what it is in a cached extent (`extent_cache.rs`).
     pub(crate) extent_tags: crate::states::PageTags,
+    /// Extents that missed recently while the pool was full (`admission.rs`).
+    pub(crate) ghosts: crate::admission::Ghosts,
     pub(crate) resident: ResidentSet,
     /// Resident pages, including frames reserved for loads in progress.
     /// Never exceeds `config.pool_pages()`.
@@ -216,6 +218,7 @@ impl BufferManager {
             in_flight: crate::states::PageTags::new(virtual_pages)?,
             first_change: crate::states::PageTags::new(virtual_pages)?,
             extent_tags: crate::states::PageTags::new(virtual_pages)?,
+            ghosts: crate::admission::Ghosts::new(config.pool_pages()),
             resident: ResidentSet::new(config.pool_pages())?,
             resident_count: AtomicU64::new(0),
             extent_count: AtomicU64::new(0),

@@ -198,3 +198,26 @@ fn a_new_extent_dropped_before_it_is_cached_leaves_nothing_behind() {
     let big = bm.allocate_extent(33, 0).unwrap();
     assert!(bm.new_extent(PageId(big), 33).unwrap().is_none());
 }
+
+/// A read that misses while the pool is full loads the extent only on its
+/// second miss (`admission.rs`); with room, or once cached, at once.
+#[test]
+fn a_full_pool_admits_an_extent_on_its_second_miss() {
+    let (bm, _device) = memory_bm_with(MemoryKind::Madvise, 1, 64);
+    let pool = bm.config().pool_pages();
+    let heads: Vec<PageId> = (0..pool / 32).map(|t| stored_extent(&bm, 32, t)).collect();
+    for (t, &head) in heads.iter().enumerate() {
+        let cached = bm.fix_extent_admitted(head, 32, holds(t as u64)).unwrap();
+        assert!(cached.is_some(), "room in the pool: loaded at once");
+    }
+    assert_eq!(bm.stats().extent_bytes, pool * PAGE_SIZE as u64, "the pool is full of extents");
+    let late = stored_extent(&bm, 32, 99);
+    let faults = bm.stats().faults;
+    assert!(bm.fix_extent_admitted(late, 32, holds(99)).unwrap().is_none(), "first miss: read past the pool");
+    assert_eq!(bm.stats().faults, faults, "nothing loaded, nothing evicted");
+    let again = bm.fix_extent_admitted(late, 32, holds(99)).unwrap().expect("second miss: admitted");
+    assert!(holds(99)(again.bytes()));
+    drop(again);
+    assert!(bm.fix_extent_admitted(late, 32, |_| panic!("cached: not read again")).unwrap().is_some());
+    bm.check_invariants().unwrap();
+}
