@@ -122,40 +122,6 @@ impl core::fmt::Debug for Tree<'_> {
     }
 }
 
-/// Operations that commit together: after a crash, either all of them are
-/// in the database or none.
-#[derive(Clone, Debug, Default)]
-pub struct Batch {
-    ops: Vec<(PageId, Vec<u8>, Option<Vec<u8>>)>,
-}
-
-impl Batch {
-    /// An empty batch.
-    pub fn new() -> Batch {
-        Batch::default()
-    }
-
-    /// Adds "set `key` to `value` in `tree`".
-    pub fn insert(&mut self, tree: &Tree<'_>, key: &[u8], value: &[u8]) {
-        self.ops.push((tree.tree.root(), key.to_vec(), Some(value.to_vec())));
-    }
-
-    /// Adds "remove `key` from `tree`".
-    pub fn remove(&mut self, tree: &Tree<'_>, key: &[u8]) {
-        self.ops.push((tree.tree.root(), key.to_vec(), None));
-    }
-
-    /// Operations in the batch.
-    pub fn len(&self) -> usize {
-        self.ops.len()
-    }
-
-    /// Whether the batch is empty.
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
-    }
-}
-
 /// What a lookup that found a reference hands [`Tree::resolve`] (which
 /// looks the key up again under a pin).
 const LARGE: snowfall_btree::Found = snowfall_btree::Found { len: 0, reference: true };
@@ -254,7 +220,7 @@ impl Inner {
     }
 
     /// Log bytes the ring can hold before writers must wait.
-    fn log_limit(&self) -> u64 {
+    pub(crate) fn log_limit(&self) -> u64 {
         (self.log.ring() * 4096).saturating_sub(SLACK_BYTES.max(self.log.ring() * 4096 / 8))
     }
 
@@ -401,67 +367,6 @@ impl Database {
     /// Names of the trees.
     pub fn tree_names(&self) -> Vec<String> {
         self.inner.state.lock().catalog.iter().map(|(n, _)| n.clone()).collect()
-    }
-
-    /// Applies `batch` so that after a crash either all of it or none is in
-    /// the database; acknowledged as `durability` says. Readers may see a
-    /// batch in progress. A batch that fails halfway (an I/O error) stops
-    /// the database: reopening undoes the part that was applied.
-    pub fn write(&self, batch: &Batch, durability: Durability) -> Result<(), Error> {
-        let db = &*self.inner;
-        for (_, key, value) in &batch.ops {
-            check_entry(key, value.as_deref())?;
-        }
-        // What the log holds of each write (twice: the value and, for undo,
-        // the one before): a large value is logged as its reference only.
-        let logged = |k: &[u8], v: &Option<Vec<u8>>| match v {
-            Some(v) if crate::values::is_large(k, v.len()) => snowfall_btree::MAX_REFERENCE,
-            Some(v) => v.len(),
-            None => 0,
-        };
-        let bytes: usize = batch.ops.iter().map(|(_, k, v)| 2 * (k.len() + logged(k, v)) + 64).sum();
-        if bytes as u64 > db.log_limit() / 4 {
-            return Err(Error::BatchTooLarge { ops: batch.ops.len() });
-        }
-        if batch.ops.is_empty() {
-            return Ok(());
-        }
-        let id = db.next_batch.fetch_add(1, Ordering::Relaxed);
-        db.admit()?;
-        // One stage for the whole batch: snapshots see all of it or none.
-        let stage = db.stage();
-        // An error, and whether part of the batch may be in the trees.
-        let result = (|| {
-            for (i, (root, key, value)) in batch.ops.iter().enumerate() {
-                if i > 0 {
-                    db.admit().map_err(|e| (e, true))?;
-                }
-                let tree = db.tree_at(*root);
-                match value {
-                    Some(v) => db.put_value(&stage, &tree, key, v, id).map_err(|e| (e, true))?,
-                    None => {
-                        db.before_change(&stage, &tree, key).map_err(|e| (e, true))?;
-                        tree.delete(key, id).map_err(|e| (e.into(), true))?
-                    }
-                };
-            }
-            db.commit(id).map_err(|e| (e, true))
-        })();
-        drop(stage);
-        db.batches.lock().retain(|&(b, _)| b != id);
-        match result {
-            Ok(lsn) => db.settle(lsn, durability),
-            // Refused before anything was written (read-only, a full disk):
-            // nothing to undo.
-            Err((e, false)) => Err(e),
-            Err((e, true)) => {
-                // Half a batch is in the trees: only a reopen's undo takes
-                // it out, so nothing may write after it.
-                let e = db.failed(e);
-                db.stop(&e);
-                Err(e)
-            }
-        }
     }
 
     /// Takes a checkpoint now: every change so far is written to the

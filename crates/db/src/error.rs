@@ -2,6 +2,7 @@
 
 use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
 
 use snowfall_buffer::{DeviceError, PageId};
@@ -192,6 +193,15 @@ pub enum Error {
         /// The newest commit it saw.
         ts: u64,
     },
+    /// A write transaction could not commit: since its snapshot, another
+    /// commit wrote a key it writes (or, serializable, one it read or one in
+    /// a range it scanned). Nothing of it was applied; run it again.
+    Conflict {
+        /// The tree.
+        tree: String,
+        /// The key (empty for a range it scanned).
+        key: Vec<u8>,
+    },
     /// A batch larger than the log can hold at once.
     BatchTooLarge {
         /// Its operations.
@@ -329,6 +339,12 @@ impl fmt::Display for Error {
                 f,
                 "the snapshot at commit {ts} is too old: the versions it needs were reclaimed to keep the version \
                  store within version_bytes (start a new one)"
+            ),
+            Error::Conflict { tree, key } => write!(
+                f,
+                "transaction conflict in tree {tree:?} at key \"{}\": another commit changed it since the \
+                 transaction began (retry)",
+                key.escape_ascii()
             ),
             Error::BatchTooLarge { ops } => write!(f, "a batch of {ops} operations is too large for the log"),
             Error::Config { what } => f.write_str(what),

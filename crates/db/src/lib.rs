@@ -64,6 +64,7 @@
 
 extern crate alloc;
 
+mod batch;
 mod builder;
 mod checkpoint;
 mod db;
@@ -84,9 +85,11 @@ mod stream;
 pub mod superblock;
 mod values;
 mod versioning;
+mod write_tx;
 
+pub use batch::Batch;
 pub use builder::Builder;
-pub use db::{Batch, Database, Recovery, Tree};
+pub use db::{Database, Recovery, Tree};
 pub use error::{Error, ReadOnly, SuperblockProblem};
 pub use integrity::Integrity;
 pub use options::{Durability, Options, Spawn};
@@ -98,3 +101,4 @@ pub use stats::Stats;
 pub use stream::{ValueReader, ValueWriter};
 pub use superblock::Lifetime;
 pub use values::MAX_VALUE;
+pub use write_tx::{TxRange, WriteTree, WriteTx};

@@ -217,7 +217,7 @@ fn within(key: &[u8], limit: &Bound<Vec<u8>>, direction: Direction) -> bool {
 }
 
 /// Whether no key lies between `low` and `high`.
-fn empty(low: &Bound<Vec<u8>>, high: &Bound<Vec<u8>>) -> bool {
+pub(crate) fn empty(low: &Bound<Vec<u8>>, high: &Bound<Vec<u8>>) -> bool {
     match (low, high) {
         (Bound::Included(l), Bound::Included(h)) => l > h,
         (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(h)) | (Bound::Excluded(l), Bound::Included(h)) => {

@@ -85,6 +85,10 @@ impl core::fmt::Debug for ReadTree<'_> {
 }
 
 impl<'tx> ReadTree<'tx> {
+    pub(crate) fn new(tree: Tree<'tx>, at: Snapshot) -> ReadTree<'tx> {
+        ReadTree { tree, at }
+    }
+
     /// `key`'s value as the leaf stores it at the snapshot, into `buf`.
     fn stored(&self, key: &[u8], buf: &mut [u8; MAX_ENTRY]) -> Result<Option<Found>, Error> {
         let db = self.tree.db;

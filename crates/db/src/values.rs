@@ -427,7 +427,7 @@ impl Inner {
         let (start, pages) = value.extent;
         let Ok(len) = usize::try_from(value.len) else { return Ok(None) };
         let verify = |bytes: &[u8]| bytes.get(..len).is_some_and(|v| xxh3_64(v) == value.xxh3);
-        self.bm.fix_extent(PageId(start), pages, verify).map_err(|e| match e {
+        self.bm.fix_extent_admitted(PageId(start), pages, verify).map_err(|e| match e {
             snowfall_buffer::Error::CorruptExtent { .. } => self.corrupt_value(PageId(start)),
             snowfall_buffer::Error::Read { source, .. } => Error::Io { file: self.file.clone(), source },
             other => Error::Buffer(other),
