@@ -11,6 +11,10 @@
 //!   [`Tree::remove_with`] with a [`Durability`] each, [`Tree::range`] (a
 //!   [`DoubleEndedIterator`]; not a snapshot: see [`Range`]);
 //!   [`Database::write`] for a [`Batch`] that commits as one.
+//! - [`Database::begin_read`]: a [`ReadTx`], one moment of every tree
+//!   however long it lives; [`Database::begin_write`] and
+//!   [`Database::begin_serializable`]: a [`WriteTx`], reads over its own
+//!   writes, committed as one or failing with [`Error::Conflict`].
 //! - [`Database::checkpoint`], [`Database::sync`], [`Database::stats`],
 //!   [`Database::check_integrity`], [`Database::close`] (dropping closes
 //!   too, logging any error).

@@ -8,6 +8,8 @@
 //!   the engine's API is there.
 //! - Errors are [`Error`], which implements [`std::error::Error`]: `?`
 //!   works in functions returning `Box<dyn Error>` or `anyhow::Result`.
+//! - Snapshots ([`ReadTx`]) and read-write transactions ([`WriteTx`]:
+//!   snapshot isolation, or serializable), through `Deref` as well.
 //! - Values of any size (up to [`MAX_VALUE`]) through every call; values
 //!   larger than memory stream through [`TreeExt::value_reader`]
 //!   (`std::io::Read + Seek`) and [`TreeExt::value_writer`]
@@ -25,6 +27,18 @@
 //!     users.insert(b"alice", b"admin")?; // on disk when it returns
 //!     users.insert_with(b"bob", b"guest", Durability::Group)?; // synced by the background flusher
 //!     assert_eq!(users.get(b"alice")?, Some(b"admin".to_vec()));
+//!
+//!     // A transaction: both writes or neither; a conflict is retryable.
+//!     let tx = db.begin_write()?;
+//!     let t = tx.tree("users")?;
+//!     if t.get(b"bob")?.is_some() {
+//!         t.insert(b"bob", b"admin")?;
+//!         t.remove(b"alice")?;
+//!     }
+//!     tx.commit(Durability::Sync)?;
+//!     let snapshot = db.begin_read()?; // one moment, however long it lives
+//!     assert_eq!(snapshot.tree("users")?.get(b"alice")?, None);
+//!     drop(snapshot);
 //!     db.close()?;
 //!     # std::fs::remove_dir_all(&dir)?;
 //!     Ok(())
@@ -42,6 +56,7 @@ pub use database::Database;
 pub use io::{TreeExt, ValueReader, ValueWriter};
 pub use snowfall_db::{
     Batch, Direction, Durability, Entry, Error, Integrity, Lifetime, MAX_ENTRY, MAX_KEY, MAX_VALUE, MemoryKind,
-    Options, Range, ReadOnly, Recovery, Spawn, Stats, SuperblockProblem, Tree, TreeError,
+    Options, Range, ReadOnly, ReadTree, ReadTx, Recovery, Spawn, Stats, SuperblockProblem, Tree, TreeError, TxRange,
+    WriteTree, WriteTx,
 };
 pub use threads::StdThreads;
