@@ -566,12 +566,8 @@ impl<'db> Tree<'db> {
     /// The entries with keys in `range`, in order, from either end (see
     /// [`Range`] for what it sees while others write).
     pub fn range<K: AsRef<[u8]> + ?Sized>(&self, range: impl core::ops::RangeBounds<K>) -> Range<'db> {
-        let own = |b: Bound<&K>| match b {
-            Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),
-            Bound::Excluded(k) => Bound::Excluded(k.as_ref().to_vec()),
-            Bound::Unbounded => Bound::Unbounded,
-        };
-        Range::new(*self, own(range.start_bound()), own(range.end_bound()))
+        let (low, high) = crate::range::owned(&range);
+        Range::new(*self, low, high)
     }
 
     /// Copies the value of `key` into `out` (replacing what it held, and

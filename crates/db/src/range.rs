@@ -197,7 +197,19 @@ impl DoubleEndedIterator for Range<'_> {
 
 impl core::iter::FusedIterator for Range<'_> {}
 
-fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+/// The bounds of `range`, owned.
+pub(crate) fn owned<K: AsRef<[u8]> + ?Sized>(
+    range: &impl core::ops::RangeBounds<K>,
+) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let own = |b: Bound<&K>| match b {
+        Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_ref().to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    (own(range.start_bound()), own(range.end_bound()))
+}
+
+pub(crate) fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
     match b {
         Bound::Included(k) => Bound::Included(k),
         Bound::Excluded(k) => Bound::Excluded(k),

@@ -21,7 +21,7 @@ use crate::batch::Change;
 use crate::db::{Database, Inner, Tree, check_entry};
 use crate::error::Error;
 use crate::options::Durability;
-use crate::range::{Entry, Range};
+use crate::range::{Entry, Range, as_ref};
 use crate::snapshot::ReadTree;
 use crate::values::{Reference, is_large};
 use crate::versioning::Stage;
@@ -206,14 +206,6 @@ fn abandon(db: &Inner, buffered: &Buffered) {
     }
 }
 
-fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
-    match b {
-        Bound::Included(k) => Bound::Included(k),
-        Bound::Excluded(k) => Bound::Excluded(k),
-        Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
 /// A tree in a [`WriteTx`]: reads see the transaction's writes over its
 /// snapshot.
 pub struct WriteTree<'tx, 'db> {
@@ -292,12 +284,7 @@ impl<'tx> WriteTree<'tx, '_> {
     /// The entries with keys in `range` as the transaction sees them, in
     /// order, from either end (its writes as of this call).
     pub fn range<K: AsRef<[u8]> + ?Sized>(&self, range: impl core::ops::RangeBounds<K>) -> TxRange<'tx> {
-        let own = |b: Bound<&K>| match b {
-            Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),
-            Bound::Excluded(k) => Bound::Excluded(k.as_ref().to_vec()),
-            Bound::Unbounded => Bound::Unbounded,
-        };
-        let (low, high) = (own(range.start_bound()), own(range.end_bound()));
+        let (low, high) = crate::range::owned(&range);
         let mut buffered = self.tx.buffered.borrow_mut();
         if self.tx.serializable {
             buffered.ranges.push((self.root(), low.clone(), high.clone()));
