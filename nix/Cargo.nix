@@ -2664,6 +2664,12 @@ rec {
         ];
         devDependencies = [
           {
+            name = "proptest";
+            packageId = "proptest";
+            usesDefaultFeatures = false;
+            features = [ "std" ];
+          }
+          {
             name = "rustix";
             packageId = "rustix";
             usesDefaultFeatures = false;

@@ -5,7 +5,10 @@
 //! is then lost, kept or torn by sector. After recovery the database must
 //! hold exactly the writes of a prefix of the workload that includes every
 //! acknowledged `Sync` write, each batch whole or absent, and pass the
-//! integrity check. One value in eight is large (an extent written before
+//! integrity check. Some writes are read-write transactions (committed,
+//! aborted, or cut by the crash mid-commit: whole or absent after it), and
+//! for stretches a snapshot is open, so that single writes and batches take
+//! the version store's commit path. One value in eight is large (an extent written before
 //! its reference is logged; half of the single ones through the streaming
 //! writer, in chunks), so crashes also hit extent writes and the data syncs
 //! that must precede the log writes referring to them.
@@ -34,6 +37,8 @@ static RESTORED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize
 /// during the workload (so recovery started from one, and the crash may
 /// have hit a later step: its page writes, free list, superblock).
 static AFTER_STEPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Crashes that hit a transaction's commit.
+static TXS_CUT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Where power failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -236,6 +241,7 @@ fn workload_keys(db: &Database, seed: u64, ops: usize, base: u64, keys: u64, ord
     let Ok(t) = t else { return (Vec::new(), 0) };
     let mut attempted = Vec::new();
     let mut durable_prefix = 0;
+    let mut snapshot = None;
     let mut next = 0;
     let mut insert_key = |random: u64| {
         next += 1;
@@ -250,7 +256,55 @@ fn workload_keys(db: &Database, seed: u64, ops: usize, base: u64, keys: u64, ord
             let b = rng.next_u64() as u8;
             (0..len).map(|i| b.wrapping_add(i as u8)).collect::<Vec<u8>>()
         };
-        let result = if rng.below(8) == 0 {
+        // A snapshot open now and then: writes meanwhile go through the
+        // version store's commit path (one at a time, old values kept).
+        if rng.below(40) == 0 {
+            snapshot = match snapshot.take() {
+                Some(open) => {
+                    drop(open);
+                    None
+                }
+                None => db.begin_read().ok(),
+            };
+        }
+        let result = if rng.below(10) == 0 {
+            // A read-write transaction: committed (possibly cut by the
+            // crash mid-commit) or aborted (then it is not attempted).
+            let abort = rng.below(5) == 0;
+            let mut op = Vec::new();
+            let tx = db.begin_write();
+            let written = tx.and_then(|tx| {
+                let tree = tx.tree("t")?;
+                for _ in 0..rng.below(12) + 1 {
+                    let k = base + rng.below(keys);
+                    if rng.below(4) == 0 {
+                        tree.remove(&key(k))?;
+                        op.push((k, None));
+                    } else {
+                        let k = insert_key(k);
+                        let v = value(&mut rng);
+                        tree.insert(&key(k), &v)?;
+                        op.push((k, Some(v)));
+                    }
+                }
+                Ok(tx)
+            });
+            match written {
+                Ok(tx) if abort => {
+                    tx.abort();
+                    Ok(())
+                }
+                Ok(tx) => {
+                    attempted.push(op);
+                    let committed = tx.commit(durability);
+                    if committed.is_err() {
+                        TXS_CUT.fetch_add(1, Ordering::Relaxed);
+                    }
+                    committed
+                }
+                Err(e) => Err(e),
+            }
+        } else if rng.below(8) == 0 {
             let mut batch = Batch::new();
             let mut op = Vec::new();
             for _ in 0..rng.below(20) + 2 {
@@ -539,9 +593,10 @@ fn every_acknowledged_write_survives_crashes_at_seeded_points() {
     let undone = UNDONE.load(Ordering::Relaxed);
     let restored = RESTORED.load(Ordering::Relaxed);
     let after_steps = AFTER_STEPS.load(Ordering::Relaxed);
+    let txs_cut = TXS_CUT.load(Ordering::Relaxed);
     println!(
         "crash points hit: {hits:?}; batches undone by recovery: {undone}; torn pages put back: {restored}; \
-         crashes after incremental installs: {after_steps}"
+         crashes after incremental installs: {after_steps}; transactions cut mid-commit: {txs_cut}"
     );
     if only.is_none() {
         for p in POINTS {
@@ -550,6 +605,7 @@ fn every_acknowledged_write_survives_crashes_at_seeded_points() {
         assert!(undone > 0, "no crash cut a batch in {seeds} seeds");
         assert!(restored > 0, "no crash tore a page the double-write area had to put back in {seeds} seeds");
         assert!(after_steps > 0, "no crash came after an incremental checkpoint's install in {seeds} seeds");
+        assert!(seeds < 500 || txs_cut > 0, "no crash cut a transaction's commit in {seeds} seeds");
     }
 }
 
