@@ -1073,6 +1073,23 @@ rec {
         };
         resolvedDefaultFeatures = [ "default" "std" ];
       };
+      "libm" = rec {
+        crateName = "libm";
+        version = "0.2.16";
+        edition = "2021";
+        sha256 = "10brh0a3qjmbzkr5mf5xqi887nhs5y9layvnki89ykz9xb1wxlmn";
+        authors = [
+          "Alex Crichton <alex@alexcrichton.com>"
+          "Amanieu d'Antras <amanieu@gmail.com>"
+          "Jorge Aparicio <japaricious@gmail.com>"
+          "Trevor Gross <tg@trevorgross.com>"
+        ];
+        features = {
+          "default" = [ "arch" ];
+          "unstable" = [ "unstable-intrinsics" "unstable-float" ];
+        };
+        resolvedDefaultFeatures = [ "arch" "default" ];
+      };
       "linux-raw-sys 0.12.1" = rec {
         crateName = "linux-raw-sys";
         version = "0.12.1";
@@ -2454,6 +2471,10 @@ rec {
         ];
         src = lib.cleanSourceWith { filter = sourceFilter;  src = ../.; };
         dependencies = [
+          {
+            name = "libm";
+            packageId = "libm";
+          }
           {
             name = "log";
             packageId = "log";

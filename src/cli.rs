@@ -42,14 +42,18 @@ Key-value commands:
   drop-tree NAME   Drop a tree and free its pages (status 1 if there is none).
   stat             Sizes, counts and buffer statistics.
   check            Verify every tree, page checksum and log record.
-  bench [load] [rndread] [mixed] [--keys N] [--value SIZE] [--threads T]
-        [--seconds S] [--seed X] [--csv] [--keep]
+  bench [load] [rndread] [mixed] [bank] [txn] [snapread] [--zipf]
+        [--keys N] [--value SIZE] [--threads T] [--seconds S] [--seed X]
+        [--csv] [--keep]
                    Benchmark on a fresh database (--db, default
                    snowfall-bench.db, removed after unless --keep): random-
                    order inserts; ordered load then uniform random lookups;
-                   half lookups, half updates. Reports ops/s, MB/s, p50/p99
-                   latency, page faults, evictions, peak RSS. Defaults: all
-                   three, 1000000 keys, 8-byte values, 2 threads, 3 s,
+                   half lookups, half updates; transactions: transfers
+                   between accounts, read-write transactions of 4-16 ops,
+                   read-only ones of 16 lookups (--zipf: Zipfian keys).
+                   Reports ops/s, MB/s, p50/p99 latency, page faults,
+                   evictions, peak RSS, aborts/s. Defaults: load, rndread
+                   and mixed, 1000000 keys, 8-byte values, 2 threads, 3 s,
                    durability none unless --durability is given.
 
 Options (anywhere before --):

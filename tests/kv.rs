@@ -379,10 +379,10 @@ fn every_bench_workload_runs_and_reports() {
         lines.next().unwrap(),
         "workload,threads,keys,value_bytes,durability,ops,seconds,ops_per_sec,p50_us,p99_us,p999_us,faults,evictions,\
          data_bytes_per_op,log_bytes_per_op,read_bytes_per_op,peak_rss_mib,p999_outside_checkpoints_us,\
-         p999_during_checkpoints_us,share_during_checkpoints,mb_per_sec"
+         p999_during_checkpoints_us,share_during_checkpoints,mb_per_sec,aborts_per_sec"
     );
     let row: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!((row[0], row[2], row.len()), ("rndread", "5000", 21), "{csv}");
+    assert_eq!((row[0], row[2], row.len()), ("rndread", "5000", 22), "{csv}");
     // Lookups of a database in the pool write nothing to either file.
     assert_eq!((row[13], row[14]), ("0.0", "0.0"), "{csv}");
     // MB/s: an 8-byte key and an 8-byte value per operation.
@@ -400,6 +400,36 @@ fn every_bench_workload_runs_and_reports() {
     assert_eq!(stdout(&out).lines().nth(1).unwrap().split(',').nth(3), Some("16384"));
     for bad in ["1x", "5G", "-1"] {
         assert_eq!(code(&d.run(&["bench", "load", "--value", bad])), Some(2), "--value {bad}");
+    }
+}
+
+/// The transactional workloads run, check what they read (`bank` its
+/// total through a snapshot), and report aborts; with Zipfian keys on a
+/// few accounts, conflicts happen and are retried.
+#[test]
+fn transactional_bench_workloads_run_and_report_aborts() {
+    let d = Dir::new("bench-tx");
+    for zipf in [false, true] {
+        let mut args = vec!["bench", "bank", "txn", "snapread", "--keys", "64", "--seconds", "1", "--csv"];
+        if zipf {
+            args.push("--zipf");
+        }
+        let out = d.run(&args);
+        assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+        let csv = stdout(&out);
+        for w in ["bank", "txn", "snapread"] {
+            let row: Vec<&str> =
+                csv.lines().find(|l| l.starts_with(w)).unwrap_or_else(|| panic!("{csv}")).split(',').collect();
+            let ops: u64 = row[5].parse().unwrap();
+            assert!(ops > 0, "{csv}");
+            let aborts: f64 = row[21].parse().unwrap();
+            if w == "snapread" {
+                assert_eq!(aborts, 0.0, "read-only transactions never conflict: {csv}");
+            }
+        }
+        // Two threads on 64 accounts: transfers collide.
+        let bank: Vec<&str> = csv.lines().find(|l| l.starts_with("bank")).unwrap().split(',').collect();
+        assert!(bank[21].parse::<f64>().unwrap() > 0.0, "no conflict on 64 accounts: {csv}");
     }
 }
 

@@ -15,6 +15,14 @@
 //!   uniform random lookups for `--seconds`, each value checked.
 //! - `mixed`: on `rndread`'s data, half lookups and half updates of
 //!   uniform random keys for `--seconds` (YCSB A's mix).
+//! - Transactions (`bench/tx.rs`; an operation is a committed transaction,
+//!   conflicts are retried and reported as `aborts/s`): `bank`, transfers
+//!   between `--keys` accounts (read two, write two; the total checked
+//!   through a snapshot at the end); `txn`, YCSB-style read-write
+//!   transactions of 4 to 16 operations (half reads, half updates) on
+//!   `rndread`'s data; `snapread`, read-only transactions of 16 lookups
+//!   each (counted in lookups, latency per transaction). Keys uniform, or
+//!   with `--zipf` Zipfian (0.99, scrambled as YCSB does).
 //!
 //! Writes use `--durability` if given, else `none` (the log is synced at
 //! the end of each workload); the table says which. Bytes per operation
@@ -39,6 +47,9 @@ use snowfall_db::{Database, Durability, Tree};
 use snowfall_rt::thread::SpawnError;
 use snowfall_rt::{errln, outln};
 use snowfall_sys::clock::Instant;
+
+mod tx;
+mod zipf;
 
 use super::out::written;
 use super::{DB_ERROR, Global, db_error};
@@ -102,6 +113,8 @@ struct Settings {
     seed: u64,
     csv: bool,
     keep: bool,
+    /// Zipfian keys for the transactional workloads.
+    zipf: bool,
 }
 
 /// One workload's results.
@@ -124,6 +137,8 @@ struct Report {
     log_written: u64,
     read: u64,
     peak_rss_mib: f64,
+    /// Transactions that conflicted (and were retried).
+    aborts: u64,
 }
 
 impl Report {
@@ -143,6 +158,7 @@ fn parse(args: &[&[u8]]) -> Result<Settings, i32> {
         seed: 42,
         csv: false,
         keep: false,
+        zipf: false,
     };
     let mut it = args.iter().copied();
     while let Some(arg) = it.next() {
@@ -157,6 +173,10 @@ fn parse(args: &[&[u8]]) -> Result<Settings, i32> {
             b"load" => s.workloads.push("load"),
             b"rndread" => s.workloads.push("rndread"),
             b"mixed" => s.workloads.push("mixed"),
+            b"bank" => s.workloads.push("bank"),
+            b"txn" => s.workloads.push("txn"),
+            b"snapread" => s.workloads.push("snapread"),
+            b"--zipf" => s.zipf = true,
             b"--keys" => s.keys = number("--keys")?.max(1),
             b"--value" => {
                 let v = it.next().ok_or_else(|| usage(String::from("bench: --value needs a value")))?;
@@ -186,6 +206,10 @@ fn parse(args: &[&[u8]]) -> Result<Settings, i32> {
 #[expect(clippy::big_endian_bytes, reason = "keys sort like the numbers they encode")]
 fn key(n: u64) -> [u8; 8] {
     n.to_be_bytes()
+}
+
+fn unkey(k: &[u8]) -> u64 {
+    k.try_into().map_or(u64::MAX, u64::from_be_bytes)
 }
 
 fn splitmix(i: u64) -> u64 {
@@ -300,7 +324,7 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted.get(i).map_or(0.0, |&ns| ns as f64 / 1000.0)
 }
 
-fn report(db: &Database, workload: &'static str, before: snowfall_db::Stats, run: Run) -> Report {
+fn report(db: &Database, workload: &'static str, before: snowfall_db::Stats, run: Run, aborts: u64) -> Report {
     let after = db.stats();
     let (ops, seconds, tagged) = run;
     let (mut inside, mut outside): (Vec<u64>, Vec<u64>) = tagged.iter().partition(|&&ns| ns & DURING != 0);
@@ -326,6 +350,7 @@ fn report(db: &Database, workload: &'static str, before: snowfall_db::Stats, run
         log_written: after.log_bytes_written - before.log_bytes_written,
         read: (after.data_bytes_read + after.log_bytes_read) - (before.data_bytes_read + before.log_bytes_read),
         peak_rss_mib: peak_rss_mib(),
+        aborts,
     }
 }
 
@@ -385,18 +410,26 @@ pub fn run(g: &Global, args: &[&[u8]]) -> Result<i32, i32> {
     let mut loaded_in_order = false;
     let result = (|| -> Result<(), Failure> {
         for &w in &s.workloads {
-            if w != "load" && !loaded_in_order {
+            if !matches!(w, "load" | "bank") && !loaded_in_order {
                 insert_keys(&db, &db.tree("ordered")?, &s, durability, |i| i)?;
                 db.sync()?;
                 loaded_in_order = true;
             }
+            if w == "bank" {
+                tx::open_accounts(&db, &s)?;
+                db.sync()?;
+            }
             let before = db.stats();
+            let aborts = AtomicU64::new(0);
             let run = match w {
                 "load" => insert_keys(&db, &db.tree("load")?, &s, durability, splitmix)?,
+                "bank" => tx::bank(&db, &s, durability, &aborts)?,
+                "txn" => tx::txn(&db, &s, durability, &aborts)?,
+                "snapread" => tx::snapread(&db, &s)?,
                 _ => lookups(&db, &db.tree("ordered")?, &s, durability, w == "mixed")?,
             };
             db.sync()?;
-            reports.push(report(&db, w, before, run));
+            reports.push(report(&db, w, before, run, aborts.load(Ordering::Relaxed)));
         }
         Ok(())
     })();
@@ -421,11 +454,11 @@ fn print(s: &Settings, g: &Global, durability: Durability, reports: &[Report]) -
         lines.push(String::from(
             "workload,threads,keys,value_bytes,durability,ops,seconds,ops_per_sec,p50_us,p99_us,p999_us,faults,evictions,\
              data_bytes_per_op,log_bytes_per_op,read_bytes_per_op,peak_rss_mib,p999_outside_checkpoints_us,\
-             p999_during_checkpoints_us,share_during_checkpoints,mb_per_sec",
+             p999_during_checkpoints_us,share_during_checkpoints,mb_per_sec,aborts_per_sec",
         ));
         for r in reports {
             lines.push(format!(
-                "{},{},{},{},{:?},{},{:.3},{:.0},{:.2},{:.2},{:.2},{},{},{:.1},{:.1},{:.1},{:.1},{:.2},{},{:.3},{:.2}",
+                "{},{},{},{},{:?},{},{:.3},{:.0},{:.2},{:.2},{:.2},{},{},{:.1},{:.1},{:.1},{:.1},{:.2},{},{:.3},{:.2},{:.0}",
                 r.workload,
                 s.threads,
                 s.keys,
@@ -446,7 +479,8 @@ fn print(s: &Settings, g: &Global, durability: Durability, reports: &[Report]) -
                 r.p999_outside_us,
                 r.p999_during_us.map_or(String::new(), |us| format!("{us:.2}")),
                 r.during_share,
-                mb_per_sec(s, r)
+                mb_per_sec(s, r),
+                r.aborts as f64 / r.seconds
             ));
         }
     } else {
@@ -459,7 +493,7 @@ fn print(s: &Settings, g: &Global, durability: Durability, reports: &[Report]) -
             durability
         ));
         lines.push(format!(
-            "{:<9} {:>12} {:>13} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>10} {:>9}",
+            "{:<9} {:>12} {:>13} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>10} {:>9} {:>10}",
             "workload",
             "ops",
             "ops/s",
@@ -472,11 +506,12 @@ fn print(s: &Settings, g: &Global, durability: Durability, reports: &[Report]) -
             "data B/op",
             "log B/op",
             "read B/op",
-            "peak MiB"
+            "peak MiB",
+            "aborts/s"
         ));
         for r in reports {
             lines.push(format!(
-                "{:<9} {:>12} {:>13.0} {:>9.1} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>10} {:>10.1} {:>9.1} {:>10.1} {:>9.1}",
+                "{:<9} {:>12} {:>13.0} {:>9.1} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>10} {:>10.1} {:>9.1} {:>10.1} {:>9.1} {:>10.0}",
                 r.workload,
                 r.ops,
                 r.ops as f64 / r.seconds,
@@ -489,7 +524,8 @@ fn print(s: &Settings, g: &Global, durability: Durability, reports: &[Report]) -
                 r.per_op(r.data_written),
                 r.per_op(r.log_written),
                 r.per_op(r.read),
-                r.peak_rss_mib
+                r.peak_rss_mib,
+                r.aborts as f64 / r.seconds
             ));
         }
         // Checkpoints' effect on latency, where any ran.
