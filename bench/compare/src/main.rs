@@ -24,9 +24,12 @@
 //! `compare durable [--seconds S] [--runs R]`: durable writes (durable.rs).
 //! `compare large [--size B] [--total B] [--seconds S] [--runs R]`: large
 //! values (large.rs).
+//! `compare tx [--keys N] [--seconds S] [--runs R] [--sync 0|1]`: read-write
+//! transactions against LMDB and redb (tx.rs).
 
 mod durable;
 mod large;
+mod tx;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -409,9 +412,20 @@ fn main() {
         Some("large-one") => {
             large::one(&args[2], args[3].parse().unwrap(), args[4].parse().unwrap(), args[5].parse().unwrap())
         }
+        Some("tx") => {
+            tx::all(flag("--keys", 1_000_000), flag("--seconds", 3), flag("--runs", 3) as u32, flag("--sync", 0) == 1)
+        }
+        Some("tx-one") => tx::one(
+            &args[2],
+            args[3].parse().unwrap(),
+            args[4].parse().unwrap(),
+            args[5].parse().unwrap(),
+            args[6] == "1",
+        ),
         _ => eprintln!(
             "usage: compare all [--keys N] [--lookups N] [--runs R] | compare one ENGINE KEYS LOOKUPS [THREADS] | \
-             compare durable [--seconds S] [--runs R] | compare large [--size B] [--total B] [--seconds S] [--runs R]"
+             compare durable [--seconds S] [--runs R] | compare large [--size B] [--total B] [--seconds S] [--runs R] | \
+             compare tx [--keys N] [--seconds S] [--runs R] [--sync 0|1]"
         ),
     }
 }

@@ -1,0 +1,205 @@
+//! Read-write transactions side by side: SnowfallDB (`begin_write`,
+//! snapshot isolation, conflicts retried), LMDB (heed: one writer at a
+//! time) and redb (one writer at a time). `keys` 8-byte keys with 8-byte
+//! values are loaded first; then each thread runs transactions of 4 to 16
+//! operations for `seconds`: half reads (each value checked), half updates
+//! (which write the value the key always has, so reads stay checkable),
+//! keys uniform. Durability: with `sync`, every commit is durable when it
+//! returns (SnowfallDB `Durability::Sync`, group commit; LMDB's default
+//! sync; redb `Durability::Immediate`); without, none is synced
+//! (SnowfallDB `Durability::None`, LMDB `NO_SYNC`, redb `Durability::None`).
+//! Reported: committed transactions per second, and SnowfallDB's conflicts
+//! per second (the others never conflict: they run one writer at a time).
+//!
+//! `compare tx [--keys N] [--seconds S] [--runs R] [--sync 0|1]` runs each
+//! engine at 1 and 2 threads in processes of their own, interleaved;
+//! `compare tx-one ENGINE THREADS KEYS SECONDS SYNC` is one such process.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use redb::ReadableTable;
+
+use crate::{Results, collect, fresh_dir, median, splitmix64};
+
+const ENGINES: [&str; 3] = ["snowfall-db", "lmdb", "redb"];
+
+const TABLE: redb::TableDefinition<'_, u64, u64> = redb::TableDefinition::new("t");
+
+/// The value key `k` always holds.
+fn value_of(k: u64) -> u64 {
+    splitmix64(k ^ 0xABCD)
+}
+
+/// The operations of transaction `n` of thread `t`: (key, update?).
+fn ops(t: u64, n: u64, keys: u64) -> impl Iterator<Item = (u64, bool)> {
+    let r = splitmix64(t << 48 ^ n);
+    (0..4 + r % 13).map(move |j| {
+        let rj = splitmix64(r ^ j);
+        (rj % keys, rj >> 63 == 1)
+    })
+}
+
+/// Runs `tx(thread, n)` on `threads` threads for `seconds`; committed
+/// transactions per second.
+fn run(threads: u64, seconds: u64, tx: impl Fn(u64, u64) + Sync) -> f64 {
+    let t0 = Instant::now();
+    let stop = AtomicBool::new(false);
+    let done = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (stop, done, tx) = (&stop, &done, &tx);
+            s.spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    tx(t, n);
+                    n += 1;
+                }
+                done.fetch_add(n, Ordering::Relaxed);
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_secs(seconds));
+        stop.store(true, Ordering::Relaxed);
+    });
+    done.load(Ordering::Relaxed) as f64 / t0.elapsed().as_secs_f64()
+}
+
+/// One engine, one process: prints `tx_per_s` and `aborts_per_s`.
+pub fn one(engine: &str, threads: u64, keys: u64, seconds: u64, sync: bool) {
+    let dir = fresh_dir(&format!("tx-{engine}"));
+    let aborts = AtomicU64::new(0);
+    let tx_per_s = match engine {
+        "snowfall-db" => {
+            let db =
+                snowfall_db::Database::open(dir.join("db").to_str().unwrap(), snowfall_db::Options::default()).unwrap();
+            let t = db.tree("t").unwrap();
+            for k in 0..keys {
+                t.insert_with(&k.to_be_bytes(), &value_of(k).to_le_bytes(), snowfall_db::Durability::None).unwrap();
+            }
+            db.sync().unwrap();
+            let durability = if sync { snowfall_db::Durability::Sync } else { snowfall_db::Durability::None };
+            let n = run(threads, seconds, |t, n| {
+                loop {
+                    let tx = db.begin_write().unwrap();
+                    let tree = tx.tree("t").unwrap();
+                    for (k, update) in ops(t, n, keys) {
+                        if update {
+                            tree.insert(&k.to_be_bytes(), &value_of(k).to_le_bytes()).unwrap();
+                        } else {
+                            let ok = tree.get_with(&k.to_be_bytes(), |v| v == value_of(k).to_le_bytes()).unwrap();
+                            assert_eq!(ok, Some(true), "key {k}");
+                        }
+                    }
+                    match tx.commit(durability) {
+                        Ok(()) => break,
+                        Err(snowfall_db::Error::Conflict { .. }) => {
+                            aborts.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            });
+            db.close().unwrap();
+            n
+        }
+        "lmdb" => {
+            let mut flags = heed::EnvFlags::empty();
+            if !sync {
+                flags |= heed::EnvFlags::NO_SYNC | heed::EnvFlags::NO_META_SYNC;
+            }
+            // SAFETY: a fresh directory only this process opens.
+            let env = unsafe { heed::EnvOpenOptions::new().map_size(4 << 30).flags(flags).open(&dir).unwrap() };
+            let mut wtxn = env.write_txn().unwrap();
+            let db: heed::Database<heed::types::U64<heed::byteorder::BE>, heed::types::U64<heed::byteorder::LE>> =
+                env.create_database(&mut wtxn, None).unwrap();
+            for k in 0..keys {
+                db.put(&mut wtxn, &k, &value_of(k)).unwrap();
+            }
+            wtxn.commit().unwrap();
+            env.force_sync().unwrap();
+            run(threads, seconds, |t, n| {
+                let mut tx = env.write_txn().unwrap();
+                for (k, update) in ops(t, n, keys) {
+                    if update {
+                        db.put(&mut tx, &k, &value_of(k)).unwrap();
+                    } else {
+                        assert_eq!(db.get(&tx, &k).unwrap(), Some(value_of(k)), "key {k}");
+                    }
+                }
+                tx.commit().unwrap();
+            })
+        }
+        "redb" => {
+            let db = redb::Database::create(dir.join("redb")).unwrap();
+            let w = db.begin_write().unwrap();
+            {
+                let mut table = w.open_table(TABLE).unwrap();
+                for k in 0..keys {
+                    table.insert(k, value_of(k)).unwrap();
+                }
+            }
+            w.commit().unwrap();
+            let durability = if sync { redb::Durability::Immediate } else { redb::Durability::None };
+            run(threads, seconds, |t, n| {
+                let mut w = db.begin_write().unwrap();
+                w.set_durability(durability);
+                {
+                    let mut table = w.open_table(TABLE).unwrap();
+                    for (k, update) in ops(t, n, keys) {
+                        if update {
+                            table.insert(k, value_of(k)).unwrap();
+                        } else {
+                            assert_eq!(table.get(k).unwrap().map(|v| v.value()), Some(value_of(k)), "key {k}");
+                        }
+                    }
+                }
+                w.commit().unwrap();
+            })
+        }
+        other => panic!("unknown engine {other}"),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("tx_per_s {tx_per_s}");
+    println!("aborts_per_s {}", aborts.load(Ordering::Relaxed) as f64 / seconds as f64);
+}
+
+/// Every engine at 1 and 2 threads, interleaved, `runs` times.
+pub fn all(keys: u64, seconds: u64, runs: u32, sync: bool) {
+    let mut results = Results::new();
+    let labels: Vec<(&'static str, u64)> = ENGINES.iter().flat_map(|&e| [(e, 1u64), (e, 2)]).collect();
+    for run in 0..runs {
+        for &(engine, threads) in &labels {
+            eprintln!("run {}/{runs}: {engine}, {threads} threads", run + 1);
+            let (t, k, s) = (threads.to_string(), keys.to_string(), seconds.to_string());
+            let mut got = Results::new();
+            collect(engine, &["tx-one", engine, &t, &k, &s, if sync { "1" } else { "0" }], &mut got);
+            for ((e, name), v) in got {
+                results.entry((e, format!("{name}@{threads}"))).or_default().extend(v);
+            }
+        }
+    }
+    let get = |e: &str, m: &str| median(results.get(&(e, m.to_string())).cloned().unwrap_or_default());
+    println!(
+        "transactions of 4-16 ops (half reads, half updates), {keys} keys, {seconds} s, {} commits, {runs} \
+         interleaved runs (medians)",
+        if sync { "durable" } else { "unsynced" }
+    );
+    println!("{:<12} {:>14} {:>14} {:>14}", "engine", "tx/s 1 thread", "tx/s 2 threads", "aborts/s 2 thr");
+    for e in ENGINES {
+        println!(
+            "{:<12} {:>14.0} {:>14.0} {:>14.0}",
+            e,
+            get(e, "tx_per_s@1"),
+            get(e, "tx_per_s@2"),
+            get(e, "aborts_per_s@2")
+        );
+    }
+    for other in ["lmdb", "redb"] {
+        println!(
+            "snowfall-db / {other}: {:.2}x at 1 thread, {:.2}x at 2 threads",
+            get("snowfall-db", "tx_per_s@1") / get(other, "tx_per_s@1"),
+            get("snowfall-db", "tx_per_s@2") / get(other, "tx_per_s@2")
+        );
+    }
+    println!("raw: {results:?}");
+}
