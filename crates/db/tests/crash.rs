@@ -291,8 +291,10 @@ fn workload_keys(db: &Database, seed: u64, ops: usize, base: u64, keys: u64, ord
             });
             match written {
                 Ok(tx) if abort => {
+                    // Nothing written, nothing synced: not an acknowledgement
+                    // of the writes before it.
                     tx.abort();
-                    Ok(())
+                    continue;
                 }
                 Ok(tx) => {
                     attempted.push(op);
