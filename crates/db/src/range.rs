@@ -97,7 +97,7 @@ impl<'t> Range<'t> {
             Direction::Backward => (&self.high, &self.low),
         };
         let mut got: BTreeMap<Vec<u8>, Kept> = BTreeMap::new();
-        let (mut past_limit, mut last) = (false, None);
+        let mut past_limit = false;
         let mut n = 0;
         self.tree.btree().scan(as_ref(from), direction, |k, stored| {
             if !within(k, limit, direction) {
@@ -105,11 +105,16 @@ impl<'t> Range<'t> {
                 return false;
             }
             got.insert(k.to_vec(), Kept::of(stored));
-            last = Some(k.to_vec());
             n += 1;
             n < CHUNK
         })?;
         let exhausted = past_limit || n < CHUNK;
+        // The last key the tree gave, before the store's changes are merged.
+        let last = match direction {
+            Direction::Forward => got.keys().next_back(),
+            Direction::Backward => got.keys().next(),
+        }
+        .cloned();
         // The keys this chunk covers: up to its last, or to the limit.
         let end = match (&last, exhausted) {
             (Some(k), false) => Bound::Included(k.clone()),

@@ -197,6 +197,11 @@ impl<V: Weigh + Clone> Versions<V> {
     /// Drops the versions no live snapshot needs; past the limit, expires
     /// the oldest snapshots until it is met.
     fn reclaim(&self, registry: &Registry) {
+        // Nothing to drop or to expire for (entries change under the store
+        // lock; one recorded meanwhile is of a commit not yet published).
+        if self.entries.load(Ordering::Acquire) == 0 {
+            return;
+        }
         let mut store = self.store.lock();
         loop {
             let expired_below = self.expired_below.load(Ordering::Relaxed);
