@@ -25,7 +25,8 @@
 //! `compare large [--size B] [--total B] [--seconds S] [--runs R]`: large
 //! values (large.rs).
 //! `compare tx [--keys N] [--seconds S] [--runs R] [--sync 0|1]`: read-write
-//! transactions against LMDB and redb (tx.rs).
+//! transactions against LMDB, redb and, with the `rocksdb` feature, RocksDB
+//! (tx.rs).
 
 mod durable;
 mod large;

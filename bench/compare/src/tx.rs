@@ -8,8 +8,30 @@
 //! returns (SnowfallDB `Durability::Sync`, group commit; LMDB's default
 //! sync; redb `Durability::Immediate`); without, none is synced
 //! (SnowfallDB `Durability::None`, LMDB `NO_SYNC`, redb `Durability::None`).
-//! Reported: committed transactions per second, and SnowfallDB's conflicts
-//! per second (the others never conflict: they run one writer at a time).
+//! Reported: committed transactions per second, and conflicts per second
+//! (SnowfallDB's and RocksDB's: LMDB and redb never conflict, they run one
+//! writer at a time).
+//!
+//! With the cargo feature `rocksdb` (off by default), a fourth engine:
+//! RocksDB's `OptimisticTransactionDB`, linked dynamically against the
+//! system librocksdb, never compiled from source (Debian 12: `apt-get
+//! install librocksdb-dev libclang-dev`, RocksDB 7.8.3; libclang for the
+//! bindings):
+//! `ROCKSDB_LIB_DIR=/usr/lib/x86_64-linux-gnu cargo run --release --features rocksdb -- tx --keys 10000 --seconds 1 --runs 1`.
+//! Each transaction takes a snapshot (`set_snapshot(true)`) and reads at it
+//! with plain gets (`get_pinned_opt`, no copy; not `get_for_update`, so
+//! reads are not validated), so commit validation is snapshot isolation's
+//! write-write check, as SnowfallDB's; a commit that fails with
+//! Busy (a conflict) or TryAgain (the memtable no longer holds the history
+//! to check against, after a flush) counts as a conflict and is retried.
+//! The load is one WriteBatch without WAL, then a flush (a synced table
+//! file), so it is durable before the run, as the others' loads are, and
+//! the run starts from a table on disk rather than from a memtable holding
+//! everything. Durability: with `sync`, each commit syncs the WAL
+//! (`set_sync(true)`); without, the WAL is written but not synced
+//! (`set_sync(false)`, RocksDB's default). Otherwise RocksDB's default
+//! options (plus `create_if_missing`), as the others run with theirs: no
+//! tuning for this workload.
 //!
 //! `compare tx [--keys N] [--seconds S] [--runs R] [--sync 0|1]` runs each
 //! engine at 1 and 2 threads in processes of their own, interleaved;
@@ -22,7 +44,10 @@ use redb::ReadableTable;
 
 use crate::{Results, collect, fresh_dir, median, splitmix64};
 
+#[cfg(not(feature = "rocksdb"))]
 const ENGINES: [&str; 3] = ["snowfall-db", "lmdb", "redb"];
+#[cfg(feature = "rocksdb")]
+const ENGINES: [&str; 4] = ["snowfall-db", "lmdb", "redb", "rocksdb"];
 
 const TABLE: redb::TableDefinition<'_, u64, u64> = redb::TableDefinition::new("t");
 
@@ -156,6 +181,51 @@ pub fn one(engine: &str, threads: u64, keys: u64, seconds: u64, sync: bool) {
                 w.commit().unwrap();
             })
         }
+        #[cfg(feature = "rocksdb")]
+        "rocksdb" => {
+            let mut opts = rocksdb::Options::default();
+            opts.create_if_missing(true);
+            let db: rocksdb::OptimisticTransactionDB = rocksdb::OptimisticTransactionDB::open(&opts, &dir).unwrap();
+            // No WAL for the load: the flush writes it to a table file and
+            // syncs it.
+            let mut batch = rocksdb::WriteBatchWithTransaction::<true>::default();
+            for k in 0..keys {
+                batch.put(k.to_be_bytes(), value_of(k).to_le_bytes());
+            }
+            db.write_without_wal(batch).unwrap();
+            db.flush().unwrap();
+            let mut write = rocksdb::WriteOptions::default();
+            write.set_sync(sync);
+            let mut options = rocksdb::OptimisticTransactionOptions::default();
+            options.set_snapshot(true);
+            run(threads, seconds, |t, n| {
+                loop {
+                    let tx = db.transaction_opt(&write, &options);
+                    {
+                        // `set_snapshot` only sets where conflicts are
+                        // checked from: reads see it through ReadOptions.
+                        let snapshot = tx.snapshot();
+                        let mut read = rocksdb::ReadOptions::default();
+                        read.set_snapshot(&snapshot);
+                        for (k, update) in ops(t, n, keys) {
+                            if update {
+                                tx.put(k.to_be_bytes(), value_of(k).to_le_bytes()).unwrap();
+                            } else {
+                                let v = tx.get_pinned_opt(k.to_be_bytes(), &read).unwrap();
+                                assert_eq!(v.as_deref(), Some(&value_of(k).to_le_bytes()[..]), "key {k}");
+                            }
+                        }
+                    }
+                    match tx.commit() {
+                        Ok(()) => break,
+                        Err(e) if matches!(e.kind(), rocksdb::ErrorKind::Busy | rocksdb::ErrorKind::TryAgain) => {
+                            aborts.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            })
+        }
         other => panic!("unknown engine {other}"),
     };
     let _ = std::fs::remove_dir_all(&dir);
@@ -194,7 +264,7 @@ pub fn all(keys: u64, seconds: u64, runs: u32, sync: bool) {
             get(e, "aborts_per_s@2")
         );
     }
-    for other in ["lmdb", "redb"] {
+    for other in ENGINES.into_iter().filter(|&e| e != "snowfall-db") {
         println!(
             "snowfall-db / {other}: {:.2}x at 1 thread, {:.2}x at 2 threads",
             get("snowfall-db", "tx_per_s@1") / get(other, "tx_per_s@1"),
