@@ -7,13 +7,14 @@
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
+use snowfall_btree::journal::Journal;
 use snowfall_buffer::PageId;
 
 use crate::db::{Database, Inner, Tree, check_entry};
 use crate::error::Error;
 use crate::options::Durability;
 use crate::values::Reference;
-use crate::versioning::Stage;
+use crate::versioning::{Recording, Stage};
 
 /// Operations that commit together: after a crash, either all of them are
 /// in the database or none.
@@ -98,20 +99,31 @@ impl Inner {
         id: u64,
         changes: impl Iterator<Item = (PageId, &'a [u8], Change<'a>)>,
     ) -> Result<u64, Error> {
+        // In a commit, the log records keep the replaced values (`Recording`).
+        let recording = match stage {
+            Stage::Commit(commit) => Some(Recording { db: self, commit }),
+            Stage::Plain(_) => None,
+        };
+        let journal: &dyn Journal = match &recording {
+            Some(recording) => recording,
+            None => self,
+        };
         for (i, (root, key, change)) in changes.enumerate() {
             if i > 0 {
                 self.admit()?;
             }
-            let tree = self.tree_at(root);
+            let tree = self.tree_logged_to(root, journal);
             match change {
                 Change::Put(v) => self.put_value(stage, &tree, key, v, id)?,
-                Change::Written(reference) => {
-                    self.before_change(stage, &tree, key)?;
-                    self.put_reference(&tree, key, reference, id)?
-                }
+                Change::Written(reference) => self.put_reference(&tree, key, reference, id)?,
                 Change::Remove => {
-                    self.before_change(stage, &tree, key)?;
-                    tree.delete(key, id)?
+                    let written = tree.delete(key, id)?;
+                    // Nothing was logged, so nothing kept: the key stays
+                    // absent, which later writers of it must still see.
+                    if let (Stage::Commit(commit), false) = (stage, written.existed) {
+                        commit.record(root.0, key, None);
+                    }
+                    written
                 }
             };
         }

@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 use core::ops::Bound;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use snowfall_btree::journal::Journal;
 use snowfall_btree::{BTree, Direction, MAX_ENTRY, MAX_KEY, Written};
 use snowfall_buffer::{BufferManager, PageId};
 use snowfall_latch::Mutex;
@@ -295,11 +296,11 @@ impl Inner {
         batch: u64,
     ) -> Result<Written, Error> {
         if !crate::values::is_large(key, value.len()) {
-            self.before_change(stage, tree, key)?;
+            self.before_change(stage, tree, key, batch)?;
             return Ok(tree.put(key, value, batch)?);
         }
         let reference = self.write_value(value)?;
-        if let Err(e) = self.before_change(stage, tree, key) {
+        if let Err(e) = self.before_change(stage, tree, key, batch) {
             for &(start, pages) in &reference.extents {
                 self.bm.abandon_extent(start, pages);
             }
@@ -309,7 +310,12 @@ impl Inner {
     }
 
     pub(crate) fn tree_at(&self, root: PageId) -> BTree<'_> {
-        BTree::open(&self.bm, root, self.tree_config).with_journal(self)
+        self.tree_logged_to(root, self)
+    }
+
+    /// The tree at `root`, its changes logged through `journal`.
+    pub(crate) fn tree_logged_to<'a>(&'a self, root: PageId, journal: &'a dyn Journal) -> BTree<'a> {
+        BTree::open(&self.bm, root, self.tree_config).with_journal(journal)
     }
 
     /// One write outside a transaction: admitted, staged (`versioning.rs`),
@@ -601,7 +607,7 @@ impl<'db> Tree<'db> {
     pub fn remove_with(&self, key: &[u8], durability: Durability) -> Result<bool, Error> {
         check_entry(key, None)?;
         self.db.write(durability, |stage| {
-            self.db.before_change(stage, &self.tree, key)?;
+            self.db.before_change(stage, &self.tree, key, 0)?;
             Ok(self.tree.delete(key, 0)?)
         })
     }

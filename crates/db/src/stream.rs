@@ -156,7 +156,7 @@ impl<'db> ValueWriter<'db> {
             copy_from(&self.buf, 0, &mut value);
             let stage = db.stage();
             let written = db
-                .before_change(&stage, &self.tree.tree, &self.key)
+                .before_change(&stage, &self.tree.tree, &self.key, 0)
                 .and_then(|()| Ok(self.tree.tree.put(&self.key, &value, 0)?))
                 .map_err(|e| db.failed(e));
             drop(stage);
@@ -181,7 +181,7 @@ impl<'db> ValueWriter<'db> {
         self.extents.clear();
         let reference = Reference { len: self.len, xxh3: self.hasher.digest(), extents: used };
         let stage = db.stage();
-        let written = match db.before_change(&stage, &self.tree.tree, &self.key) {
+        let written = match db.before_change(&stage, &self.tree.tree, &self.key, 0) {
             Ok(()) => db.put_reference(&self.tree.tree, &self.key, &reference, 0),
             Err(e) => {
                 for &(start, pages) in &reference.extents {

@@ -12,7 +12,7 @@
 use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};
 
-use crate::latch::{Flag, LatchWord};
+use crate::latch::{Backoff, Flag, LatchWord};
 
 /// Mutual exclusion around a `T`.
 #[derive(Debug, Default)]
@@ -45,6 +45,14 @@ impl<T> Mutex<T> {
         // A mutex's latch is never evicted: only the buffer manager's page
         // states use that state, and it never lends them to a Mutex.
         while self.latch.lock_exclusive().is_err() {}
+        MutexGuard { mutex: self }
+    }
+
+    /// Locks as [`lock`](Self::lock) does, but spins longer before it
+    /// parks ([`Backoff::patient`]): for a lock held briefly and taken back
+    /// to back by several threads (the version store's commit lock).
+    pub fn lock_patiently(&self) -> MutexGuard<'_, T> {
+        while self.latch.lock_exclusive_with(Backoff::patient()).is_err() {}
         MutexGuard { mutex: self }
     }
 

@@ -174,7 +174,7 @@ impl<V: Weigh + Clone> Versions<V> {
     /// Starts a commit: waits for the one before to finish; the commit
     /// takes the next timestamp, and is published when dropped.
     pub fn commit(&self) -> Commit<'_, V> {
-        let guard = self.commit.lock();
+        let guard = self.commit.lock_patiently();
         let ts = self.visible.load(Ordering::Acquire) + 1;
         Commit { versions: self, _guard: guard, ts }
     }
