@@ -127,6 +127,11 @@ impl Inner {
                 }
             };
         }
+        // Commit records reach the log in commit order (recovery keeps a
+        // prefix of it); the changes before them need not.
+        if let Stage::Commit(commit) = stage {
+            commit.in_turn();
+        }
         self.commit(id)
     }
 

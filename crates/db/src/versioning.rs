@@ -73,7 +73,7 @@ impl Inner {
 /// record already carries the value each write replaces (recovery's undo
 /// needs it), read under the leaf's exclusive latch: it is kept from there,
 /// rather than by a lookup of its own before each write (which was a
-/// quarter of a transaction's time, all of it under the commit lock).
+/// quarter of a transaction's time).
 /// Kept before the latch is released, so a reader that sees the new value
 /// in the tree finds the old one in the store (the order the store needs:
 /// docs/design.md).

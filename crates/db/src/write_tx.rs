@@ -3,9 +3,10 @@
 //! A transaction reads at its snapshot, as a [`ReadTx`](crate::ReadTx)
 //! does, and buffers its writes (a large value is written to its extent at
 //! once; only its reference waits). Nothing reaches the trees before
-//! [`WriteTx::commit`], which takes the commit lock, checks for conflicts
-//! and applies the writes as one batch: snapshot isolation, first committer
-//! wins; serializable on request.
+//! [`WriteTx::commit`], which takes the commit lock to check for conflicts
+//! and claim its keys, then applies the writes as one batch while later
+//! commits do theirs, and publishes in commit order: snapshot isolation,
+//! first committer wins; serializable on request.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
@@ -140,7 +141,7 @@ impl<'db> WriteTx<'db> {
         }
         db.check_batch_size(changes(buffered).map(|(_, k, c)| (k, c)), ops)?;
         db.admit()?;
-        let commit = db.versions.commit();
+        let mut commit = db.versions.commit_concurrent();
         let conflict = |root: PageId, key: &[u8]| Error::Conflict {
             tree: buffered.names.get(&root).cloned().unwrap_or_default(),
             key: key.to_vec(),
@@ -165,6 +166,12 @@ impl<'db> WriteTx<'db> {
                 }
             }
         }
+        // Its keys claimed, it applies while later commits check theirs;
+        // their conflicts with it show on its intents.
+        for (root, key, _) in changes(buffered) {
+            commit.intend(root.0, key);
+        }
+        commit.unlock();
         Ok(Some((db.next_batch.fetch_add(1, Ordering::Relaxed), Stage::Commit(commit))))
     }
 

@@ -9,8 +9,10 @@
 //! a commit records before it changes the tree and a reader reads the tree
 //! before it asks, no latch spans the two (docs/plan-transactions.md).
 //!
-//! The store also orders commits ([`Versions::commit`]: one at a time while
-//! versions are kept, each a timestamp), detects write-write conflicts and
+//! The store also orders commits (each a timestamp, published in order:
+//! [`Versions::commit`] runs alone, [`Versions::commit_concurrent`] claims
+//! its keys with intents and writes while later commits do), detects
+//! write-write conflicts and
 //! reads invalidated since a snapshot ([`Commit::changed`],
 //! [`Commit::changed_in`]), reclaims versions no open snapshot needs, and
 //! bounds its memory by expiring the oldest snapshots ([`Expired`]).

@@ -22,8 +22,10 @@ const ENTRY_OVERHEAD: usize = 96;
 struct Entry<V> {
     /// The commit that replaced `before`.
     ts: u64,
-    /// The value before it (`None`: the key was absent).
-    before: Option<V>,
+    /// The value before it (`Some(None)`: the key was absent); `None`
+    /// while the commit has not changed the key yet (an intent: the tree
+    /// still holds the value before it).
+    before: Option<Option<V>>,
 }
 
 type Chain<V> = VecDeque<Entry<V>>;
@@ -37,14 +39,15 @@ pub(crate) struct Store<V> {
     bytes: usize,
 }
 
-fn weight<V: Weigh>(key: &[u8], before: &Option<V>) -> usize {
-    2 * key.len() + before.as_ref().map_or(0, Weigh::weight) + ENTRY_OVERHEAD
+fn weight<V: Weigh>(key: &[u8], before: &Option<Option<V>>) -> usize {
+    2 * key.len() + before.as_ref().and_then(Option::as_ref).map_or(0, Weigh::weight) + ENTRY_OVERHEAD
 }
 
 /// The value at `at` from a chain: the `before` of the oldest commit
-/// after it, if any.
+/// after it, if any; `None` if there is none, or if that commit is an
+/// intent (it has not changed the tree yet, so the tree's value stands).
 fn at_in_chain<V: Clone>(chain: &Chain<V>, at: u64) -> Option<Option<V>> {
-    chain.iter().find(|e| e.ts > at).map(|e| e.before.clone())
+    chain.iter().find(|e| e.ts > at).and_then(|e| e.before.clone())
 }
 
 /// Whether a commit after `since` is in the chain (the newest is last).
@@ -66,8 +69,8 @@ impl<V: Weigh + Clone> Store<V> {
     }
 
     /// Records that the commit `ts` (newer than every entry's) replaces
-    /// `before` as `key`'s value.
-    pub(crate) fn push(&mut self, ts: u64, tree: TreeId, key: &[u8], before: Option<V>) {
+    /// `before` as `key`'s value (`None`: will change it; see [`Entry`]).
+    pub(crate) fn push(&mut self, ts: u64, tree: TreeId, key: &[u8], before: Option<Option<V>>) {
         self.bytes += weight(key, &before);
         self.queue.push_back((ts, tree, key.to_vec()));
         let keys = self.trees.entry(tree).or_default();
@@ -77,6 +80,16 @@ impl<V: Weigh + Clone> Store<V> {
                 keys.insert(key.to_vec(), VecDeque::from([Entry { ts, before }]));
             }
         }
+    }
+
+    /// Fills in the intent of commit `ts` on `key` with the value it
+    /// replaced; gives `before` back if the key has no such intent.
+    pub(crate) fn fill(&mut self, ts: u64, tree: TreeId, key: &[u8], before: Option<V>) -> Result<(), Option<V>> {
+        let entry = self.trees.get_mut(&tree).and_then(|keys| keys.get_mut(key)).and_then(|chain| chain.back_mut());
+        let Some(entry) = entry.filter(|e| e.ts == ts && e.before.is_none()) else { return Err(before) };
+        self.bytes += before.as_ref().map_or(0, Weigh::weight);
+        entry.before = Some(before);
+        Ok(())
     }
 
     fn chain(&self, tree: TreeId, key: &[u8]) -> Option<&Chain<V>> {

@@ -1,13 +1,14 @@
 //! [`Versions`]: snapshots, reads at a snapshot, commits in order.
 //!
-//! Locks, always taken in this order: the commit lock (one commit at a
-//! time while versions are kept), the registry (open snapshots), the store.
+//! Locks, always taken in this order: the commit lock (commits take their
+//! timestamps, check conflicts and claim keys one at a time; they may
+//! write concurrently after), the registry (open snapshots), the store.
 //! Readers take only the store's, and only while it holds entries.
 
 use alloc::vec::Vec;
 use core::ops::Bound;
 
-use snowfall_latch::{Mutex, MutexGuard};
+use snowfall_latch::{Backoff, Mutex, MutexGuard};
 
 use crate::gate::Gate;
 use crate::registry::Registry;
@@ -22,7 +23,10 @@ pub struct Versions<V> {
     store: Mutex<Store<V>>,
     /// Entries in the store: at 0 a reader skips its lock.
     entries: AtomicU64,
-    /// The newest published commit: a new snapshot reads at it.
+    /// The newest timestamp given to a commit.
+    assigned: AtomicU64,
+    /// The newest published commit: a new snapshot reads at it. Commits
+    /// publish in timestamp order, so every commit up to it is whole.
     visible: AtomicU64,
     /// Snapshots below this timestamp are expired.
     expired_below: AtomicU64,
@@ -97,6 +101,7 @@ impl<V: Weigh + Clone> Versions<V> {
             registry: Mutex::new(Registry::default()),
             store: Mutex::new(Store::new()),
             entries: AtomicU64::new(0),
+            assigned: AtomicU64::new(0),
             visible: AtomicU64::new(0),
             expired_below: AtomicU64::new(0),
             limit,
@@ -113,11 +118,24 @@ impl<V: Weigh + Clone> Versions<V> {
 
     /// Opens a snapshot of every commit published so far. The first one
     /// waits for plain writes in flight (microseconds) so that none lands
-    /// after it. Give it back with [`end`](Self::end).
+    /// after it, and for the commits in flight: they may have started
+    /// before the last snapshot ended, so plain writes may have come
+    /// between what one of them kept and its change of the tree. Give it
+    /// back with [`end`](Self::end).
     pub fn begin(&self) -> Snapshot {
         let mut registry = self.registry.lock();
-        if registry.is_empty() {
+        while registry.is_empty() {
             self.gate.close();
+            let assigned = self.assigned.load(Ordering::Acquire);
+            if self.visible.load(Ordering::Acquire) >= assigned {
+                break;
+            }
+            // Not under the registry lock: a commit's publication takes it.
+            // Meanwhile another snapshot may begin and end (opening the
+            // gate): checked again under the lock.
+            drop(registry);
+            self.wait_for(assigned);
+            registry = self.registry.lock();
         }
         let ts = self.visible.load(Ordering::Acquire);
         registry.start(ts);
@@ -171,12 +189,34 @@ impl<V: Weigh + Clone> Versions<V> {
         Ok(())
     }
 
-    /// Starts a commit: waits for the one before to finish; the commit
-    /// takes the next timestamp, and is published when dropped.
+    /// Starts a commit that runs alone: takes the commit lock and the next
+    /// timestamp, and waits until every commit before it is published. It
+    /// is published when dropped.
     pub fn commit(&self) -> Commit<'_, V> {
+        let commit = self.commit_concurrent();
+        commit.in_turn();
+        commit
+    }
+
+    /// Starts a commit that may change the tree while later ones do: takes
+    /// the commit lock and the next timestamp without waiting for the
+    /// commits before it. Check conflicts, [`intend`](Commit::intend) every
+    /// key it will write, then [`unlock`](Commit::unlock) and write; it is
+    /// published when dropped, after every commit before it.
+    pub fn commit_concurrent(&self) -> Commit<'_, V> {
         let guard = self.commit.lock_patiently();
-        let ts = self.visible.load(Ordering::Acquire) + 1;
-        Commit { versions: self, _guard: guard, ts }
+        let ts = self.assigned.load(Ordering::Relaxed) + 1;
+        self.assigned.store(ts, Ordering::Release);
+        Commit { versions: self, guard: Some(guard), ts }
+    }
+
+    /// Waits until every commit up to `ts` is published (each publishes
+    /// after the one before it, so a wait is for commits already applying).
+    fn wait_for(&self, ts: u64) {
+        let mut backoff = Backoff::patient();
+        while self.visible.load(Ordering::Acquire) < ts {
+            backoff.pause();
+        }
     }
 
     /// The newest published commit.
@@ -217,12 +257,13 @@ impl<V: Weigh + Clone> Versions<V> {
     }
 }
 
-/// One commit at a time (see [`Versions::commit`]): check for conflicts,
-/// record what each write replaces before making the write, then drop it
-/// to publish.
+/// A commit ([`Versions::commit`], [`Versions::commit_concurrent`]):
+/// check for conflicts, record what each write replaces before making the
+/// write, then drop it to publish.
 pub struct Commit<'v, V: Weigh + Clone> {
     versions: &'v Versions<V>,
-    _guard: MutexGuard<'v, ()>,
+    /// The commit lock, until [`unlock`](Self::unlock).
+    guard: Option<MutexGuard<'v, ()>>,
     ts: u64,
 }
 
@@ -243,18 +284,45 @@ impl<V: Weigh + Clone> Commit<'_, V> {
         self.versions.store.lock().changed_in(since.ts, tree, low, high)
     }
 
+    /// Marks `key` as about to be changed by this commit (under the commit
+    /// lock): later commits see the conflict, and readers meanwhile the
+    /// tree's value, until [`record`](Self::record) says what it replaced.
+    pub fn intend(&self, tree: TreeId, key: &[u8]) {
+        debug_assert!(self.guard.is_some(), "intents are taken under the commit lock");
+        let mut store = self.versions.store.lock();
+        store.push(self.ts, tree, key, None);
+        self.versions.entries.store(store.entries() as u64, Ordering::SeqCst);
+    }
+
+    /// Releases the commit lock: later commits may start while this one
+    /// writes the keys it [`intend`](Self::intend)ed (no others).
+    pub fn unlock(&mut self) {
+        self.guard = None;
+    }
+
     /// Records that this commit replaces `before` as `key`'s value; call it
-    /// before the tree changes.
+    /// before the tree's change is visible. Fills in the key's intent; a
+    /// key without one may be recorded only under the commit lock.
     pub fn record(&self, tree: TreeId, key: &[u8], before: Option<V>) {
         let mut store = self.versions.store.lock();
-        store.push(self.ts, tree, key, before);
+        if let Err(before) = store.fill(self.ts, tree, key, before) {
+            debug_assert!(self.guard.is_some(), "a key recorded after unlock was not intended");
+            store.push(self.ts, tree, key, Some(before));
+        }
         self.versions.entries.store(store.entries() as u64, Ordering::SeqCst);
+    }
+
+    /// Waits until every commit before this one is published (for what
+    /// must follow theirs, as a commit record in the log).
+    pub fn in_turn(&self) {
+        self.versions.wait_for(self.ts - 1);
     }
 }
 
 impl<V: Weigh + Clone> Drop for Commit<'_, V> {
     fn drop(&mut self) {
         let versions = self.versions;
+        self.in_turn();
         versions.visible.store(self.ts, Ordering::Release);
         versions.reclaim(&versions.registry.lock());
     }

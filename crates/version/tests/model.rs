@@ -89,7 +89,11 @@ fn run(ops: Vec<Op>, limit: usize) {
                     }
                     continue;
                 }
-                let commit = versions.commit();
+                // A transaction's commit (at a snapshot) claims its keys and
+                // writes after the lock is released, as the database's do;
+                // a single write or batch runs alone, each write recorded.
+                let concurrent = at.is_some();
+                let mut commit = if concurrent { versions.commit_concurrent() } else { versions.commit() };
                 // An expired snapshot's commit fails whatever it wrote: its
                 // conflicts may have been reclaimed with its versions.
                 if let Some(s) = at.and_then(|i| open.get(i)).filter(|s| versions.check(s.snapshot).is_ok()) {
@@ -101,6 +105,17 @@ fn run(ops: Vec<Op>, limit: usize) {
                     let model = written.range((t0(0, &a), t0(0, &b))).any(|(_, &ts)| ts > s.snapshot.ts());
                     assert_eq!(commit.changed_in(s.snapshot, 0, Bound::Included(&a), Bound::Included(&b)), model);
                 }
+                let writes = if concurrent {
+                    // A transaction writes each key once (its last value).
+                    let last: BTreeMap<_, _> = writes.into_iter().map(|(t, k, v)| ((t, k), v)).collect();
+                    for &(t, k) in last.keys() {
+                        commit.intend(t, &key(k));
+                    }
+                    commit.unlock();
+                    last.into_iter().map(|((t, k), v)| (t, k, v)).collect()
+                } else {
+                    writes
+                };
                 for (t, k, v) in writes {
                     let before = tree.get(&(t, key(k))).cloned().map(Value);
                     commit.record(t, &key(k), before);
