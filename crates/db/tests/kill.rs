@@ -8,7 +8,10 @@
 //! line), so kills also land in extent writes and the data syncs before the
 //! log writes that refer to them.
 //!
-//! `SNOWFALL_KILL_ROUNDS=<n>` sets the number of kills (default 100).
+//! A second test kills a child whose threads commit read-write transactions
+//! concurrently.
+//!
+//! `SNOWFALL_KILL_ROUNDS=<n>` sets the number of kills (default 100, 60).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
@@ -76,60 +79,69 @@ fn state_after(n: u64) -> HashMap<u64, Vec<u8>> {
     s
 }
 
+/// What follows `ack ` in each acknowledgement line (the test harness
+/// prints the first one after its own `test child ... `).
+fn acks(lines: &[String]) -> impl Iterator<Item = &str> {
+    lines.iter().filter_map(|l| l.split_once("ack ").map(|(_, ack)| ack))
+}
+
+/// Runs the ignored test `child` in a child process with `envs`, and
+/// kills it with SIGKILL after a random number of its `ack` lines (0:
+/// maybe while it is still opening and recovering), or after 20 s. Returns
+/// every line it printed, acknowledgements already in the pipe included.
+fn run_and_kill(child: &str, envs: &[(&str, String)], rng: &mut SplitMix64) -> Vec<String> {
+    let exe = std::env::current_exe().unwrap();
+    let mut process = Command::new(&exe)
+        .args(["--ignored", "--exact", child, "--nocapture", "--test-threads=1"])
+        .envs(envs.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = process.stdout.take().unwrap();
+    let kill_after = rng.below(60);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let mut acks = 0;
+    if kill_after == 0 {
+        std::thread::sleep(Duration::from_micros(rng.below(20_000)));
+    }
+    while acks < kill_after && Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => {
+                acks += u64::from(line.contains("ack "));
+                lines.push(line);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(_) => break,
+        }
+    }
+    process.kill().unwrap();
+    process.wait().unwrap();
+    reader.join().unwrap();
+    lines.extend(rx.try_iter());
+    lines
+}
+
 #[test]
 fn sigkill_at_random_moments_loses_no_acknowledged_write() {
     let rounds: u64 = std::env::var("SNOWFALL_KILL_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(100);
     let path = TempPath::new("kill");
-    let exe = std::env::current_exe().unwrap();
     let mut done = 0u64; // operations in the database
     let mut rng = SplitMix64(7);
     let mut total_acked = 0;
     for round in 0..rounds {
-        let mut child = Command::new(&exe)
-            .args(["--ignored", "--exact", "child_writer", "--nocapture", "--test-threads=1"])
-            .env("SNOWFALL_KILL_PATH", path.str())
-            .env("SNOWFALL_KILL_FROM", done.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        // Kill after a random number of acknowledgements (0: maybe while
-        // it is still opening and recovering), or a time limit.
-        let kill_after = rng.below(60);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let (tx, rx) = std::sync::mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(i) = line.strip_prefix("ack ").and_then(|s| s.parse::<u64>().ok())
-                    && tx.send(i).is_err()
-                {
-                    break;
-                }
-            }
-        });
-        let mut acked = None;
-        let mut n = 0;
-        if kill_after == 0 {
-            std::thread::sleep(Duration::from_micros(rng.below(20_000)));
-        }
-        while n < kill_after && Instant::now() < deadline {
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(i) => {
-                    acked = Some(i);
-                    n += 1;
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                Err(_) => break,
-            }
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
-        // Acknowledgements already in the pipe count too.
-        reader.join().unwrap();
-        while let Ok(i) = rx.try_recv() {
-            acked = Some(i);
-        }
+        let envs = [("SNOWFALL_KILL_PATH", path.str().to_string()), ("SNOWFALL_KILL_FROM", done.to_string())];
+        let lines = run_and_kill("child_writer", &envs, &mut rng);
+        let acked = acks(&lines).filter_map(|a| a.parse::<u64>().ok()).max();
         let acked_ops = acked.map_or(done, |i| i + 1);
         assert!(acked_ops >= done);
         total_acked += acked_ops - done;
@@ -155,4 +167,130 @@ fn sigkill_at_random_moments_loses_no_acknowledged_write() {
     }
     println!("{rounds} kills, {total_acked} acknowledged operations, {done} in the database");
     assert!(total_acked > rounds, "the child hardly wrote anything");
+}
+
+/// Accounts of the transfer workload, and what each starts with.
+const ACCOUNTS: u64 = 64;
+const START: u64 = 1_000;
+/// Threads transferring concurrently in the child.
+const MOVERS: u64 = 2;
+
+fn number(v: Option<Vec<u8>>) -> Option<u64> {
+    v.map(|v| u64::from_le_bytes(v.try_into().expect("8-byte numbers")))
+}
+
+/// Key of mover `t`'s progress: the number of its last committed transfer.
+fn progress_key(t: u64) -> [u8; 8] {
+    key(ACCOUNTS + t)
+}
+
+/// The child of the transaction test: opens the accounts (one batch) if
+/// they are not there, then [`MOVERS`] threads transfer between random
+/// accounts in read-write transactions committed with `Sync` (conflicts
+/// retried), each also setting its progress key and printing
+/// `ack <thread> <n>` once transfer `n` is committed; a snapshot reader sums
+/// the accounts meanwhile and prints `wrong <sum>` if the total changed.
+#[test]
+#[ignore = "runs only as the child process of sigkill_during_concurrent_transactions_keeps_each_whole"]
+fn child_transfers() {
+    let path = std::env::var("SNOWFALL_KILL_PATH").expect("run by the parent test");
+    let db = Database::open(&path, small()).unwrap();
+    let bank = db.tree("bank").unwrap();
+    if bank.get(&key(0)).unwrap().is_none() {
+        let mut batch = Batch::new();
+        for a in 0..ACCOUNTS {
+            batch.insert(&bank, &key(a), &START.to_le_bytes());
+        }
+        db.write(&batch, Durability::Sync).unwrap();
+    }
+    std::thread::scope(|s| {
+        for t in 0..MOVERS {
+            let db = &db;
+            s.spawn(move || {
+                let first = number(db.tree("bank").unwrap().get(&progress_key(t)).unwrap()).unwrap_or(0) + 1;
+                for n in first.. {
+                    let mut rng = SplitMix64(t << 40 ^ n);
+                    let (from, to) = (rng.below(ACCOUNTS), rng.below(ACCOUNTS));
+                    loop {
+                        let tx = db.begin_write().unwrap();
+                        let bank = tx.tree("bank").unwrap();
+                        let a = number(bank.get(&key(from)).unwrap()).unwrap();
+                        let amount = rng.below(a + 1);
+                        bank.insert(&key(from), &(a - amount).to_le_bytes()).unwrap();
+                        let b = number(bank.get(&key(to)).unwrap()).unwrap();
+                        bank.insert(&key(to), &(b + amount).to_le_bytes()).unwrap();
+                        bank.insert(&progress_key(t), &n.to_le_bytes()).unwrap();
+                        match tx.commit(Durability::Sync) {
+                            Ok(()) => break,
+                            Err(snowfall_db::Error::Conflict { .. }) => {}
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    println!("ack {t} {n}");
+                }
+            });
+        }
+        s.spawn(|| {
+            loop {
+                let snapshot = db.begin_read().unwrap();
+                let bank = snapshot.tree("bank").unwrap();
+                let sum: u64 = (0..ACCOUNTS).map(|a| number(bank.get(&key(a)).unwrap()).unwrap()).sum();
+                if sum != ACCOUNTS * START {
+                    println!("wrong {sum}");
+                }
+            }
+        });
+    });
+}
+
+/// SIGKILL while two threads commit transfers concurrently (their changes
+/// interleaved in the log, their commit records in commit order) and a
+/// snapshot reads: after each reopen every transaction is whole (the total
+/// is unchanged), each thread's acknowledged transfers are all there and
+/// at most its one in flight beyond, and the integrity check passes.
+/// `SNOWFALL_KILL_ROUNDS` sets the kills here too (default 60).
+#[test]
+fn sigkill_during_concurrent_transactions_keeps_each_whole() {
+    let rounds: u64 = std::env::var("SNOWFALL_KILL_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let path = TempPath::new("kill-tx");
+    let mut rng = SplitMix64(11);
+    let mut progress = [0u64; MOVERS as usize];
+    let mut total_acked = 0;
+    for round in 0..rounds {
+        let lines = run_and_kill("child_transfers", &[("SNOWFALL_KILL_PATH", path.str().to_string())], &mut rng);
+        assert!(!lines.iter().any(|l| l.contains("wrong ")), "round {round}: a snapshot saw a partial transfer");
+        let db = Database::open(path.str(), small()).unwrap_or_else(|e| panic!("round {round}: reopen failed: {e}"));
+        db.check().unwrap_or_else(|e| panic!("round {round}: integrity check: {e}"));
+        let Ok(bank) = db.existing_tree("bank") else { continue };
+        let mut sum = 0;
+        for a in 0..ACCOUNTS {
+            match number(bank.get(&key(a)).unwrap()) {
+                Some(v) => sum += v,
+                None => assert_eq!(a, 0, "round {round}: account {a} lost, the accounts' batch half there"),
+            }
+        }
+        if sum == 0 {
+            continue; // killed before the accounts were opened
+        }
+        assert_eq!(sum, ACCOUNTS * START, "round {round}: a transfer is half there");
+        for t in 0..MOVERS {
+            let acked = acks(&lines)
+                .filter_map(|a| {
+                    let (thread, n) = a.split_once(' ')?;
+                    (thread.parse::<u64>().ok()? == t).then(|| n.parse::<u64>().ok())?
+                })
+                .max()
+                .unwrap_or(progress[t as usize]);
+            total_acked += acked - progress[t as usize];
+            let got = number(bank.get(&progress_key(t)).unwrap()).unwrap_or(0);
+            assert!(
+                got == acked || got == acked + 1,
+                "round {round}: thread {t} acknowledged {acked} transfers, the database holds {got}"
+            );
+            progress[t as usize] = got;
+        }
+        db.close().unwrap();
+    }
+    println!("{rounds} kills, {total_acked} acknowledged transfers");
+    assert!(total_acked > rounds, "the children hardly committed anything");
 }
