@@ -24,9 +24,9 @@
 //! `compare durable [--seconds S] [--runs R]`: durable writes (durable.rs).
 //! `compare large [--size B] [--total B] [--seconds S] [--runs R]`: large
 //! values (large.rs).
-//! `compare tx [--keys N] [--seconds S] [--runs R] [--sync 0|1]`: read-write
-//! transactions against LMDB, redb and, with the `rocksdb` feature, RocksDB
-//! (tx.rs).
+//! `compare tx [--keys N] [--seconds S] [--runs R] [--sync 0|1] [--zipf]`:
+//! read-write transactions against LMDB, redb and, with the `rocksdb`
+//! feature, RocksDB, keys uniform or Zipfian (tx.rs).
 
 mod durable;
 mod large;
@@ -413,20 +413,25 @@ fn main() {
         Some("large-one") => {
             large::one(&args[2], args[3].parse().unwrap(), args[4].parse().unwrap(), args[5].parse().unwrap())
         }
-        Some("tx") => {
-            tx::all(flag("--keys", 1_000_000), flag("--seconds", 3), flag("--runs", 3) as u32, flag("--sync", 0) == 1)
-        }
+        Some("tx") => tx::all(
+            flag("--keys", 1_000_000),
+            flag("--seconds", 3),
+            flag("--runs", 3) as u32,
+            flag("--sync", 0) == 1,
+            args.iter().any(|a| a == "--zipf"),
+        ),
         Some("tx-one") => tx::one(
             &args[2],
             args[3].parse().unwrap(),
             args[4].parse().unwrap(),
             args[5].parse().unwrap(),
             args[6] == "1",
+            args[7] == "1",
         ),
         _ => eprintln!(
             "usage: compare all [--keys N] [--lookups N] [--runs R] | compare one ENGINE KEYS LOOKUPS [THREADS] | \
              compare durable [--seconds S] [--runs R] | compare large [--size B] [--total B] [--seconds S] [--runs R] | \
-             compare tx [--keys N] [--seconds S] [--runs R] [--sync 0|1]"
+             compare tx [--keys N] [--seconds S] [--runs R] [--sync 0|1] [--zipf]"
         ),
     }
 }
