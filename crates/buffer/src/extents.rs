@@ -125,10 +125,23 @@ impl BufferManager {
             self.pins.advance();
             epoch = self.pins.advance();
         }
+        // Extents whose last hold went wait two epochs from now, as if
+        // released now (`extent_holds.rs`); held ones wait.
+        let mut holds = self.holds.state();
+        for start in holds.take_let_go() {
+            for q in a.quarantine.iter_mut().filter(|q| q.start == start) {
+                q.epoch = epoch;
+            }
+        }
         let mut i = 0;
         while let Some(q) = a.quarantine.get(i).copied() {
             // Its cached copy goes first: its pages may become anything.
-            if q.batch == 0 && durable > q.after && epoch >= q.epoch + 2 && self.uncache_extent(q.start, false) {
+            if q.batch == 0
+                && durable > q.after
+                && epoch >= q.epoch + 2
+                && !holds.is_held(q.start)
+                && self.uncache_extent(q.start, false)
+            {
                 a.quarantine.swap_remove(i);
                 a.free.insert_run(q.start, q.pages);
             } else {

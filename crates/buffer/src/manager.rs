@@ -158,6 +158,8 @@ pub struct BufferManager {
     pub(crate) counters: Counters,
     /// Readers of extents, by epoch (`extents.rs`).
     pub(crate) pins: crate::extents::Pins,
+    /// Extents held out of reuse for versions (`extent_holds.rs`).
+    pub(crate) holds: alloc::sync::Arc<crate::extent_holds::Holds>,
     /// Whether optimistic readers need fault recovery (exmap-like backends).
     pub(crate) guarded_reads: bool,
 }
@@ -236,6 +238,7 @@ impl BufferManager {
             write_buffers: Mutex::new(Vec::new()),
             counters: Counters::default(),
             pins: crate::extents::Pins::default(),
+            holds: alloc::sync::Arc::default(),
             config,
             _fault_range: fault_range,
             memory,

@@ -33,7 +33,7 @@ pub type Entry = (Vec<u8>, Vec<u8>);
 /// [`ReadTx`](crate::ReadTx), its snapshot).
 pub struct Range<'t> {
     tree: Tree<'t>,
-    /// The snapshot it reads at, if any (its transaction pins extents).
+    /// The snapshot it reads at, if any.
     at: Option<Snapshot>,
     /// Keys not yet fetched from the front: from `low` ...
     low: Bound<Vec<u8>>,
@@ -53,7 +53,7 @@ impl<'t> Range<'t> {
         Range { tree, at: None, low, high, front: VecDeque::new(), back: VecDeque::new(), exhausted, failed: false }
     }
 
-    /// The same range as of `at` (the caller pins extents while it lives).
+    /// The same range as of `at`.
     pub(crate) fn at(mut self, at: Snapshot) -> Range<'t> {
         self.at = Some(at);
         self
@@ -92,6 +92,9 @@ impl<'t> Range<'t> {
     /// changes since the snapshot over the same keys, read after it
     /// (docs/plan-transactions.md: that order makes the merge the snapshot).
     fn fetch_at(&mut self, at: Snapshot, direction: Direction) -> Result<(), Error> {
+        // Large values are read in the chunk, each under this pin (as a
+        // snapshot's point read: snapshot.rs).
+        let _pin = self.tree.db.bm.pin_extents();
         let (from, limit) = match direction {
             Direction::Forward => (&self.low, &self.high),
             Direction::Backward => (&self.high, &self.low),

@@ -2,16 +2,18 @@
 //! commit, however long it lives (docs/plan-transactions.md).
 //!
 //! A read reads the tree as it is, then asks the version store whether the
-//! key changed since the snapshot (in that order: see the plan). A
-//! transaction pins extents for its whole life, so every large value it
-//! may read, current or kept as a version, stays where its reference says
-//! (as a long read transaction does in LMDB, it holds back the reuse of
-//! extents released meanwhile).
+//! key changed since the snapshot (in that order: see the plan). Each read
+//! pins extents while it runs, as a plain read does, so a large value in
+//! the tree stays where its reference says until the read is done; one a
+//! commit replaced is held out of reuse by the version store's copy of its
+//! reference (`versioning.rs`), so a snapshot holds back only what its
+//! versions hold, within [`Options::version_bytes`](crate::Options::version_bytes),
+//! not every extent released while it lives (as a long read transaction
+//! does in LMDB).
 
 use alloc::vec::Vec;
 
 use snowfall_btree::{Found, MAX_ENTRY};
-use snowfall_buffer::ExtentPin;
 use snowfall_version::Snapshot;
 
 use crate::db::{Database, Inner, Tree};
@@ -30,7 +32,6 @@ use crate::versioning::Kept;
 pub struct ReadTx<'db> {
     db: &'db Database,
     snapshot: Snapshot,
-    _pin: ExtentPin<'db>,
 }
 
 impl core::fmt::Debug for ReadTx<'_> {
@@ -42,12 +43,7 @@ impl core::fmt::Debug for ReadTx<'_> {
 impl Database {
     /// A snapshot of every tree as of now ([`ReadTx`]).
     pub fn begin_read(&self) -> Result<ReadTx<'_>, Error> {
-        let db = &*self.inner;
-        // Pinned first: every reference the snapshot can read was in a leaf
-        // or in the store when it began, or came later.
-        let pin = db.bm.pin_extents();
-        let snapshot = db.versions.begin();
-        Ok(ReadTx { db: self, snapshot, _pin: pin })
+        Ok(ReadTx { db: self, snapshot: self.inner.versions.begin() })
     }
 }
 
@@ -124,6 +120,8 @@ impl<'tx> ReadTree<'tx> {
     /// small value is copied once (it may come from the version store); a
     /// large one is read in place when it is cached.
     pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, Error> {
+        // Before the reference is read, until its value is (module docs).
+        let _pin = self.tree.db.bm.pin_extents();
         let mut buf = [0u8; MAX_ENTRY];
         let Some(found) = self.stored(key, &mut buf)? else { return Ok(None) };
         let stored = buf.get(..found.len).unwrap_or_default();

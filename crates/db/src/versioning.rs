@@ -4,34 +4,54 @@
 //! one is, it is a one-operation commit ([`Stage::Commit`]): one at a time,
 //! each key's value recorded in the store before the tree changes it.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use snowfall_btree::journal::{Journal, Unit, Write};
 use snowfall_btree::{BTree, Stored};
+use snowfall_buffer::{ExtentHold, PAGE_SIZE};
 use snowfall_version::{Commit, Mode, Plain, Weigh};
 use snowfall_wal::LogError;
 
 use crate::db::Inner;
 use crate::error::Error;
+use crate::values::extents_of;
 
-/// A value as a leaf stores it, kept for snapshots: the bytes of a small
-/// value, or a large value's reference (its extents are kept from reuse
-/// by the snapshots' pins, `snapshot.rs`).
+/// A value as a leaf stores it: the bytes of a small value, or a large
+/// value's reference. Kept for snapshots in the version store, a
+/// reference holds its extents out of reuse while any copy of it lives
+/// (`snowfall_buffer::ExtentHold`).
 #[derive(Clone, Debug)]
 pub(crate) struct Kept {
     pub(crate) bytes: Vec<u8>,
     pub(crate) reference: bool,
+    hold: Option<Arc<ExtentHold>>,
 }
 
 impl Kept {
+    /// A value read from a leaf, for a reader that holds a pin while it
+    /// uses it (nothing held).
     pub(crate) fn of(stored: Stored<'_>) -> Kept {
-        Kept { bytes: stored.bytes.to_vec(), reference: stored.reference }
+        Kept { bytes: stored.bytes.to_vec(), reference: stored.reference, hold: None }
     }
 }
 
 impl Weigh for Kept {
+    /// Its memory, and the pages a large value's extents hold on disk: the
+    /// store's limit bounds both (a snapshot that keeps more expires).
     fn weight(&self) -> usize {
-        self.bytes.len() + core::mem::size_of::<Kept>()
+        let held = self.hold.as_ref().map_or(0, |h| h.pages() as usize * PAGE_SIZE);
+        self.bytes.len() + core::mem::size_of::<Kept>() + held
+    }
+}
+
+impl Inner {
+    /// A value a commit replaces, for the version store: a large one's
+    /// extents held until the last copy of it goes. Take it before the
+    /// write's log record releases them.
+    pub(crate) fn kept(&self, stored: Stored<'_>) -> Kept {
+        let hold = stored.reference.then(|| Arc::new(self.bm.hold_extents(extents_of(stored.bytes))));
+        Kept { bytes: stored.bytes.to_vec(), reference: stored.reference, hold }
     }
 }
 
@@ -62,7 +82,7 @@ impl Inner {
         batch: u64,
     ) -> Result<(), Error> {
         if let (Stage::Commit(commit), 0) = (stage, batch) {
-            let before = tree.get_with(key, Kept::of)?;
+            let before = tree.get_with(key, |stored| self.kept(stored))?;
             commit.record(tree.root().0, key, before);
         }
         Ok(())
@@ -85,7 +105,7 @@ pub(crate) struct Recording<'a> {
 impl Journal for Recording<'_> {
     fn log(&self, unit: &Unit<'_>) -> Result<u64, LogError> {
         if let Some(Write { tree, key, before: Some(before), .. }) = unit.write {
-            self.commit.record(tree.0, key, before.map(Kept::of));
+            self.commit.record(tree.0, key, before.map(|stored| self.db.kept(stored)));
         }
         self.db.log(unit)
     }

@@ -15,7 +15,7 @@ use core::cell::RefCell;
 use core::ops::Bound;
 use core::sync::atomic::Ordering;
 
-use snowfall_buffer::{ExtentPin, PageId};
+use snowfall_buffer::PageId;
 use snowfall_version::Snapshot;
 
 use crate::batch::Change;
@@ -65,7 +65,6 @@ pub struct WriteTx<'db> {
     snapshot: Snapshot,
     serializable: bool,
     buffered: RefCell<Buffered>,
-    _pin: ExtentPin<'db>,
 }
 
 impl core::fmt::Debug for WriteTx<'_> {
@@ -88,9 +87,8 @@ impl Database {
     fn begin_tx(&self, serializable: bool) -> Result<WriteTx<'_>, Error> {
         let db = &*self.inner;
         db.check_writable()?;
-        let pin = db.bm.pin_extents();
         let snapshot = db.versions.begin();
-        Ok(WriteTx { db: self, snapshot, serializable, buffered: RefCell::default(), _pin: pin })
+        Ok(WriteTx { db: self, snapshot, serializable, buffered: RefCell::default() })
     }
 }
 

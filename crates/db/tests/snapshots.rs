@@ -226,3 +226,41 @@ fn racing_writers_never_show_a_snapshot_half_a_batch() {
     db.check().unwrap();
     db.close().unwrap();
 }
+
+/// A snapshot kept open while large values are overwritten holds their old
+/// extents through its versions, counted against `version_bytes`; past it
+/// the snapshot expires and lets them go, so the file stops growing while
+/// the expired handle still lives (it never reads again, as a forgotten
+/// reader would).
+#[test]
+fn an_expired_snapshot_holds_back_no_disk() {
+    let path = TempPath::new("snap-disk");
+    let db = open(&path, Options { version_bytes: 1 << 20, ..small() });
+    let t = db.tree("t").unwrap();
+    let value = |round: u64| vec![round as u8; 64 << 10];
+    for i in 0..4 {
+        t.insert_with(&key(i), &value(0), Durability::None).unwrap();
+    }
+    let old = db.begin_read().unwrap();
+    assert_eq!(old.tree("t").unwrap().get(&key(0)).unwrap(), Some(value(0)));
+    let mut allocated = Vec::new();
+    for round in 1..=200 {
+        for i in 0..4 {
+            t.insert_with(&key(i), &value(round), Durability::None).unwrap();
+        }
+        // Releases become reusable once the log is durable past them.
+        db.sync().unwrap();
+        allocated.push(db.stats().allocated_pages);
+        assert!(db.stats().version_bytes <= 1 << 20, "round {round}: {} bytes of versions", db.stats().version_bytes);
+    }
+    assert!(matches!(old.tree("t").unwrap().get(&key(0)), Err(Error::SnapshotTooOld { .. })));
+    // 200 rounds of 4 values of 16 pages: 12,800 pages if nothing were reused.
+    let (mid, end) = (allocated[99], allocated[199]);
+    assert!(end <= mid + 64, "the file kept growing after the snapshot expired: {mid} -> {end} pages");
+    assert!(end < 2_000, "{end} pages");
+    let new = db.begin_read().unwrap();
+    assert_eq!(new.tree("t").unwrap().get(&key(3)).unwrap(), Some(value(200)));
+    drop((old, new));
+    db.check().unwrap();
+    db.close().unwrap();
+}
