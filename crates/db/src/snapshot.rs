@@ -2,11 +2,11 @@
 //! commit, however long it lives (docs/plan-transactions.md).
 //!
 //! A read reads the tree as it is, then asks the version store whether the
-//! key changed since the snapshot (in that order: see the plan). Each read
-//! pins extents while it runs, as a plain read does, so a large value in
-//! the tree stays where its reference says until the read is done; one a
-//! commit replaced is held out of reuse by the version store's copy of its
-//! reference (`versioning.rs`), so a snapshot holds back only what its
+//! key changed since the snapshot (in that order: see the plan). A read
+//! that finds a large value in the tree pins extents while it reads it, as
+//! a plain read does; one a commit replaced is held out of reuse by the
+//! version store's copy of its reference (`versioning.rs`), which the read
+//! keeps while it reads the value. So a snapshot holds back only what its
 //! versions hold, within [`Options::version_bytes`](crate::Options::version_bytes),
 //! not every extent released while it lives (as a long read transaction
 //! does in LMDB).
@@ -85,18 +85,20 @@ impl<'tx> ReadTree<'tx> {
         ReadTree { tree, at }
     }
 
-    /// `key`'s value as the leaf stores it at the snapshot, into `buf`.
-    fn stored(&self, key: &[u8], buf: &mut [u8; MAX_ENTRY]) -> Result<Option<Found>, Error> {
+    /// `key`'s value as the leaf stores it at the snapshot, into `buf`;
+    /// with the version store's copy if it came from there (a large value's
+    /// copy holds its extents while it lives).
+    fn stored(&self, key: &[u8], buf: &mut [u8; MAX_ENTRY]) -> Result<(Option<Found>, Option<Kept>), Error> {
         let db = self.tree.db;
         let found = self.tree.btree().get_into(key, buf)?;
         let kept = db.versions.read(self.at, self.tree.btree().root().0, key).map_err(too_old)?;
         Ok(match kept {
-            None => found,
-            Some(None) => None,
+            None => (found, None),
+            Some(None) => (None, None),
             Some(Some(kept)) => {
                 let len = kept.bytes.len();
                 buf.get_mut(..len).ok_or_else(|| db.malformed_reference())?.copy_from_slice(&kept.bytes);
-                Some(Found { len, reference: kept.reference })
+                (Some(Found { len, reference: kept.reference }), Some(kept))
             }
         })
     }
@@ -120,15 +122,24 @@ impl<'tx> ReadTree<'tx> {
     /// small value is copied once (it may come from the version store); a
     /// large one is read in place when it is cached.
     pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, Error> {
-        // Before the reference is read, until its value is (module docs).
-        let _pin = self.tree.db.bm.pin_extents();
         let mut buf = [0u8; MAX_ENTRY];
-        let Some(found) = self.stored(key, &mut buf)? else { return Ok(None) };
-        let stored = buf.get(..found.len).unwrap_or_default();
-        if !found.reference {
-            return Ok(Some(f(stored)));
+        let mut pin = None;
+        loop {
+            let (found, kept) = self.stored(key, &mut buf)?;
+            let Some(found) = found else { return Ok(None) };
+            let stored = buf.get(..found.len).unwrap_or_default();
+            if !found.reference {
+                return Ok(Some(f(stored)));
+            }
+            // A reference from the store: its copy holds the extents. One
+            // from the tree: only a pin taken before it was read keeps its
+            // extents while the value is read (module docs), so read again
+            // under one (small values, nearly all, never pin).
+            if kept.is_some() || pin.is_some() {
+                return self.tree.db.with_large(stored, f).map(Some);
+            }
+            pin = Some(self.tree.db.bm.pin_extents());
         }
-        self.tree.db.with_large(stored, f).map(Some)
     }
 
     /// The entries with keys in `range` at the snapshot, in order, from
