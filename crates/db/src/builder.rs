@@ -33,7 +33,7 @@ impl Builder {
         self
     }
 
-    /// Memory for old values kept for open snapshots
+    /// What old values kept for open snapshots may hold, memory and disk
     /// ([`Options::version_bytes`]).
     pub fn version_bytes(mut self, bytes: u64) -> Builder {
         self.options.version_bytes = bytes;

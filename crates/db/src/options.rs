@@ -74,8 +74,10 @@ pub struct Options {
     /// too light for the continuous checkpoint to install cuts). Without a
     /// background thread, writers look at the clock every 64th write.
     pub checkpoint_interval: Duration,
-    /// Memory for old values kept for open snapshots (`ReadTx`). Past it,
-    /// the oldest snapshots expire ([`Error::SnapshotTooOld`](crate::Error::SnapshotTooOld))
+    /// What old values kept for open snapshots (`ReadTx`, `WriteTx`) may
+    /// hold: their memory, plus the disk pages of replaced large values
+    /// (kept from reuse while a snapshot may read them). Past it, the
+    /// oldest snapshots expire ([`Error::SnapshotTooOld`](crate::Error::SnapshotTooOld))
     /// and their versions are reclaimed; nothing else fails.
     pub version_bytes: u64,
     /// The default durability of writes.
