@@ -91,17 +91,19 @@ fn scenario(limit: usize) {
 // one thread runs many steps in a row, as a snapshot's start does while a
 // plain write waits between its check and its store; uniformly random
 // schedules almost never do.
+fn explore(scenario: impl Fn() + Clone + Send + Sync + 'static, iterations: usize) {
+    shuttle::check_random(scenario.clone(), iterations);
+    shuttle::check_pct(scenario, iterations, 3);
+}
 
 #[test]
 fn a_snapshot_reads_one_moment() {
-    shuttle::check_random(|| scenario(usize::MAX), 10_000);
-    shuttle::check_pct(|| scenario(usize::MAX), 10_000, 3);
+    explore(|| scenario(usize::MAX), 10_000);
 }
 
 #[test]
 fn expiry_never_gives_a_wrong_value() {
-    shuttle::check_random(|| scenario(0), 10_000);
-    shuttle::check_pct(|| scenario(0), 10_000, 3);
+    explore(|| scenario(0), 10_000);
 }
 
 /// Two transactions increment the counter: snapshot, read, then commit
@@ -142,8 +144,7 @@ fn increments() {
 
 #[test]
 fn first_committer_wins() {
-    shuttle::check_random(increments, 10_000);
-    shuttle::check_pct(increments, 10_000, 3);
+    explore(increments, 10_000);
 }
 
 /// Two transfers on disjoint accounts commit concurrently (each takes the
@@ -217,8 +218,7 @@ fn transfers() {
 
 #[test]
 fn concurrent_commits_publish_whole_and_in_order() {
-    shuttle::check_random(transfers, 10_000);
-    shuttle::check_pct(transfers, 10_000, 3);
+    explore(transfers, 10_000);
 }
 
 /// A single-key commit that started while a snapshot was open runs on
@@ -272,6 +272,5 @@ fn commit_across_snapshots() {
 
 #[test]
 fn a_snapshot_waits_for_commits_that_outlived_the_last_one() {
-    shuttle::check_random(commit_across_snapshots, 20_000);
-    shuttle::check_pct(commit_across_snapshots, 20_000, 3);
+    explore(commit_across_snapshots, 20_000);
 }
