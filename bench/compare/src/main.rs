@@ -30,6 +30,7 @@
 
 mod durable;
 mod large;
+mod suite;
 mod tx;
 
 use std::collections::BTreeMap;
@@ -428,8 +429,12 @@ fn main() {
             args[6] == "1",
             args[7] == "1",
         ),
+        Some("suite") => suite::run(&args),
+        Some("suite-one") => suite::one(&args),
+        Some("suite-report") => suite::report(&args),
         _ => eprintln!(
-            "usage: compare all [--keys N] [--lookups N] [--runs R] | compare one ENGINE KEYS LOOKUPS [THREADS] | \
+            "usage: compare suite [--preset tiny|small|full] [--runs R] [--seconds S] [--engines a,b] [--docs FILE] | \
+             compare suite-report CSV [--docs FILE] |  compare all [--keys N] [--lookups N] [--runs R] | compare one ENGINE KEYS LOOKUPS [THREADS] | \
              compare durable [--seconds S] [--runs R] | compare large [--size B] [--total B] [--seconds S] [--runs R] | \
              compare tx [--keys N] [--seconds S] [--runs R] [--sync 0|1] [--zipf]"
         ),

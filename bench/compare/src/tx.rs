@@ -224,7 +224,7 @@ pub fn one(engine: &str, threads: u64, keys: u64, seconds: u64, sync: bool, zipf
             let durability = if sync { redb::Durability::Immediate } else { redb::Durability::None };
             run(threads, seconds, |t, n| {
                 let mut w = db.begin_write().unwrap();
-                w.set_durability(durability);
+                w.set_durability(durability).unwrap();
                 {
                     let mut table = w.open_table(TABLE).unwrap();
                     for (k, update) in ops(t, n, picked) {
