@@ -27,6 +27,9 @@ mod plot;
 mod report;
 mod workload;
 
+pub use engines::allocated_bytes;
+pub use report::{splice, spread};
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -242,7 +245,8 @@ fn finish(rows: &[report::Row], out: &Path, docs: Option<&Path>, header: &str) -
     if let Some(doc) = docs {
         let text = std::fs::read_to_string(doc).map_err(|e| format!("{}: {e}", doc.display()))?;
         let linked = report::markdown(rows, plots.as_ref().map(|_| "suite"));
-        std::fs::write(doc, report::splice(&text, &format!("{header}\n{linked}"))?).map_err(|e| e.to_string())?;
+        std::fs::write(doc, report::splice(&text, "suite", &format!("{header}\n{linked}"))?)
+            .map_err(|e| e.to_string())?;
         if let Some(files) = &plots {
             let dir = doc.parent().unwrap_or(Path::new(".")).join("suite");
             std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;

@@ -404,17 +404,16 @@ pub fn markdown(rows: &[Row], plots: Option<&str>) -> String {
     md
 }
 
-/// Replaces what lies between the markers `<!-- suite:begin -->` and
-/// `<!-- suite:end -->` in `doc` with `body`.
-pub fn splice(doc: &str, body: &str) -> Result<String, String> {
-    const BEGIN: &str = "<!-- suite:begin -->";
-    const END: &str = "<!-- suite:end -->";
-    let b = doc.find(BEGIN).ok_or(format!("no {BEGIN} marker"))?;
-    let e = doc.find(END).ok_or(format!("no {END} marker"))?;
+/// Replaces what lies between the markers `<!-- NAME:begin -->` and
+/// `<!-- NAME:end -->` in `doc` with `body`.
+pub fn splice(doc: &str, name: &str, body: &str) -> Result<String, String> {
+    let (begin, end) = (format!("<!-- {name}:begin -->"), format!("<!-- {name}:end -->"));
+    let b = doc.find(&begin).ok_or(format!("no {begin} marker"))?;
+    let e = doc.find(&end).ok_or(format!("no {end} marker"))?;
     if e < b {
-        return Err(format!("{END} comes before {BEGIN}"));
+        return Err(format!("{end} comes before {begin}"));
     }
-    Ok(format!("{}{BEGIN}\n{body}\n{}", &doc[..b], &doc[e..]))
+    Ok(format!("{}{begin}\n{body}\n{}", &doc[..b], &doc[e..]))
 }
 
 #[cfg(test)]
@@ -431,8 +430,8 @@ mod tests {
     #[test]
     fn splice_replaces_between_markers() {
         let doc = "a\n<!-- suite:begin -->\nold\n<!-- suite:end -->\nb\n";
-        assert_eq!(splice(doc, "new").unwrap(), "a\n<!-- suite:begin -->\nnew\n<!-- suite:end -->\nb\n");
-        assert!(splice("no markers", "x").is_err());
+        assert_eq!(splice(doc, "suite", "new").unwrap(), "a\n<!-- suite:begin -->\nnew\n<!-- suite:end -->\nb\n");
+        assert!(splice("no markers", "suite", "x").is_err());
     }
 
     #[test]
