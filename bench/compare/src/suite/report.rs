@@ -218,6 +218,41 @@ fn range(s: Spread, f: impl Fn(f64) -> String) -> String {
     if s.n > 1 { format!("{} ({}-{})", f(s.median), f(s.min), f(s.max)) } else { f(s.median) }
 }
 
+/// A table with a row per workload and thread count and a column per
+/// engine; `text(engine, rows, workload, threads)` fills a cell that has
+/// rows.
+fn workload_table(
+    md: &mut String,
+    rows: &[Row],
+    config: &Config,
+    engines: &[String],
+    threads: &[u64],
+    text: impl Fn(&str, &[&Row], &str, u64) -> String,
+) {
+    let _ = write!(md, "| workload | threads |");
+    engines.iter().for_each(|e| {
+        let _ = write!(md, " {e} |");
+    });
+    let _ = writeln!(md, "\n|---|---|{}", "---|".repeat(engines.len()));
+    for w in Workload::ALL {
+        for &t in threads {
+            let cells: Vec<Vec<&Row>> = engines.iter().map(|e| cell(rows, config, e, w.name(), t).collect()).collect();
+            if cells.iter().all(Vec::is_empty) {
+                continue;
+            }
+            let _ = write!(md, "| {} | {t} |", w.name());
+            for (e, got) in engines.iter().zip(&cells) {
+                if got.is_empty() {
+                    md.push_str(" - |");
+                } else {
+                    let _ = write!(md, " {} |", text(e, got, w.name(), t));
+                }
+            }
+            md.push('\n');
+        }
+    }
+}
+
 /// The Markdown tables of a run: per data set, throughput of every
 /// workload, latency, and the loads.
 pub fn markdown(rows: &[Row], plots: Option<&str>) -> String {
@@ -231,16 +266,6 @@ pub fn markdown(rows: &[Row], plots: Option<&str>) -> String {
     );
     for config in configs(rows) {
         let _ = writeln!(md, "\n#### {}\n", config.title());
-        // Throughput.
-        let _ = write!(md, "| workload | threads |");
-        for e in &engines {
-            let _ = write!(md, " {e} |");
-        }
-        let _ = write!(md, "\n|---|---|");
-        for _ in &engines {
-            let _ = write!(md, "---|");
-        }
-        md.push('\n');
         let threads: Vec<u64> = {
             let mut t: Vec<u64> = rows
                 .iter()
@@ -251,92 +276,34 @@ pub fn markdown(rows: &[Row], plots: Option<&str>) -> String {
             t.dedup();
             t
         };
-        for w in Workload::ALL {
-            for &t in &threads {
-                let ours = spread(cell(rows, &config, "snowfall", w.name(), t).map(|r| r.ops_per_s).collect());
-                if engines.iter().all(|e| cell(rows, &config, e, w.name(), t).next().is_none()) {
-                    continue;
-                }
-                let _ = write!(md, "| {} | {t} |", w.name());
-                for e in &engines {
-                    let s = spread(cell(rows, &config, e, w.name(), t).map(|r| r.ops_per_s).collect());
-                    if s.n == 0 {
-                        md.push_str(" - |");
-                    } else if e == "snowfall" || ours.n == 0 {
-                        let _ = write!(md, " {}/s |", range(s, rate));
-                    } else {
-                        let _ = write!(md, " **{:.2}x** {}/s |", s.median / ours.median, range(s, rate));
-                    }
-                }
-                md.push('\n');
+        // Throughput.
+        workload_table(&mut md, rows, &config, &engines, &threads, |e, got, w, t| {
+            let ours = spread(cell(rows, &config, "snowfall", w, t).map(|r| r.ops_per_s).collect());
+            let s = spread(got.iter().map(|r| r.ops_per_s).collect());
+            if e == "snowfall" || ours.n == 0 {
+                format!("{}/s", range(s, rate))
+            } else {
+                format!("**{:.2}x** {}/s", s.median / ours.median, range(s, rate))
             }
-        }
-        // Latency.
+        });
         let _ = writeln!(md, "\nLatency p50 / p99 / p99.9 (µs, medians of runs):\n");
-        let _ = write!(md, "| workload | threads |");
-        for e in &engines {
-            let _ = write!(md, " {e} |");
-        }
-        let _ = write!(md, "\n|---|---|");
-        for _ in &engines {
-            let _ = write!(md, "---|");
-        }
-        md.push('\n');
-        for w in Workload::ALL {
-            for &t in &threads {
-                if engines.iter().all(|e| cell(rows, &config, e, w.name(), t).next().is_none()) {
-                    continue;
-                }
-                let _ = write!(md, "| {} | {t} |", w.name());
-                for e in &engines {
-                    let p50 = spread(cell(rows, &config, e, w.name(), t).map(|r| r.p50_us).collect());
-                    let p99 = spread(cell(rows, &config, e, w.name(), t).map(|r| r.p99_us).collect());
-                    let p999 = spread(cell(rows, &config, e, w.name(), t).map(|r| r.p999_us).collect());
-                    if p50.n == 0 {
-                        md.push_str(" - |");
-                    } else {
-                        let _ = write!(md, " {:.1} / {:.1} / {:.0} |", p50.median, p99.median, p999.median);
-                    }
-                }
-                md.push('\n');
-            }
-        }
-        // Resources per operation, one thread.
+        workload_table(&mut md, rows, &config, &engines, &threads, |_, got, _, _| {
+            let m = |f: fn(&Row) -> f64| spread(got.iter().map(|r| f(r)).collect()).median;
+            format!("{:.1} / {:.1} / {:.0}", m(|r| r.p50_us), m(|r| r.p99_us), m(|r| r.p999_us))
+        });
         let _ = writeln!(
             md,
             "\nPer operation at 1 thread: CPU µs (user + system) / bytes read from disk / bytes written (medians):\n"
         );
-        let _ = write!(md, "| workload |");
-        for e in &engines {
-            let _ = write!(md, " {e} |");
-        }
-        let _ = write!(md, "\n|---|");
-        for _ in &engines {
-            let _ = write!(md, "---|");
-        }
-        md.push('\n');
-        for w in Workload::ALL {
-            if engines.iter().all(|e| cell(rows, &config, e, w.name(), 1).next().is_none()) {
-                continue;
-            }
-            let _ = write!(md, "| {} |", w.name());
-            for e in &engines {
-                let got: Vec<&Row> = cell(rows, &config, e, w.name(), 1).collect();
-                if got.is_empty() {
-                    md.push_str(" - |");
-                    continue;
-                }
-                let per = |f: fn(&Row) -> f64| spread(got.iter().map(|r| f(r) / r.ops.max(1) as f64).collect()).median;
-                let _ = write!(
-                    md,
-                    " {:.2} / {:.0} / {:.0} |",
-                    per(|r| r.cpu_s * 1e6),
-                    per(|r| r.read_mib * (1 << 20) as f64),
-                    per(|r| r.write_mib * (1 << 20) as f64)
-                );
-            }
-            md.push('\n');
-        }
+        workload_table(&mut md, rows, &config, &engines, &[1], |_, got, _, _| {
+            let per = |f: fn(&Row) -> f64| spread(got.iter().map(|r| f(r) / r.ops.max(1) as f64).collect()).median;
+            format!(
+                "{:.2} / {:.0} / {:.0}",
+                per(|r| r.cpu_s * 1e6),
+                per(|r| r.read_mib * (1 << 20) as f64),
+                per(|r| r.write_mib * (1 << 20) as f64)
+            )
+        });
         // Loads.
         let _ = writeln!(
             md,

@@ -136,18 +136,23 @@ impl Tx for SnowWrite<'_, '_> {
         reverse: bool,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), Abort> {
-        let mut range = self.trees[t as usize].range::<[u8]>(bounds(low, high));
-        loop {
-            let next = if reverse { range.next_back() } else { range.next() };
-            match next {
-                None => return Ok(()),
-                Some(Err(e)) => return Err(snowfall_error(e)),
-                Some(Ok((k, v))) => {
-                    if !visit(&k, &v) {
-                        return Ok(());
-                    }
-                }
-            }
+        drain(self.trees[t as usize].range::<[u8]>(bounds(low, high)), reverse, visit)
+    }
+}
+
+/// Visits a SnowfallDB range from either end until `visit` says stop.
+fn drain(
+    mut range: impl DoubleEndedIterator<Item = Result<snowfall_db::Entry, snowfall_db::Error>>,
+    reverse: bool,
+    visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+) -> Result<(), Abort> {
+    loop {
+        let next = if reverse { range.next_back() } else { range.next() };
+        match next {
+            None => return Ok(()),
+            Some(Err(e)) => return Err(snowfall_error(e)),
+            Some(Ok((k, v))) if !visit(&k, &v) => return Ok(()),
+            Some(Ok(_)) => {}
         }
     }
 }
@@ -174,19 +179,7 @@ impl Tx for SnowRead<'_> {
         reverse: bool,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), Abort> {
-        let mut range = self.trees[t as usize].range::<[u8]>(bounds(low, high));
-        loop {
-            let next = if reverse { range.next_back() } else { range.next() };
-            match next {
-                None => return Ok(()),
-                Some(Err(e)) => return Err(snowfall_error(e)),
-                Some(Ok((k, v))) => {
-                    if !visit(&k, &v) {
-                        return Ok(());
-                    }
-                }
-            }
-        }
+        drain(self.trees[t as usize].range::<[u8]>(bounds(low, high)), reverse, visit)
     }
 }
 

@@ -40,6 +40,18 @@ impl Writer<'_> {
     }
 }
 
+/// A warehouse's or district's name and address (clause 4.3.3.1).
+fn address(r: &mut Random) -> s::Address {
+    s::Address {
+        name: r.astring(6, 10),
+        street_1: r.astring(10, 20),
+        street_2: r.astring(10, 20),
+        city: r.astring(10, 20),
+        state: r.astring(2, 2),
+        zip: r.zip(),
+    }
+}
+
 /// A clock for dates (entry, delivery, since): seconds since the epoch.
 pub fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -59,16 +71,7 @@ pub fn load(engine: &dyn TxEngine, warehouses: u32, seed: u64) {
         w.put(Table::Item, s::item(i), item.encode());
     }
     for wh in 1..=warehouses {
-        let row = s::Warehouse {
-            name: r.astring(6, 10),
-            street_1: r.astring(10, 20),
-            street_2: r.astring(10, 20),
-            city: r.astring(10, 20),
-            state: r.astring(2, 2),
-            zip: r.zip(),
-            tax: r.uniform(0, 2000),
-            ytd: 30_000_000,
-        };
+        let row = s::Warehouse { address: address(&mut r), tax: r.uniform(0, 2000), ytd: 30_000_000 };
         w.put(Table::Warehouse, s::warehouse(wh), row.encode());
         for i in 1..=100_000 {
             let stock = s::Stock {
@@ -82,17 +85,8 @@ pub fn load(engine: &dyn TxEngine, warehouses: u32, seed: u64) {
             w.put(Table::Stock, s::stock(wh, i), stock.encode());
         }
         for d in 1..=10 {
-            let row = s::District {
-                name: r.astring(6, 10),
-                street_1: r.astring(10, 20),
-                street_2: r.astring(10, 20),
-                city: r.astring(10, 20),
-                state: r.astring(2, 2),
-                zip: r.zip(),
-                tax: r.uniform(0, 2000),
-                ytd: 3_000_000,
-                next_o_id: 3001,
-            };
+            let row =
+                s::District { address: address(&mut r), tax: r.uniform(0, 2000), ytd: 3_000_000, next_o_id: 3001 };
             w.put(Table::District, s::district(wh, d), row.encode());
             for c in 1..=3000 {
                 let last = last_name(if c <= 1000 { c - 1 } else { r.nurand(255, 0, 999) });

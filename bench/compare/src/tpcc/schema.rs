@@ -183,28 +183,31 @@ macro_rules! record {
 /// A street address.
 pub type Street = [u8; 20];
 
-record!(Warehouse {
-    name: [u8; 10],
-    street_1: Street,
-    street_2: Street,
-    city: Street,
-    state: [u8; 2],
-    zip: [u8; 9],
-    tax: u32,
-    ytd: i64,
-});
+record!(
+    /// Where a warehouse or a district is.
+    Address {
+        name: [u8; 10],
+        street_1: Street,
+        street_2: Street,
+        city: Street,
+        state: [u8; 2],
+        zip: [u8; 9],
+    }
+);
 
-record!(District {
-    name: [u8; 10],
-    street_1: Street,
-    street_2: Street,
-    city: Street,
-    state: [u8; 2],
-    zip: [u8; 9],
-    tax: u32,
-    ytd: i64,
-    next_o_id: u32,
-});
+impl Field for Address {
+    const SIZE: usize = Address::SIZE;
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.encode());
+    }
+    fn take(b: &[u8]) -> Address {
+        Address::decode(&b[..Address::SIZE])
+    }
+}
+
+record!(Warehouse { address: Address, tax: u32, ytd: i64 });
+
+record!(District { address: Address, tax: u32, ytd: i64, next_o_id: u32 });
 
 record!(Customer {
     first: [u8; 16],

@@ -224,7 +224,7 @@ impl<'e> Terminal<'e> {
             }
             tx.put(Table::Customer, &s::customer(c_w, c_d, c), &customer.encode())?;
             let mut data = [0u8; 24];
-            let name = [&warehouse.name[..], b"    ", &district.name[..]].concat();
+            let name = [&warehouse.address.name[..], b"    ", &district.address.name[..]].concat();
             data[..name.len().min(24)].copy_from_slice(&name[..name.len().min(24)]);
             let h = s::History { date: now(), amount, data };
             tx.put(Table::History, &s::history(c_w, c_d, c, thread, seq), &h.encode())
