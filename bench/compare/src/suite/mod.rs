@@ -104,7 +104,7 @@ struct Options {
 }
 
 fn parse(args: &[String]) -> Options {
-    let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let value = |name: &str| args.iter().rposition(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let list = |name: &str| value(name).map(|v| v.split(',').map(str::to_string).collect::<Vec<_>>());
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     Options {

@@ -104,7 +104,7 @@ pub fn one(args: &[String]) {
 
 /// `compare tpcc ...`: every engine, interleaved, `--runs` times.
 pub fn run(args: &[String]) {
-    let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let value = |name: &str| args.iter().rposition(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let warehouses = value("--warehouses").unwrap_or_else(|| "4".into());
     let seconds = value("--seconds").unwrap_or_else(|| "10".into());
     let runs: u32 = value("--runs").map_or(3, |v| v.parse().expect("--runs"));
