@@ -45,6 +45,18 @@ pub fn all(rows: &[Row], dir: &Path) -> Result<Vec<String>, String> {
     Ok(written)
 }
 
+/// `y` operations/s in the unit the axis's top calls for.
+fn rate(y: f64, top: f64) -> String {
+    // Enough decimals to tell the axis's labels apart.
+    if top >= 2e6 {
+        format!("{:.*} M", if top < 2e7 { 2 } else { 1 }, y / 1e6)
+    } else if top >= 2e3 {
+        format!("{:.*} K", if top < 2e4 { 1 } else { 0 }, y / 1e3)
+    } else {
+        format!("{y:.0}")
+    }
+}
+
 /// An engine's bars: one per thread count.
 struct Group {
     engine: String,
@@ -131,7 +143,7 @@ fn one(rows: &[Row], config: &Config, w: Workload, path: &Path) -> Result<(), Bo
         .disable_x_mesh()
         .x_labels(n)
         .x_label_formatter(&label)
-        .y_label_formatter(&|y| format!("{:.2} M", y / 1e6))
+        .y_label_formatter(&|y| rate(*y, top))
         .draw()?;
     for (t, threads) in THREADS.iter().enumerate() {
         let colour = COLOURS[t];
@@ -163,7 +175,14 @@ fn one(rows: &[Row], config: &Config, w: Workload, path: &Path) -> Result<(), Bo
         .x_label_area_size(30)
         .y_label_area_size(60)
         .build_cartesian_2d(x_range, (low..high).log_scale())?;
-    chart.configure_mesh().disable_x_mesh().x_labels(n).x_label_formatter(&label).draw()?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n)
+        .x_label_formatter(&label)
+        .y_labels(8)
+        .y_label_formatter(&|y| if *y >= 10.0 { format!("{y:.0}") } else { format!("{y:.2}") })
+        .draw()?;
     chart.draw_series(
         bars().map(|((l, r), t, b)| Rectangle::new([(l, low), (r, b.p99.max(low))], COLOURS[t].mix(0.7).filled())),
     )?;
