@@ -30,6 +30,7 @@
 
 mod durable;
 mod large;
+mod procfs;
 mod suite;
 mod tpcc;
 mod tx;
@@ -65,25 +66,6 @@ fn fresh_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// Bytes this process has sent towards the disk so far (`write_bytes` of
-/// `/proc/self/io`: every thread's, direct writes when issued, buffered
-/// writes as pages are dirtied).
-fn write_bytes() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
-    s.lines().find_map(|l| l.strip_prefix("write_bytes: ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
-}
-
-/// VmHWM or VmRSS of this process, in bytes.
-fn status(field: &str) -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0)
-        * 1024
 }
 
 /// One engine: load in key order `0..keys` split over `threads`, look up.
@@ -168,7 +150,7 @@ impl Engine for Map {
         self.map.read().unwrap().get(&key(i)) == Some(&value(i))
     }
     fn bytes_per_entry(&self, keys: u64) -> f64 {
-        (status("VmRSS:").saturating_sub(self.rss_before)) as f64 / keys as f64
+        (procfs::status("VmRSS:").saturating_sub(self.rss_before)) as f64 / keys as f64
     }
 }
 
@@ -242,7 +224,7 @@ fn open(engine: &str) -> Box<dyn Engine> {
             let tree = db.tree("t").unwrap();
             Box::new(SnowfallDb { db, tree, dir })
         }
-        "btreemap" => Box::new(Map { map: RwLock::new(BTreeMap::new()), rss_before: status("VmRSS:") }),
+        "btreemap" => Box::new(Map { map: RwLock::new(BTreeMap::new()), rss_before: procfs::status("VmRSS:") }),
         "lmdb" => {
             let dir = fresh_dir(engine);
             // SAFETY: a fresh directory only this process opens.
@@ -280,12 +262,12 @@ fn timed(threads: u64, n: u64, f: impl Fn(std::ops::Range<u64>) + Sync, end: imp
 /// threads, then (if `lookups > 0`) looks keys up at 1 and 2 threads;
 /// prints `name value` lines.
 fn one(engine: &str, keys: u64, lookups: u64, insert_threads: u64) {
-    let written = write_bytes();
+    let written = procfs::io().1;
     let e = open(engine);
     let e = e.as_ref();
     let insert = timed(insert_threads, keys, |r| e.insert_range(r), || e.finish_load());
     println!("insert_{insert_threads} {insert}");
-    println!("written_per_entry_{insert_threads} {}", (write_bytes() - written) as f64 / keys as f64);
+    println!("written_per_entry_{insert_threads} {}", (procfs::io().1 - written) as f64 / keys as f64);
     if lookups == 0 {
         return;
     }
@@ -304,7 +286,7 @@ fn one(engine: &str, keys: u64, lookups: u64, insert_threads: u64) {
         println!("lookup_{threads} {rate}");
     }
     println!("bytes_per_entry {}", e.bytes_per_entry(keys));
-    println!("peak_rss_mib {}", status("VmHWM:") as f64 / (1 << 20) as f64);
+    println!("peak_rss_mib {}", procfs::peak_rss() as f64 / (1 << 20) as f64);
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -47,6 +47,15 @@ impl Cgroup {
     pub fn failures(&self) -> u64 {
         std::fs::read_to_string(self.path.join("memory.failcnt")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
     }
+
+    /// How many of its processes the kernel's out-of-memory killer killed
+    /// (`oom_kill` in `memory.oom_control`).
+    pub fn oom_kills(&self) -> u64 {
+        std::fs::read_to_string(self.path.join("memory.oom_control"))
+            .ok()
+            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok()))
+            .unwrap_or(0)
+    }
 }
 
 impl Drop for Cgroup {

@@ -16,6 +16,8 @@
 
 use rand::{RngExt, SeedableRng};
 
+use crate::splitmix64;
+
 /// The shape of a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shape {
@@ -101,10 +103,6 @@ impl Shape {
 
 fn value_word(n: u64) -> u64 {
     splitmix64(n ^ 0x5EED_F00D)
-}
-
-pub fn splitmix64(i: u64) -> u64 {
-    crate::splitmix64(i)
 }
 
 /// The key space of `records` loaded records.

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::engines::{self, Batch, Engine, Setup};
+use crate::procfs;
 use super::keys::{LoadOrder, Order, Shape, Space};
 use super::workload::{Worker, Workload};
 
@@ -54,6 +55,35 @@ impl Job {
         a
     }
 
+    /// A CSV row of [`super::report::COLUMNS`]: this job's `workload` at
+    /// `threads`, with on-disk bytes and peak RSS after it.
+    pub fn row(&self, workload: &str, threads: u64, f: &Figures, disk: u64, rss: u64) -> String {
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        format!(
+            "{},{},{},{},{},{},{},{},{workload},{threads},{:.3},{},{:.1},{:.2},{:.2},{:.2},{:.2},{:.1},{:.1},{:.1},{:.1},{:x}",
+            self.engine,
+            self.shape.name(),
+            self.memory,
+            self.records,
+            self.budget >> 20,
+            self.order.name(),
+            self.load_threads,
+            self.run,
+            f.seconds,
+            f.ops,
+            if f.seconds > 0.0 { f.ops as f64 / f.seconds } else { 0.0 },
+            f.p50_us,
+            f.p99_us,
+            f.p999_us,
+            f.cpu_s,
+            mib(f.read_bytes),
+            mib(f.write_bytes),
+            mib(disk),
+            mib(rss),
+            f.digest
+        )
+    }
+
     /// Parses what [`Job::args`] wrote (after `suite-one`).
     pub fn parse(a: &[String]) -> Job {
         let list =
@@ -91,53 +121,17 @@ pub struct Figures {
     pub digest: u64,
 }
 
-/// This process's `/proc/self/io` counters: bytes read from and sent
-/// towards the disk (direct I/O as issued, buffered writes as pages are
-/// dirtied, buffered reads as they miss the page cache).
-fn io() -> (u64, u64) {
-    let s = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
-    let field =
-        |name: &str| s.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
-    (field("read_bytes:"), field("write_bytes:"))
-}
-
-/// User plus system CPU time of this process, seconds.
-fn cpu() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // After the command name in parentheses: state is field 3, utime 14, stime 15.
-    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest.split_whitespace().skip(11).take(2).map(|v| v.parse().unwrap_or(0)).collect();
-    // Clock ticks: 100 per second on Linux.
-    f.iter().sum::<u64>() as f64 / 100.0
-}
-
-fn peak_rss() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0)
-        * 1024
-}
-
-/// Nanoseconds from 1 to 10 minutes at 3 significant digits (a value
-/// past it is counted as 10 minutes).
-fn histogram() -> hdrhistogram::Histogram<u64> {
-    hdrhistogram::Histogram::new_with_bounds(1, 600_000_000_000, 3).unwrap()
-}
-
 /// Measures `f` (which returns operations done, latency recorded in the
 /// histogram it is given) on `threads` threads.
 fn timed(threads: u64, f: impl Fn(u64, &mut hdrhistogram::Histogram<u64>) -> u64 + Sync) -> Figures {
-    let (io0, cpu0, t0) = (io(), cpu(), Instant::now());
-    let mut hist = histogram();
+    let (io0, cpu0, t0) = (procfs::io(), procfs::cpu_seconds(), Instant::now());
+    let mut hist = procfs::histogram();
     let ops: u64 = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let f = &f;
                 s.spawn(move || {
-                    let mut h = histogram();
+                    let mut h = procfs::histogram();
                     (f(t, &mut h), h)
                 })
             })
@@ -152,7 +146,7 @@ fn timed(threads: u64, f: impl Fn(u64, &mut hdrhistogram::Histogram<u64>) -> u64
             .sum()
     });
     let seconds = t0.elapsed().as_secs_f64();
-    let io1 = io();
+    let io1 = procfs::io();
     let us = |q: f64| hist.value_at_quantile(q) as f64 / 1e3;
     Figures {
         ops,
@@ -160,7 +154,7 @@ fn timed(threads: u64, f: impl Fn(u64, &mut hdrhistogram::Histogram<u64>) -> u64
         p50_us: us(0.5),
         p99_us: us(0.99),
         p999_us: us(0.999),
-        cpu_s: cpu() - cpu0,
+        cpu_s: procfs::cpu_seconds() - cpu0,
         read_bytes: io1.0 - io0.0,
         write_bytes: io1.1 - io0.1,
         digest: 0,
@@ -224,11 +218,11 @@ fn load(engine: &dyn Engine, job: &Job, space: Space) -> Figures {
         done
     });
     let t0 = Instant::now();
-    let (io0, cpu0) = (io(), cpu());
+    let (io0, cpu0) = (procfs::io(), procfs::cpu_seconds());
     engine.finish_load();
     f.seconds += t0.elapsed().as_secs_f64();
-    f.cpu_s += cpu() - cpu0;
-    f.write_bytes += io().1 - io0.1;
+    f.cpu_s += procfs::cpu_seconds() - cpu0;
+    f.write_bytes += procfs::io().1 - io0.1;
     f
 }
 
@@ -289,42 +283,17 @@ pub fn one(job: &Job) {
     let setup = Setup { dir: dir.clone(), budget: job.budget, in_cgroup: job.cgroup.is_some(), data_bytes };
     let engine = engines::open(&job.engine, &setup);
     let space = Space::new(job.records);
-    let row = |workload: &str, threads: u64, f: &Figures, disk: u64, rss: u64| {
-        println!(
-            "row,{},{},{},{},{},{},{},{},{workload},{threads},{:.3},{},{:.1},{:.2},{:.2},{:.2},{:.2},{:.1},{:.1},{:.1},{:.1},{:x}",
-            job.engine,
-            job.shape.name(),
-            job.memory,
-            job.records,
-            job.budget >> 20,
-            job.order.name(),
-            job.load_threads,
-            job.run,
-            f.seconds,
-            f.ops,
-            f.ops as f64 / f.seconds,
-            f.p50_us,
-            f.p99_us,
-            f.p999_us,
-            f.cpu_s,
-            f.read_bytes as f64 / (1 << 20) as f64,
-            f.write_bytes as f64 / (1 << 20) as f64,
-            disk as f64 / (1 << 20) as f64,
-            rss as f64 / (1 << 20) as f64,
-            f.digest
-        );
-    };
     // Where a process killed by its cgroup was (the driver shows the tail).
     eprintln!("{}: loading", job.engine);
     let loaded = load(engine.as_ref(), job, space);
-    row("load", job.load_threads, &loaded, engine.disk_bytes(), peak_rss());
+    println!("row,{}", job.row("load", job.load_threads, &loaded, engine.disk_bytes(), procfs::peak_rss()));
     let checked = check_all(engine.as_ref(), job.shape, job.records);
-    row("scan-all", 1, &checked, engine.disk_bytes(), peak_rss());
+    println!("row,{}", job.row("scan-all", 1, &checked, engine.disk_bytes(), procfs::peak_rss()));
     for &threads in &job.threads {
         for &w in &job.workloads {
-            eprintln!("{}: {} at {threads} threads (peak RSS {} MiB)", job.engine, w.name(), peak_rss() >> 20);
+            eprintln!("{}: {} at {threads} threads (peak RSS {} MiB)", job.engine, w.name(), procfs::peak_rss() >> 20);
             let f = phase(engine.as_ref(), job, space, w, threads);
-            row(w.name(), threads, &f, engine.disk_bytes(), peak_rss());
+            println!("row,{}", job.row(w.name(), threads, &f, engine.disk_bytes(), procfs::peak_rss()));
         }
     }
     drop(engine);

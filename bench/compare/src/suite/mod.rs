@@ -29,6 +29,8 @@ mod workload;
 
 pub use engines::allocated_bytes;
 pub use report::{splice, spread};
+#[cfg(feature = "rocksdb")]
+pub use engines::rocksdb::options as rocksdb_options;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -185,8 +187,12 @@ fn settle() {
     std::thread::sleep(std::time::Duration::from_millis(500));
 }
 
-/// Runs `job` in a process of its own; its rows, or why it failed.
-fn spawn(job: &Job, n: u32, csv: &mut std::fs::File) -> Result<Vec<report::Row>, String> {
+/// Runs `job` in a process of its own, adding its rows to `rows` (and
+/// `csv`) as they come; why it failed, if it did. A process the kernel
+/// killed for going over its cgroup's budget has not failed: that is a
+/// finding about the engine, recorded as an `oom-killed` row (its earlier
+/// rows stand).
+fn spawn(job: &Job, n: u32, csv: &mut std::fs::File, rows: &mut Vec<report::Row>) -> Result<(), String> {
     settle();
     let mut job = job.clone();
     let group = if job.memory == "out" && engines::uses_page_cache(&job.engine) {
@@ -208,7 +214,6 @@ fn spawn(job: &Job, n: u32, csv: &mut std::fs::File) -> Result<Vec<report::Row>,
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| e.to_string())?;
-    let mut rows = Vec::new();
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.map_err(|e| e.to_string())?;
         if let Some(row) = line.strip_prefix("row,") {
@@ -222,12 +227,21 @@ fn spawn(job: &Job, n: u32, csv: &mut std::fs::File) -> Result<Vec<report::Row>,
     if let Some(g) = group.as_ref().filter(|g| g.failures() > 0) {
         eprintln!("  (cgroup: limit reached {} times, peak {} MiB)", g.failures(), g.max_usage() / MIB);
     }
-    if !status.success() {
-        let tail: Vec<&str> = stderr.lines().rev().take(6).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(format!("{status}: {}", tail.join(" | ")));
+    if status.success() {
+        return Ok(());
     }
-    Ok(rows)
+    // The last line the process wrote says where it was.
+    let at = stderr.lines().last().unwrap_or("");
+    if let Some(g) = group.as_ref().filter(|g| g.oom_kills() > 0) {
+        eprintln!("  KILLED by the out-of-memory killer, over its {} MiB budget; at {at}", job.budget / MIB);
+        let row = job.row(report::KILLED, 0, &measure::Figures::default(), 0, g.max_usage());
+        writeln!(csv, "{row}").map_err(|e| e.to_string())?;
+        rows.extend(report::Row::parse(&row));
+        return Ok(());
+    }
+    let tail: Vec<&str> = stderr.lines().rev().take(6).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    Err(format!("{status}: {}", tail.join(" | ")))
 }
 
 fn machine() -> String {
@@ -314,8 +328,8 @@ pub fn run(args: &[String]) {
             job.order.name(),
             job.load_threads,
         );
-        match spawn(job, i as u32, &mut csv) {
-            Ok(r) => rows.extend(r),
+        match spawn(job, i as u32, &mut csv, &mut rows) {
+            Ok(()) => {}
             Err(e) => {
                 eprintln!("  FAILED: {e}");
                 failed.push(format!("{} {}-{} run {}: {e}", job.engine, job.shape.name(), job.memory, job.run));

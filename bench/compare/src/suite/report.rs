@@ -78,6 +78,10 @@ impl Row {
     }
 }
 
+/// The workload of the row of a measurement the out-of-memory killer
+/// ended (in its memory cgroup, for going over the budget).
+pub const KILLED: &str = "oom-killed";
+
 pub fn read_csv(text: &str) -> Vec<Row> {
     text.lines().filter_map(Row::parse).collect()
 }
@@ -269,13 +273,28 @@ pub fn markdown(rows: &[Row], plots: Option<&str>) -> String {
         let threads: Vec<u64> = {
             let mut t: Vec<u64> = rows
                 .iter()
-                .filter(|r| r.config() == config && r.workload != "load" && r.workload != "scan-all")
+                .filter(|r| r.config() == config && !["load", "scan-all", KILLED].contains(&r.workload.as_str()))
                 .map(|r| r.threads)
                 .collect();
             t.sort_unstable();
             t.dedup();
             t
         };
+        for e in &engines {
+            let runs: Vec<String> = rows
+                .iter()
+                .filter(|r| r.config() == config && &r.engine == e && r.workload == KILLED)
+                .map(|r| (r.run + 1).to_string())
+                .collect();
+            if !runs.is_empty() {
+                let _ = writeln!(
+                    md,
+                    "{e} went over the budget: the kernel's out-of-memory killer ended it in run(s) {} (its \
+                     cells hold what it measured before).\n",
+                    runs.join(", ")
+                );
+            }
+        }
         // Throughput.
         workload_table(&mut md, rows, &config, &engines, &threads, |e, got, w, t| {
             let ours = spread(cell(rows, &config, "snowfall", w, t).map(|r| r.ops_per_s).collect());

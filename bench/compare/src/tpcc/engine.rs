@@ -341,12 +341,7 @@ mod rocks {
 
     impl Rocks {
         pub fn open(dir: &std::path::Path, cache: u64) -> Rocks {
-            let mut table = rocksdb::BlockBasedOptions::default();
-            table.set_block_cache(&rocksdb::Cache::new_lru_cache(cache as usize).unwrap());
-            table.set_bloom_filter(10.0, false);
-            let mut opts = rocksdb::Options::default();
-            opts.create_if_missing(true);
-            opts.set_block_based_table_factory(&table);
+            let opts = crate::suite::rocksdb_options(cache, None);
             let db = rocksdb::OptimisticTransactionDB::open(&opts, dir.join("rocksdb")).unwrap();
             Rocks { db, dir: dir.to_path_buf() }
         }

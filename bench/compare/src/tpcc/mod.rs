@@ -54,7 +54,7 @@ pub fn one(args: &[String]) {
                         let mut done = [0u64; 5];
                         let (mut conflicts, mut rollbacks) = (0, 0);
                         let mut latency =
-                            hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000_000, 3).unwrap();
+                            crate::procfs::histogram();
                         while !stop.load(Ordering::Relaxed) {
                             let t0 = Instant::now();
                             let d = term.step();
@@ -76,7 +76,7 @@ pub fn one(args: &[String]) {
         let elapsed = start.elapsed().as_secs_f64();
         let mut done = [0u64; 5];
         let (mut conflicts, mut rollbacks) = (0, 0);
-        let mut latency = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000_000, 3).unwrap();
+        let mut latency = crate::procfs::histogram();
         for (d, c, r, l) in per_thread {
             (0..5).for_each(|i| done[i] += d[i]);
             conflicts += c;

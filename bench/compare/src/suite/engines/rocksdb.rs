@@ -14,18 +14,26 @@ pub struct Rocks {
 
 impl Rocks {
     pub fn open(setup: &Setup) -> Rocks {
-        let mut table = rocksdb::BlockBasedOptions::default();
-        table.set_block_cache(&rocksdb::Cache::new_lru_cache(setup.cache_bytes() as usize).unwrap());
-        table.set_bloom_filter(10.0, false);
-        let mut opts = rocksdb::Options::default();
-        opts.create_if_missing(true);
-        opts.set_block_based_table_factory(&table);
-        if setup.in_cgroup {
-            opts.set_write_buffer_size((setup.budget / 8).min(64 << 20) as usize);
-        }
-        let db = rocksdb::DB::open(&opts, setup.dir.join("rocksdb")).unwrap();
+        let memtable = setup.in_cgroup.then_some((setup.budget / 8).min(64 << 20));
+        let db = rocksdb::DB::open(&options(setup.cache_bytes(), memtable), setup.dir.join("rocksdb")).unwrap();
         Rocks { db, dir: setup.dir.clone() }
     }
+}
+
+/// The options every RocksDB measurement opens with (TPC-C's too): a
+/// block cache of `cache` bytes, 10-bit Bloom filters, and memtables of at
+/// most `memtable` bytes if given.
+pub fn options(cache: u64, memtable: Option<u64>) -> rocksdb::Options {
+    let mut table = rocksdb::BlockBasedOptions::default();
+    table.set_block_cache(&rocksdb::Cache::new_lru_cache(cache as usize).unwrap());
+    table.set_bloom_filter(10.0, false);
+    let mut opts = rocksdb::Options::default();
+    opts.create_if_missing(true);
+    opts.set_block_based_table_factory(&table);
+    if let Some(bytes) = memtable {
+        opts.set_write_buffer_size(bytes as usize);
+    }
+    opts
 }
 
 impl Engine for Rocks {
