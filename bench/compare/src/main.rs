@@ -419,7 +419,7 @@ fn main() {
         Some("tpcc-one") => tpcc::one(&args),
         _ => eprintln!(
             "usage: compare suite [--preset tiny|small|full] [--runs R] [--seconds S] [--engines a,b] [--docs FILE] | \
-             compare suite-report CSV [--docs FILE] | compare tpcc [--warehouses W] [--seconds S] [--runs R] [--docs FILE] |  compare all [--keys N] [--lookups N] [--runs R] | compare one ENGINE KEYS LOOKUPS [THREADS] | \
+             compare suite-report CSV... [--out DIR] [--docs FILE] | compare tpcc [--warehouses W] [--seconds S] [--runs R] [--docs FILE] |  compare all [--keys N] [--lookups N] [--runs R] | compare one ENGINE KEYS LOOKUPS [THREADS] | \
              compare durable [--seconds S] [--runs R] | compare large [--size B] [--total B] [--seconds S] [--runs R] | \
              compare tx [--keys N] [--seconds S] [--runs R] [--sync 0|1] [--zipf]"
         ),

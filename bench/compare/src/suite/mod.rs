@@ -366,18 +366,25 @@ fn git_head() -> String {
         .map_or_else(|| "an unknown commit".into(), |o| String::from_utf8_lossy(&o.stdout).trim().to_string())
 }
 
-/// `compare suite-report CSV [--out DIR] [--docs FILE]`.
+/// `compare suite-report CSV... [--out DIR] [--docs FILE]`: the tables and
+/// plots of one run's CSV, or of several merged (a long run done in parts,
+/// `--configs` at a time).
 pub fn report(args: &[String]) {
     let o = parse(args);
-    let path = args.get(2).expect("compare suite-report CSV");
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let rows = report::read_csv(&text);
+    let paths: Vec<&String> = args[2..].iter().take_while(|a| !a.starts_with("--")).collect();
+    assert!(!paths.is_empty(), "compare suite-report CSV...");
+    let mut rows = Vec::new();
+    for path in &paths {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        rows.extend(report::read_csv(&text));
+    }
     let out = args
         .iter()
         .position(|a| a == "--out")
-        .map_or_else(|| Path::new(path).parent().unwrap_or(Path::new(".")).to_path_buf(), |_| o.out.clone());
+        .map_or_else(|| Path::new(paths[0]).parent().unwrap_or(Path::new(".")).to_path_buf(), |_| o.out.clone());
     std::fs::create_dir_all(&out).unwrap();
-    let header = format!("Suite results from {path}; {}.", machine());
+    let names: Vec<&str> = paths.iter().map(|p| p.as_str()).collect();
+    let header = format!("Suite results from {}; {}.", names.join(", "), machine());
     if let Err(e) = finish(&rows, &out, o.docs.as_deref(), &header) {
         eprintln!("suite: {e}");
         std::process::exit(1);
