@@ -10,9 +10,14 @@
 //! (the `ycsb` shape, 24 bytes, about YCSB's own key length): either way
 //! key order is number order, so a sorted load is `j = 0, 1, 2, ...`.
 //!
-//! A value is a function of its key number alone (8 bytes derived from it,
-//! repeated to the shape's length), so every read is checked exactly, and
-//! updates write the value the key always has.
+//! A value is a function of its key number alone, so every read is checked
+//! exactly, and updates write the value the key always has: the `small`
+//! shape's 8 bytes are a hash of it; the `ycsb` shape's 1,000 are a stream
+//! seeded by it of printable characters of 6 random bits each, as YCSB's
+//! own random field values are: block compression (RocksDB's Snappy) finds
+//! nothing in them to shrink, as it would not in YCSB's. (A repeated word,
+//! as the first runs used, compressed 8x in RocksDB and let its data fit in
+//! memory.)
 
 use rand::{RngExt, SeedableRng};
 
@@ -88,17 +93,38 @@ impl Shape {
 
     /// Writes the value of key number `n` into `out` (`value_len` bytes).
     pub fn value(self, n: u64, out: &mut [u8]) {
-        let word = value_word(n).to_le_bytes();
-        for chunk in out.chunks_exact_mut(8) {
-            chunk.copy_from_slice(&word);
+        match self {
+            Shape::Small => out.copy_from_slice(&value_word(n).to_le_bytes()),
+            Shape::Ycsb => {
+                let seed = value_word(n);
+                for (i, chunk) in out.chunks_exact_mut(8).enumerate() {
+                    chunk.copy_from_slice(&printable(seed, i as u64));
+                }
+            }
         }
     }
 
     /// Whether `v` is the value of key number `n`.
     pub fn check(self, n: u64, v: &[u8]) -> bool {
-        let word = value_word(n).to_le_bytes();
-        v.len() == self.value_len() && v.chunks_exact(8).all(|c| c == word)
+        if v.len() != self.value_len() {
+            return false;
+        }
+        match self {
+            Shape::Small => v == value_word(n).to_le_bytes(),
+            Shape::Ycsb => {
+                let seed = value_word(n);
+                v.chunks_exact(8).enumerate().all(|(i, c)| c == printable(seed, i as u64))
+            }
+        }
     }
+}
+
+/// Word `i` of the stream seeded by `seed`: 8 printable characters (from
+/// `' '` on, 6 random bits each).
+fn printable(seed: u64, i: u64) -> [u8; 8] {
+    (splitmix64(seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15)) & 0x3F3F_3F3F_3F3F_3F3F)
+        .wrapping_add(0x2020_2020_2020_2020)
+        .to_le_bytes()
 }
 
 fn value_word(n: u64) -> u64 {
@@ -281,6 +307,21 @@ mod tests {
             v[shape.value_len() - 1] ^= 1;
             assert!(!shape.check(7, &v));
         }
+    }
+
+    #[test]
+    fn ycsb_values_are_printable_and_do_not_repeat() {
+        let mut v = vec![0; Shape::Ycsb.value_len()];
+        Shape::Ycsb.value(7, &mut v);
+        assert!(v.iter().all(|&b| (0x20..0x60).contains(&b)));
+        let mut words: Vec<&[u8]> = v.chunks_exact(8).collect();
+        words.sort_unstable();
+        words.dedup();
+        assert_eq!(words.len(), v.len() / 8, "a repeated word: compressible");
+        // Every byte value of the alphabet occurs: 6 random bits each.
+        let mut seen = [false; 64];
+        v.iter().for_each(|&b| seen[usize::from(b - 0x20)] = true);
+        assert!(seen.iter().filter(|&&x| x).count() > 60);
     }
 
     #[test]

@@ -195,7 +195,7 @@ fn settle() {
 fn spawn(job: &Job, n: u32, csv: &mut std::fs::File, rows: &mut Vec<report::Row>) -> Result<(), String> {
     settle();
     let mut job = job.clone();
-    let group = if job.memory == "out" && engines::uses_page_cache(&job.engine) {
+    let group = if job.memory == "out" && engines::persistent(&job.engine) {
         match cgroup::Cgroup::create(n, job.budget) {
             Ok(g) => Some(g),
             Err(e) => {

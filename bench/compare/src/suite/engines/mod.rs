@@ -56,12 +56,6 @@ pub fn persistent(engine: &str) -> bool {
     engine != "btreemap"
 }
 
-/// Whether `engine` relies on the page cache and so runs in a memory
-/// cgroup of the budget when the data does not fit.
-pub fn uses_page_cache(engine: &str) -> bool {
-    matches!(engine, "lmdb" | "redb" | "rocksdb" | "fjall")
-}
-
 /// The records of a load batch, made as they are taken (a batch of large
 /// records is never all in memory at once, outside the engine).
 pub trait Batch {

@@ -17,7 +17,10 @@ pub struct Snowfall {
 
 impl Snowfall {
     pub fn open(setup: &Setup) -> Snowfall {
-        let db = snowfalldb::Database::builder(setup.dir.join("db")).pool_bytes(setup.budget).create().unwrap();
+        // Inside the cgroup the pool leaves room for the rest of the
+        // process: its heap, the program, its log's page cache.
+        let pool = if setup.in_cgroup { setup.budget / 8 * 7 } else { setup.budget };
+        let db = snowfalldb::Database::builder(setup.dir.join("db")).pool_bytes(pool).create().unwrap();
         let db: &'static snowfalldb::Database = Box::leak(Box::new(db));
         let tree = db.tree("t").unwrap();
         Snowfall { db, tree, dir: setup.dir.clone() }
