@@ -1,14 +1,16 @@
 //! The engines the suite compares, behind one adapter trait.
 //!
 //! Every engine gets the same memory budget and writes the same way:
-//! - memory: SnowfallDB's page pool is the budget. Engines with a cache of
-//!   their own (redb, RocksDB's block cache, fjall) get the budget as that
-//!   cache when the data fits in memory; out of memory they run inside a
-//!   memory cgroup of the budget (see `cgroup.rs`) with half of it as their
+//! - memory: when the data fits, SnowfallDB's page pool is the budget and
+//!   the engines with a cache of their own (redb, RocksDB's block cache,
+//!   fjall) get the budget as that cache. Out of memory every engine runs
+//!   inside a memory cgroup of the budget (see `cgroup.rs`), which charges
+//!   it for its heap, its caches and the page cache of its files alike:
+//!   SnowfallDB, which reads and logs past the page cache (`O_DIRECT`),
+//!   gets 3/4 of it as its pool (the rest is its heap, about 26 MiB at the
+//!   full preset's sizes, and the harness's); redb, RocksDB and fjall get a quarter as their
 //!   cache, the rest left for the page cache, memtables and heap they also
-//!   need inside it. LMDB has no cache but the page cache: the cgroup is its
-//!   budget. SnowfallDB reads with `O_DIRECT`, past the page cache, so its
-//!   pool is all it has.
+//!   need; LMDB has no cache but the page cache.
 //! - writes (updates and inserts of the workloads): acknowledged before
 //!   they are on disk, each engine's usual setting for that: SnowfallDB
 //!   `Durability::Group` (synced by its background flusher within 10 ms),
@@ -97,8 +99,8 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// The size of an engine's own cache: the budget, or half of it
-    /// inside a cgroup of the budget.
+    /// The size of the cache of an engine that also relies on the page
+    /// cache: the budget, or a quarter of it inside a cgroup of the budget.
     pub fn cache_bytes(&self) -> u64 {
         if self.in_cgroup { self.budget / 4 } else { self.budget }
     }
