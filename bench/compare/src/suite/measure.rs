@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::engines::{self, Batch, Engine, Setup};
-use crate::procfs;
 use super::keys::{LoadOrder, Order, Shape, Space};
 use super::workload::{Worker, Workload};
+use crate::procfs;
 
 /// What a measurement process is asked to do.
 #[derive(Clone, Debug)]

@@ -28,9 +28,9 @@ mod report;
 mod workload;
 
 pub use engines::allocated_bytes;
-pub use report::{splice, spread};
 #[cfg(feature = "rocksdb")]
 pub use engines::rocksdb::options as rocksdb_options;
+pub use report::{splice, spread};
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

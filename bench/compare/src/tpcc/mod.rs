@@ -53,8 +53,7 @@ pub fn one(args: &[String]) {
                         let mut term = Terminal::new(engine, warehouses, t, seed ^ u64::from(n) << 32 ^ u64::from(t));
                         let mut done = [0u64; 5];
                         let (mut conflicts, mut rollbacks) = (0, 0);
-                        let mut latency =
-                            crate::procfs::histogram();
+                        let mut latency = crate::procfs::histogram();
                         while !stop.load(Ordering::Relaxed) {
                             let t0 = Instant::now();
                             let d = term.step();
